@@ -1,0 +1,128 @@
+"""Validation at the API boundary: every user array and setting is checked here, once.
+
+Each check converts what it accepts into exactly what the kernels expect (C-contiguous,
+the model's float dtype, int64 labels), so the kernels never see a bad value.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+from .errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
+
+
+def _as_real_array(a, name):
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError) as exc:
+        raise ShapeError(f"{name} must be a rectangular numeric array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(f"{name} must hold real numbers (int, uint or float), got dtype "
+                         f"{arr.dtype}" + (" (complex)" if arr.dtype.kind == "c" else ""))
+    return arr
+
+
+def _require_finite(arr, name):
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            first = np.unravel_index(np.argmax(bad), arr.shape)
+            first = first[0] if len(first) == 1 else tuple(int(i) for i in first)
+            raise NonFiniteError(f"{name} holds {int(bad.sum())} NaN or infinite value(s); "
+                                 f"the first at index {first}")
+
+
+def features(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
+    """X as a C-contiguous (n, n_features) array of ``dtype``, n >= 1, all finite."""
+    arr = _as_real_array(X, name)
+    if arr.ndim != 2:
+        raise ShapeError(f"{name} must be 2-D (samples, features), got {arr.ndim}-D shape "
+                         f"{arr.shape}")
+    if arr.shape[0] == 0:
+        raise ShapeError(f"{name} is empty: shape {arr.shape}")
+    if arr.shape[1] != n_features:
+        raise ShapeError(f"{name} has {arr.shape[1]} features per sample but the model's first "
+                         f"layer takes {n_features}")
+    _require_finite(arr, name)
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def targets(y, n_rows: int, loss: str, n_outputs: int, dtype, name: str = "y") -> np.ndarray:
+    """y as the kernels want it for ``loss``: int64 labels (n,) or float (n, n_outputs)."""
+    arr = _as_real_array(y, name)
+    if arr.shape[:1] != (n_rows,):
+        raise ShapeError(f"{name} has {arr.shape[0] if arr.ndim else 0} rows but X has "
+                         f"{n_rows}")
+    _require_finite(arr, name)
+    if loss == "softmax_cross_entropy":
+        return _labels(arr, n_outputs, name)
+    if arr.ndim == 1 and n_outputs == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.shape != (n_rows, n_outputs):
+        raise ShapeError(f"{name} must have shape ({n_rows}, {n_outputs}) for a network with "
+                         f"{n_outputs} output(s), got {arr.shape}")
+    if loss == "sigmoid_bce" and ((arr < 0).any() or (arr > 1).any()):
+        raise ValueRangeError(f"{name}: sigmoid_bce targets must lie in [0, 1], got values from "
+                              f"{arr.min()} to {arr.max()}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _labels(arr, n_classes, name):
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ShapeError(f"{name} must be a 1-D array of integer class labels, got shape "
+                         f"{arr.shape}")
+    if arr.dtype.kind == "f":
+        fractional = arr != np.round(arr)
+        if fractional.any():
+            i = int(np.argmax(fractional))
+            raise ValueRangeError(f"{name} must hold integer class labels, got {arr[i]!r} at "
+                                  f"index {i}")
+    out_of_range = (arr < 0) | (arr >= n_classes)
+    if out_of_range.any():
+        i = int(np.argmax(out_of_range))
+        raise ValueRangeError(f"{name} labels must lie in 0..{n_classes - 1} (the network has "
+                              f"{n_classes} outputs), got {arr[i]!r} at index {i}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def positive_int(value, name: str) -> int:
+    """An int >= 1 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueRangeError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def real(value, name: str, *, low: float, high: float = math.inf,
+         low_open: bool = False, high_open: bool = False) -> float:
+    """A finite float within [low, high] (ends open where asked)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueRangeError(f"{name} must be a finite number, got {value!r}")
+    value = float(value)
+    if value < low or value > high or (low_open and value == low) or (
+            high_open and value == high):
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueRangeError(f"{name} must lie in {lo}{low}, {high}{hi}, got {value!r}")
+    return value
+
+
+def choice(value, name: str, valid) -> str:
+    """One of the names in ``valid``."""
+    if value not in valid:
+        raise ConfigError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+    return value
+
+
+def float_dtype(dtype) -> np.dtype:
+    """float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise DTypeError(f"dtype must be float32 or float64, got {dtype!r}")
+    return dt

@@ -1,0 +1,184 @@
+"""Models: ``Sequential`` (a stack of Dense layers and a loss) and ``MLP`` (its shorthand)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import _validate as check
+from .backend import get_backend
+from .errors import ConfigError, NotFittedError, ShapeError, ValueRangeError
+from .kernels import loop
+from .kernels.contract import ACTIVATIONS, LOSSES
+from .kernels.net import Net
+from .layers import Dense
+
+PREDICT_ROWS = 8192  # rows per forward pass in predict/evaluate: bounds their memory
+
+
+class Sequential:
+    """Dense layers applied in order, trained on one loss.
+
+    layers: Dense layers whose sizes chain; loss: ``softmax_cross_entropy`` (integer
+    labels), ``sigmoid_bce`` (targets in [0, 1]) or ``mse``; the last layer's output is
+    the logits (or the prediction, for mse). seed fixes initialisation and shuffling;
+    dtype is float32 (default) or float64.
+    """
+
+    def __init__(self, layers: Sequence[Dense], loss: str = "softmax_cross_entropy",
+                 seed: int = 0, dtype="float32"):
+        layers = tuple(layers)
+        if not layers or not all(isinstance(layer, Dense) for layer in layers):
+            raise ConfigError("Sequential needs a non-empty list of fastnn.Dense layers")
+        for l, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
+            if a.out_features != b.in_features:
+                raise ShapeError(f"layer {l} gives {a.out_features} features but layer {l + 1} "
+                                 f"takes {b.in_features}")
+        self.loss = check.choice(loss, "loss", LOSSES)
+        if loss == "softmax_cross_entropy" and layers[-1].out_features < 2:
+            raise ValueRangeError("softmax_cross_entropy needs at least 2 outputs (classes); "
+                                  "use loss='sigmoid_bce' for one output")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueRangeError(f"seed must be a non-negative integer, got {seed!r}")
+        self.layers = layers
+        self.seed = int(seed)
+        self.dtype = check.float_dtype(dtype)
+        init_seed, shuffle_seed = np.random.SeedSequence(self.seed).spawn(2)
+        self.shuffle_rng = np.random.default_rng(shuffle_seed)
+        sizes = [layers[0].in_features] + [layer.out_features for layer in layers]
+        self.net = Net(sizes, [layer.activation for layer in layers], self.loss, self.dtype)
+        init_rng = np.random.default_rng(init_seed)
+        for layer, W in zip(layers, self.net.W):
+            layer.init_weights(W, init_rng)
+        self.fitted = False
+        self.history = None
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return self.net.sizes
+
+    @property
+    def params(self) -> np.ndarray:
+        """The flat parameter buffer (p,): every layer's W, then every layer's b."""
+        return self.net.params
+
+    def set_params(self, params) -> None:
+        """Replace all parameters from a flat (p,) array; the model counts as fitted."""
+        params = np.asarray(params)
+        if params.shape != self.net.params.shape:
+            raise ShapeError(f"params must have shape {self.net.params.shape}, got {params.shape}")
+        self.net.params[...] = check.features(params[None, :], params.size, self.dtype,
+                                              "params")[0]
+        self.fitted = True
+
+    def fit(self, X, y, epochs: int = 10, batch_size: int | None = 32, optimizer="sgd",
+            validation_data=None, shuffle: bool = True, verbose: int = 1):
+        """Train in place and return a :class:`fastnn.History` (see ``fastnn.training.fit``)."""
+        from .training import fit
+        return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   validation_data=validation_data, shuffle=shuffle, verbose=verbose)
+
+    def logits(self, X) -> np.ndarray:
+        """The last layer's output (n, k) of the model's dtype."""
+        self._require_fitted()
+        X = check.features(X, self.sizes[0], self.dtype)
+        logits = np.empty((len(X), self.sizes[-1]), self.dtype)
+        for start, stop, chunk in self._forward_chunks(X):
+            logits[start:stop] = chunk
+        return logits
+
+    def predict(self, X) -> np.ndarray:
+        """Class labels int64 (n,) for softmax_cross_entropy; 0/1 int64 (n,) or (n, k) for
+        sigmoid_bce; the outputs (n,) or (n, k) for mse (a single output is flattened)."""
+        logits = self.logits(X)
+        if self.loss == "softmax_cross_entropy":
+            return np.argmax(logits, axis=1)
+        if self.loss == "sigmoid_bce":
+            logits = (logits > 0).astype(np.int64)
+        return logits[:, 0] if logits.shape[1] == 1 else logits
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities (n, k): softmax rows (softmax_cross_entropy) or sigmoids (sigmoid_bce)."""
+        if self.loss == "mse":
+            raise ConfigError("predict_proba needs a classification loss; this model uses mse")
+        logits = self.logits(X)
+        ops = get_backend()
+        (ops.softmax if self.loss == "softmax_cross_entropy" else ops.sigmoid)(logits, logits)
+        return logits
+
+    def evaluate(self, X, y) -> dict[str, float]:
+        """``{'loss', 'accuracy'}`` (classification) or ``{'loss', 'r2'}`` (mse) on (X, y)."""
+        self._require_fitted()
+        X = check.features(X, self.sizes[0], self.dtype)
+        t = check.targets(y, len(X), self.loss, self.sizes[-1], self.dtype)
+        ops = get_backend()
+        loss_op = getattr(ops, self.loss)
+        loss_sum, correct = 0.0, 0
+        for start, stop, logits in self._forward_chunks(X, ops):
+            loss_sum += loss_op(None, logits, t[start:stop]) * (stop - start)
+            if self.loss != "mse":
+                correct += ops.count_correct(logits, t[start:stop], self.loss)
+        return {"loss": loss_sum / len(X), self.metric: float(self._metric(loss_sum, correct, t))}
+
+    @property
+    def metric(self) -> str:
+        """``accuracy`` for classification losses, ``r2`` for mse."""
+        return "r2" if self.loss == "mse" else "accuracy"
+
+    def save(self, path) -> None:
+        """Write the model to ``path`` atomically (see ``fastnn.io.save``)."""
+        from .io import save
+        save(self, path)
+
+    def _metric(self, loss_sum, correct, t: np.ndarray):
+        """Accuracy from correct counts, or R² = 1 - SSE/SST from summed mse losses.
+
+        loss_sum: sum over rows of the mean loss (float or array of epochs); correct: the
+        matching count(s) of correct predictions; t: the validated targets.
+        """
+        if self.loss == "mse":
+            sst = float(np.sum((t - t.mean(axis=0, dtype=np.float64)) ** 2))
+            return 1.0 - np.asarray(loss_sum) * t.shape[1] / sst if sst > 0 else np.nan * loss_sum
+        per_row = 1 if self.loss == "softmax_cross_entropy" else self.sizes[-1]
+        return correct / (len(t) * per_row)
+
+    def _forward_chunks(self, X, ops=None):
+        """Yield (start, stop, logits) over row chunks of a validated X; fresh buffers per
+        call, so concurrent calls from several threads never share memory."""
+        ops = ops or get_backend()
+        rows = min(PREDICT_ROWS, len(X))
+        outs = [np.empty((rows, o), self.dtype) for o in self.sizes[1:]]
+        for start in range(0, len(X), rows):
+            stop = min(start + rows, len(X))
+            yield start, stop, loop.forward(ops, self.net, X[start:stop],
+                                            [out[:stop - start] for out in outs])
+
+    def _require_fitted(self):
+        if not self.fitted:
+            raise NotFittedError("this model has not been fitted: call fit() first, or load a "
+                                 "saved model with fastnn.load(path)")
+
+    def __repr__(self):
+        layers = ", ".join(f"Dense({l.in_features}, {l.out_features}, {l.activation!r})"
+                           for l in self.layers)
+        return f"Sequential([{layers}], loss={self.loss!r}, dtype={self.dtype.name})"
+
+
+def MLP(sizes: Sequence[int], activation: str = "relu", loss: str = "softmax_cross_entropy",
+        seed: int = 0, dtype="float32", output_activation: str = "identity") -> Sequential:
+    """A Sequential of Dense layers ``sizes[0] -> ... -> sizes[-1]``.
+
+    Hidden layers use ``activation``; the last uses ``output_activation`` (identity: the
+    loss applies softmax or sigmoid itself). ``MLP([784, 10])`` is softmax regression.
+    """
+    sizes = list(sizes) if isinstance(sizes, Sequence) else sizes
+    if not isinstance(sizes, list) or len(sizes) < 2:
+        raise ValueRangeError(f"sizes must list at least an input and an output size, got "
+                              f"{sizes!r}")
+    sizes = [check.positive_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
+    check.choice(activation, "activation", ACTIVATIONS)
+    acts = [activation] * (len(sizes) - 2) + [output_activation]
+    return Sequential([Dense(i, o, a) for i, o, a in zip(sizes[:-1], sizes[1:], acts)],
+                      loss=loss, seed=seed, dtype=dtype)
+

@@ -1,0 +1,73 @@
+"""Thread control: one setting for numba's and the BLAS library's thread pools.
+
+``FASTNN_NUM_THREADS=n`` (read when the first backend loads) or ``set_num_threads(n)``
+gives numba and BLAS the same n, so the two never oversubscribe the cores: fastnn
+never runs them at the same time, each gets all n threads in turn. Before numba is
+imported the setting also goes into ``NUMBA_NUM_THREADS``, which makes it process-wide
+(``numba.set_num_threads`` alone only applies to the calling thread).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .errors import ConfigError
+
+_requested: int | None = None
+_env_applied = False
+
+
+def _parse(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ConfigError(f"FASTNN_NUM_THREADS must be a positive integer, got {value!r}")
+    return n
+
+
+def apply_env() -> None:
+    """Apply ``FASTNN_NUM_THREADS`` if set, once, before the first backend is imported."""
+    global _env_applied
+    if _env_applied:
+        return
+    _env_applied = True
+    value = os.environ.get("FASTNN_NUM_THREADS", "").strip()
+    if value:
+        set_num_threads(_parse(value))
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for numba kernels and for BLAS (capped at the CPU count)."""
+    global _requested
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"number of threads must be a positive integer, got {n!r}")
+    n = min(n, os.cpu_count() or n)
+    _requested = n
+    if "numba" not in sys.modules:
+        os.environ["NUMBA_NUM_THREADS"] = str(n)
+    else:
+        import numba
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(limits=n, user_api="blas")
+
+
+def thread_info() -> dict:
+    """The effective settings: requested count, numba threads and layer, BLAS pools."""
+    from threadpoolctl import threadpool_info
+    info = {"cpu_count": os.cpu_count(), "requested": _requested,
+            "FASTNN_NUM_THREADS": os.environ.get("FASTNN_NUM_THREADS")}
+    if "numba" in sys.modules:
+        import numba
+        info["numba_threads"] = numba.get_num_threads()
+        try:
+            info["numba_threading_layer"] = numba.threading_layer()
+        except ValueError:  # no parallel kernel has run yet
+            info["numba_threading_layer"] = "not started"
+    info["blas"] = [{key: pool.get(key) for key in ("internal_api", "version", "num_threads",
+                                                    "threading_layer", "filepath")}
+                    for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return info

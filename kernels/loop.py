@@ -1,0 +1,94 @@
+"""The generic training loop, built only from a backend's primitive ops.
+
+Every backend gets ``train_epochs`` from here unless it overrides it; the numpy backend's
+use of it is the reference semantics of one epoch: gather a batch in the epoch's order,
+forward through every layer, loss and its gradient, backward in exactly the reverse
+order, one optimizer update.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .net import EpochStats, Net, OptimizerState
+
+
+def train_epochs(ops, net: Net, opt: OptimizerState, X: np.ndarray, targets: np.ndarray,
+                 orders: np.ndarray | None, n_epochs: int, batch_size: int) -> EpochStats:
+    """See ``Backend.train_epochs`` in ``contract.py``; ``ops`` is the backend."""
+    stats = EpochStats.empty(n_epochs)
+    n = X.shape[0]
+    ws = net.workspace(min(batch_size, n))
+    loss_op = getattr(ops, net.loss)
+    classifies = net.loss != "mse"
+    for epoch in range(n_epochs):
+        order = None if orders is None else orders[epoch]
+        for batch, start in enumerate(range(0, n, batch_size)):
+            stop = min(start + batch_size, n)
+            m = stop - start
+            x, t = _gather(ws, X, targets, order, start, stop)
+            logits = forward(ops, net, x, [out[:m] for out in ws.out])
+            dlogits = ws.dout[-1][:m]
+            loss = loss_op(dlogits, logits, t)
+            if not math.isfinite(loss):
+                return _failed(stats, epoch, batch, "loss")
+            if classifies:
+                stats.correct[epoch] += ops.count_correct(logits, t, net.loss)
+            backward(ops, net, x, [out[:m] for out in ws.out], [d[:m] for d in ws.dout])
+            if not apply_update(ops, net, opt):
+                return _failed(stats, epoch, batch, "gradient")
+            stats.loss_sum[epoch] += loss * m
+    return stats
+
+
+def forward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray]) -> np.ndarray:
+    """Run every layer; ``outs[l]`` (n, sizes[l+1]) receives layer l's output. Returns logits."""
+    a = x
+    for W, b, act, out in zip(net.W, net.b, net.activations, outs):
+        ops.dense_forward(out, a, W, b, act)
+        a = out
+    return a
+
+
+def backward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], douts: list[np.ndarray]) -> None:
+    """Layer gradients into ``net.grads``, from ``douts[-1]`` (the loss gradient), last layer first.
+
+    douts[l] (n, sizes[l+1]) are overwritten; no input gradient is computed for layer 0.
+    """
+    for l in reversed(range(net.n_layers)):
+        a_in = x if l == 0 else outs[l - 1]
+        dx = None if l == 0 else douts[l - 1]
+        ops.dense_backward(net.dW[l], net.db[l], dx, douts[l], a_in, net.W[l], outs[l],
+                           net.activations[l])
+
+
+def apply_update(ops, net: Net, opt: OptimizerState) -> bool:
+    """One optimizer step of ``opt`` on ``net.params``; False (nothing changed) if a gradient is not finite."""
+    if opt.kind == "sgd":
+        ok = ops.sgd_step(net.params, opt.slots[0], net.grads, opt.lr, opt.momentum,
+                          opt.weight_decay, opt.nesterov, net.n_weights)
+    else:
+        ok = ops.adam_step(net.params, opt.slots[0], opt.slots[1], net.grads, opt.step + 1,
+                           opt.lr, opt.beta1, opt.beta2, opt.eps, opt.weight_decay,
+                           net.n_weights)
+    if ok:
+        opt.step += 1
+    return ok
+
+
+def _gather(ws, X, targets, order, start, stop):
+    m = stop - start
+    if order is None:
+        return X[start:stop], targets[start:stop]
+    idx = order[start:stop]
+    x, t = ws.x[:m], ws.targets[:m]
+    np.take(X, idx, axis=0, out=x)
+    np.take(targets, idx, axis=0, out=t)
+    return x, t
+
+
+def _failed(stats: EpochStats, epoch: int, batch: int, what: str) -> EpochStats:
+    stats.failed_epoch, stats.failed_batch, stats.failed_what = epoch, batch, what
+    return stats

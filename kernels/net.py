@@ -1,0 +1,119 @@
+"""The state a backend trains: flat parameter and gradient buffers with named views.
+
+All weights of a network live in one flat buffer, weights of every layer first and then
+all biases, so an optimizer step is one pass over one buffer and L2 weight decay applies
+to the prefix ``[:n_weights]``. Gradients and optimizer slots share the same layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Net:
+    """A multi-layer perceptron's parameters, gradients and reusable batch workspaces.
+
+    sizes: (i, h1, ..., k), one more than the number of layers; activations: one name
+    per layer; loss: one of the contract's loss names; dtype: float32 or float64.
+    ``params`` and ``grads`` are flat (p,) buffers; ``W[l]`` (sizes[l], sizes[l+1]),
+    ``b[l]`` (sizes[l+1],), ``dW[l]`` and ``db[l]`` are views into them.
+    """
+
+    def __init__(self, sizes, activations, loss, dtype=np.float32, params=None):
+        self.sizes = tuple(int(s) for s in sizes)
+        self.activations = tuple(activations)
+        self.loss = loss
+        self.dtype = np.dtype(dtype)
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
+        self.n_weights = sum(i * o for i, o in pairs)
+        self.n_params = self.n_weights + sum(o for _, o in pairs)
+        if params is None:
+            params = np.zeros(self.n_params, dtype=self.dtype)
+        self.params = params
+        self.grads = np.zeros(self.n_params, dtype=self.dtype)
+        self.W, self.b = _views(self.params, pairs, self.n_weights)
+        self.dW, self.db = _views(self.grads, pairs, self.n_weights)
+        self._workspaces: dict[int, Workspace] = {}
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.activations)
+
+    def workspace(self, batch_size: int) -> Workspace:
+        """Buffers for batches of up to ``batch_size`` rows, made once per size."""
+        ws = self._workspaces.get(batch_size)
+        if ws is None:
+            ws = self._workspaces[batch_size] = Workspace(self, batch_size)
+        return ws
+
+
+def _views(flat, pairs, n_weights):
+    weights, biases = [], []
+    w_at, b_at = 0, n_weights
+    for i, o in pairs:
+        weights.append(flat[w_at:w_at + i * o].reshape(i, o))
+        biases.append(flat[b_at:b_at + o])
+        w_at += i * o
+        b_at += o
+    return weights, biases
+
+
+class Workspace:
+    """Per-batch-size buffers: gathered inputs and targets, layer outputs and their grads.
+
+    x (n, i); targets (n,) int64 or (n, k); out[l] and dout[l] (n, sizes[l+1]).
+    Use ``[:m]`` row slices for a last, shorter batch.
+    """
+
+    def __init__(self, net: Net, n: int):
+        self.x = np.empty((n, net.sizes[0]), dtype=net.dtype)
+        if net.loss == "softmax_cross_entropy":
+            self.targets = np.empty(n, dtype=np.int64)
+        else:
+            self.targets = np.empty((n, net.sizes[-1]), dtype=net.dtype)
+        self.out = [np.empty((n, o), dtype=net.dtype) for o in net.sizes[1:]]
+        self.dout = [np.empty((n, o), dtype=net.dtype) for o in net.sizes[1:]]
+
+
+@dataclass
+class OptimizerState:
+    """An optimizer's hyper-parameters and slots (flat buffers shaped like Net.params).
+
+    kind "sgd": ``slots = (velocity,)``; kind "adam": ``slots = (m, v)``; ``step`` counts
+    the updates applied so far (Adam's bias correction uses ``step + 1`` next).
+    """
+
+    kind: str
+    lr: float
+    slots: tuple[np.ndarray, ...]
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    step: int = 0
+
+
+@dataclass
+class EpochStats:
+    """What ``train_epochs`` reports, one entry per epoch run.
+
+    loss_sum: float64 (E,), sum over batches of ``batch mean loss * batch rows``;
+    correct: int64 (E,), correct predictions (classification losses; 0 for mse);
+    failed_epoch, failed_batch: where a non-finite loss or gradient stopped training
+    (both -1 if none); the parameters are those before that batch's update, and the
+    entries of that epoch and later ones are incomplete.
+    """
+
+    loss_sum: np.ndarray
+    correct: np.ndarray
+    failed_epoch: int = -1
+    failed_batch: int = -1
+    failed_what: str = field(default="")
+
+    @classmethod
+    def empty(cls, n_epochs: int) -> EpochStats:
+        return cls(np.zeros(n_epochs, np.float64), np.zeros(n_epochs, np.int64))

@@ -1,0 +1,34 @@
+"""Shared fixtures. Backend-dependent tests take the ``backend`` fixture and run once per
+backend named by ``--backends`` (default: ``$FASTNN_BACKEND`` if set, else numpy and numba)."""
+
+import os
+
+import numpy as np
+import pytest
+
+import fastnn as fnn
+
+
+def pytest_addoption(parser):
+    default = os.environ.get("FASTNN_BACKEND") or "numpy,numba"
+    parser.addoption("--backends", default=default,
+                     help="comma-separated backends for tests using the `backend` fixture "
+                          f"(default {default})")
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        names = [b.strip() for b in metafunc.config.getoption("backends").split(",") if b.strip()]
+        metafunc.parametrize("backend", names, indirect=True)
+
+
+@pytest.fixture
+def backend(request):
+    """The backend name; the test body runs inside ``fnn.use_backend(name)``."""
+    with fnn.use_backend(request.param):
+        yield request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
