@@ -35,17 +35,18 @@ class Net:
         self.grads = np.zeros(self.n_params, dtype=self.dtype)
         self.W, self.b = _views(self.params, pairs, self.n_weights)
         self.dW, self.db = _views(self.grads, pairs, self.n_weights)
-        self._workspaces: dict[int, Workspace] = {}
+        self._workspaces: dict[tuple[int, bool], Workspace] = {}
 
     @property
     def n_layers(self) -> int:
         return len(self.activations)
 
-    def workspace(self, batch_size: int) -> Workspace:
-        """Buffers for batches of up to ``batch_size`` rows, made once per size."""
-        ws = self._workspaces.get(batch_size)
+    def workspace(self, batch_size: int, transposed: bool = False) -> Workspace:
+        """Buffers for batches of up to ``batch_size`` rows, made once per size and layout."""
+        key = (batch_size, transposed)
+        ws = self._workspaces.get(key)
         if ws is None:
-            ws = self._workspaces[batch_size] = Workspace(self, batch_size)
+            ws = self._workspaces[key] = Workspace(self, batch_size, transposed)
         return ws
 
 
@@ -64,17 +65,21 @@ class Workspace:
     """Per-batch-size buffers: gathered inputs and targets, layer outputs and their grads.
 
     x (n, i); targets (n,) int64 or (n, k); out[l] and dout[l] (n, sizes[l+1]).
-    Use ``[:m]`` row slices for a last, shorter batch.
+    Use ``[:m]`` row slices for a last, shorter batch. ``transposed`` workspaces (for
+    kernels that vectorise over the batch) hold x (i, n) and out[l], dout[l] (sizes[l+1], n).
     """
 
-    def __init__(self, net: Net, n: int):
-        self.x = np.empty((n, net.sizes[0]), dtype=net.dtype)
+    def __init__(self, net: Net, n: int, transposed: bool = False):
+        def shape(units):
+            return (units, n) if transposed else (n, units)
+
+        self.x = np.empty(shape(net.sizes[0]), dtype=net.dtype)
         if net.loss == "softmax_cross_entropy":
             self.targets = np.empty(n, dtype=np.int64)
         else:
             self.targets = np.empty((n, net.sizes[-1]), dtype=net.dtype)
-        self.out = [np.empty((n, o), dtype=net.dtype) for o in net.sizes[1:]]
-        self.dout = [np.empty((n, o), dtype=net.dtype) for o in net.sizes[1:]]
+        self.out = [np.empty(shape(o), dtype=net.dtype) for o in net.sizes[1:]]
+        self.dout = [np.empty(shape(o), dtype=net.dtype) for o in net.sizes[1:]]
 
 
 @dataclass

@@ -1,0 +1,104 @@
+"""``fastnn check``: the numba backend against the numpy reference, on this machine.
+
+Runs every op of the kernel contract on both backends over a fixed set of cases (the
+MNIST net's shapes, odd and one-unit shapes, batch 1, non-contiguous and Fortran-ordered
+inputs, extreme logits, both dtypes) and prints one row per output compared: the max
+abs and rel difference, how much of the derived tolerance it used, pass or fail.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels import check_backend as check
+from .kernels.contract import ACTIVATIONS
+from .kernels.numpy_backend.dense import activate
+
+DTYPES = (np.float32, np.float64)
+DENSE_SHAPES = ((128, 784, 256), (128, 256, 128), (128, 128, 10), (1, 3, 1), (7, 5, 3),
+                (33, 1, 17))
+
+
+def _layouts(a):
+    """The same values C-ordered, Fortran-ordered and as a strided (non-contiguous) view."""
+    wide = np.zeros((a.shape[0], 2 * a.shape[1]), a.dtype)
+    wide[:, ::2] = a
+    return {"C": a, "F": np.asfortranarray(a), "strided": wide[:, ::2]}
+
+
+def _output_of(rng, activation, shape, dtype):
+    z = rng.standard_normal(shape).astype(dtype)
+    out = np.empty_like(z)
+    activate(out, z, activation)
+    return out
+
+
+def cases(rng: np.random.Generator):
+    """Yield ``(description, rows)`` for every case; rows as from ``check_backend``."""
+    for dtype in DTYPES:
+        name = np.dtype(dtype).name
+        for n, i, o in DENSE_SHAPES:
+            x = rng.standard_normal((n, i)).astype(dtype)
+            W = (rng.standard_normal((i, o)) / np.sqrt(i)).astype(dtype)
+            b = rng.standard_normal(o).astype(dtype)
+            for activation in ACTIVATIONS:
+                for layout, xs in _layouts(x).items():
+                    if layout != "C" and activation != "relu":
+                        continue
+                    out = np.empty((n, o), dtype)
+                    yield (name, f"{n}x{i}->{o} {layout}",
+                           check.run_dense_forward(out, xs, W, b, activation))
+                y = _output_of(rng, activation, (n, o), dtype)
+                dout = rng.standard_normal((n, o)).astype(dtype)
+                for first in (True, False):
+                    dW, db = np.empty_like(W), np.empty_like(b)
+                    dx = None if first else np.empty_like(x)
+                    yield (name, f"{n}x{i}->{o}{' no dx' if first else ''}",
+                           check.run_dense_backward(dW, db, dx, dout.copy(), x, W, y,
+                                                    activation))
+        for n, k, scale in ((128, 10, 3.0), (1, 2, 1.0), (64, 10, 1e4), (50, 7, 80.0)):
+            logits = (rng.standard_normal((n, k)) * scale).astype(dtype)
+            labels = rng.integers(0, k, n)
+            label = f"{n}x{k} |z|~{scale:g}"
+            rows, _ = check.run_loss("softmax_cross_entropy", np.empty_like(logits),
+                                     logits, labels)
+            yield name, label, rows
+            yield name, label, check.run_count_correct(logits, labels,
+                                                       "softmax_cross_entropy")[0]
+            yield name, label, check.run_transform("softmax", np.empty_like(logits), logits)
+            targets = rng.random((n, k)).astype(dtype)
+            for op in ("sigmoid_bce", "mse"):
+                yield name, label, check.run_loss(op, np.empty_like(logits), logits, targets)[0]
+            yield name, label, check.run_transform("sigmoid", np.empty_like(logits), logits)
+        for p, n_decay in ((235_146, 234_752), (37, 30)):
+            params = rng.standard_normal(p).astype(dtype)
+            grads = (rng.standard_normal(p) * 0.1).astype(dtype)
+            for momentum, nesterov, wd in ((0.0, False, 0.0), (0.9, False, 5e-4), (0.9, True, 0.0)):
+                velocity = (rng.standard_normal(p) * 0.1).astype(dtype)
+                rows, _ = check.run_sgd_step(params.copy(), velocity, grads.copy(), 0.05,
+                                             momentum, wd, nesterov, n_decay)
+                yield name, f"p={p} mu={momentum:g}{' nesterov' if nesterov else ''} wd={wd:g}", rows
+            m = (rng.standard_normal(p) * 0.01).astype(dtype)
+            v = (rng.random(p) * 1e-4).astype(dtype)
+            for step in (1, 100):
+                rows, _ = check.run_adam_step(params.copy(), m.copy(), v.copy(), grads.copy(),
+                                              step, 1e-3, 0.9, 0.999, 1e-8, 1e-4, n_decay)
+                yield name, f"p={p} step={step}", rows
+
+
+def run(seed: int = 0, out=print) -> bool:
+    """Print the comparison table; True if every row passed."""
+    header = (f"{'op':<28} {'output':<9} {'dtype':<8} {'case':<26} {'max abs':>10} "
+              f"{'max rel':>10} {'tol used':>9}  result")
+    out(header)
+    out("-" * len(header))
+    n_rows = n_failed = 0
+    for dtype, case, rows in cases(np.random.default_rng(seed)):
+        for row in rows:
+            n_rows += 1
+            n_failed += not row["ok"]
+            out(f"{row['op']:<28} {row['output']:<9} {dtype:<8} {case:<26} "
+                f"{row['max_abs']:>10.2e} {row['max_rel']:>10.2e} "
+                f"{100 * row['headroom']:>8.1f}%  {'pass' if row['ok'] else 'FAIL'}")
+    out(f"{n_rows - n_failed} passed, {n_failed} failed")
+    return n_failed == 0

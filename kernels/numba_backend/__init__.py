@@ -1,0 +1,35 @@
+"""The numba backend: fused compiled kernels for every op of the contract.
+
+Dense layers: BLAS product + one fused pass (``dense.py``); losses: loss and gradient in
+one pass (``losses.py``); optimizers: one pass over the flat buffer (``optim.py``);
+small networks: the whole training run in one compiled call (``small.py``); larger ones
+use the generic loop over these ops, with workspaces reused across batches.
+"""
+
+import sys
+
+from .config import configure_cache
+
+configure_cache()
+
+from .. import loop  # noqa: E402  (kernels must be defined after the cache is configured)
+from . import small  # noqa: E402
+from .dense import dense_backward, dense_forward  # noqa: E402
+from .losses import (count_correct, mse, sigmoid, sigmoid_bce, softmax,  # noqa: E402
+                     softmax_cross_entropy)
+from .optim import adam_step, sgd_step  # noqa: E402
+
+name = "numba"
+
+
+def train_epochs(net, opt, X, targets, orders, n_epochs, batch_size):
+    """One compiled call for small nets (``small.py``), else the generic loop over the ops."""
+    if net.n_weights <= small.SMALL_NET_WEIGHTS:
+        return small.train_epochs(net, opt, X, targets, orders, n_epochs, batch_size)
+    return loop.train_epochs(sys.modules[__name__], net, opt, X, targets, orders, n_epochs,
+                             batch_size)
+
+
+__all__ = ["name", "dense_forward", "dense_backward", "softmax_cross_entropy", "sigmoid_bce",
+           "mse", "count_correct", "softmax", "sigmoid", "sgd_step", "adam_step",
+           "train_epochs"]

@@ -1,0 +1,81 @@
+"""Dense layer, forward then backward: the BLAS product, then ONE fused numba pass.
+
+Forward: ``out = x @ W`` (BLAS), then one parallel pass adds b and applies act in place.
+Backward: one pass turns dout into dz = dout * act'(out) and reduces db, then the weight
+and input products (BLAS). The products go through numpy's ``matmul(out=...)``, not
+numba's ``np.dot``: the same OpenBLAS sgemm/dgemm call, but one BLAS library and one
+thread pool in the process (``np.dot`` inside numba would load SciPy's separate OpenBLAS)
+and no SciPy dependency.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._rules import ACTIVATION_CODES, activate, derivative, inline
+from .config import CHUNK, JIT
+
+
+def dense_forward(out, x, W, b, activation):
+    """``out = act(x @ W + b)``; out (n, o), x (n, i), W (i, o), b (o,)."""
+    np.matmul(x, W, out=out)
+    _bias_activate(out, b, ACTIVATION_CODES[activation])
+
+
+def dense_backward(dW, db, dx, dout, x, W, out, activation):
+    """dz = dout * act'(out) in place in dout (n, o), db = sum_n dz (one pass); then
+    dW = x.T @ dz and, unless dx is None, dx = dz @ W.T."""
+    _activation_grad_bias(dout, db, out, ACTIVATION_CODES[activation])
+    np.matmul(x.T, dout, out=dW)
+    if dx is not None:
+        np.matmul(dout, W.T, out=dx)
+
+
+@inline
+def bias_activate_rows(out, b, code, lo, hi):
+    """out[r] = act(out[r] + b) for rows lo..hi-1 (row views indexed from 0 vectorise)."""
+    one, zero = out.dtype.type(1), out.dtype.type(0)
+    for r in range(lo, hi):
+        row = out[r]
+        for j in range(row.shape[0]):
+            row[j] = activate(row[j] + b[j], code, one, zero)
+
+
+@inline
+def activation_grad_bias_cols(dout, db, out, code, lo, hi):
+    """dout[:, j] *= act'(out[:, j]) and db[j] = sum of dout[:, j], for columns lo..hi-1.
+
+    Rows are added in order 0..n-1, as numpy's sum over axis 0 does.
+    """
+    one, zero = out.dtype.type(1), out.dtype.type(0)
+    acc = db[lo:hi]
+    acc[:] = zero
+    for r in range(dout.shape[0]):
+        d_row, y_row = dout[r, lo:hi], out[r, lo:hi]
+        for j in range(hi - lo):
+            d = d_row[j] * derivative(y_row[j], code, one, zero)
+            d_row[j] = d
+            acc[j] += d
+
+
+@njit(parallel=True, **JIT)
+def _bias_activate(out, b, code):
+    n, o = out.shape
+    rows = max(1, CHUNK // max(o, 1))
+    n_chunks = (n + rows - 1) // rows
+    if n_chunks <= 1:
+        bias_activate_rows(out, b, code, 0, n)
+    else:
+        for c in prange(n_chunks):
+            bias_activate_rows(out, b, code, c * rows, min(n, (c + 1) * rows))
+
+
+@njit(parallel=True, **JIT)
+def _activation_grad_bias(dout, db, out, code):
+    n, o = dout.shape
+    cols = o if n * o <= CHUNK else max(16, CHUNK // max(n, 1))
+    n_chunks = (o + cols - 1) // cols
+    if n_chunks <= 1:
+        activation_grad_bias_cols(dout, db, out, code, 0, o)
+    else:
+        for c in prange(n_chunks):
+            activation_grad_bias_cols(dout, db, out, code, c * cols, min(o, (c + 1) * cols))

@@ -1,0 +1,162 @@
+"""Whole training runs of small networks inside ONE compiled call.
+
+For the tutorial nets (a few to a few dozen units) the work per step is a few hundred
+flops, so Python dispatch would cost 100x the arithmetic. Here every epoch, batch, layer,
+loss and optimizer update runs in one serial numba function. Activations are kept
+transposed, (units, batch), so every inner loop runs over the batch, contiguous and
+vectorised, even for layers of two or three units. The loss reuses the per-row sweeps of
+``losses.py`` on a (batch, k) copy of the logits.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..net import EpochStats
+from ._rules import (ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE, activate,
+                     adam_range, all_finite, derivative, inline, sgd_range)
+from .config import JIT
+from .losses import argmax_hits, bce_rows, mse_rows, sign_hits, softmax_ce_rows
+
+SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights take this path
+STOP_NONE, STOP_LOSS, STOP_GRADIENT = 0, 1, 2
+
+
+def train_epochs(net, opt, X, targets, orders, n_epochs, batch_size):
+    """``Backend.train_epochs`` for a small net: one compiled call for all epochs."""
+    stats = EpochStats.empty(n_epochs)
+    batch = min(batch_size, X.shape[0])
+    ws_t, ws = net.workspace(batch, transposed=True), net.workspace(batch)
+    classify = net.loss == "softmax_cross_entropy"
+    no_labels, no_targets = np.empty(0, np.int64), np.empty((0, 0), net.dtype)
+    t = net.dtype.type
+    scalars = (opt.lr, opt.momentum, opt.weight_decay, opt.beta1, opt.beta2, opt.eps)
+    slot2 = opt.slots[1] if opt.kind == "adam" else opt.slots[0]
+    stop, epoch, batch_at, steps = _train(
+        net.params, net.grads, tuple(net.W), tuple(net.b), tuple(net.dW), tuple(net.db),
+        opt.slots[0], slot2, (ws_t.x,) + tuple(ws_t.out), (ws_t.x[:0],) + tuple(ws_t.dout),
+        ws.out[-1], ws.dout[-1],
+        ws.targets if classify else no_labels, no_targets if classify else ws.targets,
+        np.array([ACTIVATION_CODES[a] for a in net.activations], np.int64),
+        LOSS_CODES[net.loss], X, targets if classify else no_labels,
+        no_targets if classify else targets,
+        orders if orders is not None else np.empty((0, 0), np.int64), orders is not None,
+        n_epochs, batch_size, opt.kind == "adam", tuple(t(s) for s in scalars), scalars,
+        bool(opt.nesterov), opt.step, net.n_weights, stats.loss_sum, stats.correct)
+    opt.step += steps
+    if stop != STOP_NONE:
+        stats.failed_epoch, stats.failed_batch = epoch, batch_at
+        stats.failed_what = "loss" if stop == STOP_LOSS else "gradient"
+    return stats
+
+
+@inline
+def _forward_t(out_t, a_t, W, b, code, m):
+    """out_t[:, :m] = act(W.T @ a_t[:, :m] + b); out_t (o, batch), a_t (i, batch), W (i, o)."""
+    one, zero = W.dtype.type(1), W.dtype.type(0)
+    for j in range(W.shape[1]):
+        row = out_t[j, :m]
+        row[:] = b[j]
+        for q in range(W.shape[0]):
+            w, a_row = W[q, j], a_t[q, :m]
+            for r in range(m):
+                row[r] += w * a_row[r]
+        for r in range(m):
+            row[r] = activate(row[r], code, one, zero)
+
+
+@inline
+def _backward_t(dW, db, dx_t, dz_t, a_t, W, out_t, code, m, want_dx):
+    """dz_t (o, batch) *= act'(out_t); db = row sums; dW = a_t @ dz_t.T; dx_t = W @ dz_t."""
+    one, zero = W.dtype.type(1), W.dtype.type(0)
+    for j in range(W.shape[1]):
+        d_row, y_row = dz_t[j, :m], out_t[j, :m]
+        s = zero
+        for r in range(m):
+            d = d_row[r] * derivative(y_row[r], code, one, zero)
+            d_row[r] = d
+            s += d
+        db[j] = s
+    for q in range(W.shape[0]):
+        a_row = a_t[q, :m]
+        for j in range(W.shape[1]):
+            d_row = dz_t[j, :m]
+            s = zero
+            for r in range(m):
+                s += a_row[r] * d_row[r]
+            dW[q, j] = s
+    if want_dx:
+        for q in range(W.shape[0]):
+            x_row = dx_t[q, :m]
+            x_row[:] = zero
+            for j in range(W.shape[1]):
+                w, d_row = W[q, j], dz_t[j, :m]
+                for r in range(m):
+                    x_row[r] += w * d_row[r]
+
+
+@njit(**JIT)
+def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_buf, dlogits_buf,
+           labels_b, T_b, codes, loss_code, X, labels, T, orders, shuffled, n_epochs, batch,
+           adam, typed, plain, nesterov, step, n_weights, loss_sum, correct):
+    lr, momentum, wd, beta1, beta2, eps = typed
+    lr64, _, _, beta1_64, beta2_64, _ = plain
+    one = params.dtype.type(1)
+    n_layers = len(W)
+    n, k = X.shape[0], W[n_layers - 1].shape[1]
+    steps = 0
+    for epoch in range(n_epochs):
+        batch_index = 0
+        for start in range(0, n, batch):
+            m = min(batch, n - start)
+            x_t = acts_t[0]
+            for r in range(m):
+                src = orders[epoch, start + r] if shuffled else start + r
+                for q in range(X.shape[1]):
+                    x_t[q, r] = X[src, q]
+                if loss_code == SOFTMAX_CE:
+                    labels_b[r] = labels[src]
+                else:
+                    T_b[r, :] = T[src, :]
+            for l in range(n_layers):
+                _forward_t(acts_t[l + 1], acts_t[l], W[l], b[l], codes[l], m)
+            logits, dlogits = logits_buf[:m], dlogits_buf[:m]
+            out_t = acts_t[n_layers]
+            for r in range(m):
+                for j in range(k):
+                    logits[r, j] = out_t[j, r]
+            if loss_code == SOFTMAX_CE:
+                loss = softmax_ce_rows(dlogits, logits, labels_b[:m], 0, m, True) / m
+                hits = argmax_hits(logits, labels_b[:m])
+            elif loss_code == SIGMOID_BCE:
+                loss = bce_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
+                hits = sign_hits(logits, T_b[:m])
+            else:
+                loss = mse_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
+                hits = 0
+            if not math.isfinite(loss):
+                return STOP_LOSS, epoch, batch_index, steps
+            correct[epoch] += hits
+            d_t = douts_t[n_layers]
+            for j in range(k):
+                for r in range(m):
+                    d_t[j, r] = dlogits[r, j]
+            for l in range(n_layers - 1, -1, -1):
+                _backward_t(dW[l], db[l], douts_t[l], douts_t[l + 1], acts_t[l], W[l],
+                            acts_t[l + 1], codes[l], m, l > 0)
+            if not all_finite(grads, 0, grads.size):
+                return STOP_GRADIENT, epoch, batch_index, steps
+            if adam:
+                t = step + steps + 1
+                lr_hat = params.dtype.type(lr64 / (1.0 - beta1_64**t))
+                v_scale = params.dtype.type(1.0 / (1.0 - beta2_64**t))
+                adam_range(params, slot1, slot2, grads, 0, params.size, lr_hat, beta1,
+                           one - beta1, beta2, one - beta2, v_scale, eps, wd, n_weights)
+            else:
+                sgd_range(params, slot1, grads, 0, params.size, lr, momentum, wd, nesterov,
+                          n_weights)
+            steps += 1
+            loss_sum[epoch] += loss * m
+            batch_index += 1
+    return STOP_NONE, -1, -1, steps

@@ -1,0 +1,62 @@
+"""Compile, or load from numba's cache, every kernel of the backend, and time it.
+
+A fresh process pays this once per kernel and signature; with a warm cache it is a
+load from disk. ``fastnn info --compile`` prints the table, the benchmarks report it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import loop
+from ..net import Net
+from . import small
+from .dense import _activation_grad_bias, _bias_activate
+from .losses import _bce, _mse, _sigmoid, _softmax, _softmax_ce, argmax_hits, sign_hits
+from .optim import _adam, _grads_finite, _sgd
+
+DISPATCHERS = {
+    "bias_activate": _bias_activate, "activation_grad_bias": _activation_grad_bias,
+    "softmax_cross_entropy": _softmax_ce, "sigmoid_bce": _bce, "mse": _mse,
+    "softmax": _softmax, "sigmoid": _sigmoid, "argmax_hits": argmax_hits,
+    "sign_hits": sign_hits, "grads_finite": _grads_finite, "sgd": _sgd, "adam": _adam,
+    "small_net_train": small._train,
+}
+
+
+def _exercise(ops, dtype):
+    """Call every op once on tiny arrays of ``dtype`` (both loop paths, every loss)."""
+    from ...optimizers import SGD, Adam  # the optimizer states, as fastnn builds them
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 3)).astype(dtype)
+    labels = np.arange(8) % 2
+    for loss, targets in (("softmax_cross_entropy", labels),
+                          ("sigmoid_bce", (labels[:, None] > 0).astype(dtype)),
+                          ("mse", X[:, :1].copy())):
+        k = 2 if loss == "softmax_cross_entropy" else 1
+        for opt in (SGD(lr=0.1, momentum=0.9), Adam()):
+            net = Net((3, 4, k), ("tanh", "identity"), loss, dtype)
+            ops.train_epochs(net, opt.state(net.n_params, dtype), X, targets, None, 1, 4)
+            loop.train_epochs(ops, net, opt.state(net.n_params, dtype), X, targets, None, 1, 4)
+    out = np.empty((8, 2), dtype)
+    ops.softmax(out, X[:, :2].copy())
+    ops.sigmoid(out, X[:, :2].copy())
+    ops.dense_forward(out, X, np.ones((3, 2), dtype), np.zeros(2, dtype), "relu")
+    ops.dense_forward(out, X, np.ones((3, 2), dtype), np.zeros(2, dtype), "sigmoid")
+
+
+def warm_up(dtypes=(np.float32, np.float64)) -> dict:
+    """Compile or load every kernel for ``dtypes``; returns seconds and cache statistics."""
+    from .. import numba_backend
+
+    start = time.perf_counter()
+    for dtype in dtypes:
+        _exercise(numba_backend, np.dtype(dtype))
+    seconds = time.perf_counter() - start
+    hits = sum(sum(d.stats.cache_hits.values()) for d in DISPATCHERS.values())
+    misses = sum(sum(d.stats.cache_misses.values()) for d in DISPATCHERS.values())
+    return {"seconds": seconds, "cache_hits": hits, "cache_misses": misses,
+            "signatures": sum(len(d.signatures) for d in DISPATCHERS.values())}
