@@ -25,14 +25,33 @@ def _as_real_array(a, name):
     return arr
 
 
+def _first(mask):
+    """The index of the first True entry of ``mask``: an int (1-D) or a tuple."""
+    first = np.unravel_index(np.argmax(mask), mask.shape)
+    return int(first[0]) if len(first) == 1 else tuple(int(i) for i in first)
+
+
 def _require_finite(arr, name):
     if arr.dtype.kind == "f":
         bad = ~np.isfinite(arr)
         if bad.any():
-            first = np.unravel_index(np.argmax(bad), arr.shape)
-            first = first[0] if len(first) == 1 else tuple(int(i) for i in first)
             raise NonFiniteError(f"{name} holds {int(bad.sum())} NaN or infinite value(s); "
-                                 f"the first at index {first}")
+                                 f"the first at index {_first(bad)}")
+
+
+def _converted(arr, dtype, name):
+    """``arr`` (finite) as C-contiguous ``dtype``; refuses values that overflow to inf."""
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if out.dtype.kind == "f" and out.dtype.itemsize < arr.dtype.itemsize:
+        bad = ~np.isfinite(out)
+        if bad.any():
+            first = _first(bad)
+            raise ValueRangeError(
+                f"{name} holds {int(bad.sum())} value(s) beyond the {out.dtype.name} range "
+                f"(±{np.finfo(out.dtype).max:.3g}), the first {arr[first].item()!r} at index "
+                f"{first}; rescale the data or use dtype='float64'")
+    return out
 
 
 def features(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
@@ -47,15 +66,15 @@ def features(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
         raise ShapeError(f"{name} has {arr.shape[1]} features per sample but the model's first "
                          f"layer takes {n_features}")
     _require_finite(arr, name)
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return _converted(arr, dtype, name)
 
 
 def targets(y, n_rows: int, loss: str, n_outputs: int, dtype, name: str = "y") -> np.ndarray:
     """y as the kernels want it for ``loss``: int64 labels (n,) or float (n, n_outputs)."""
     arr = _as_real_array(y, name)
     if arr.shape[:1] != (n_rows,):
-        raise ShapeError(f"{name} has {arr.shape[0] if arr.ndim else 0} rows but X has "
-                         f"{n_rows}")
+        raise ShapeError(f"{name} must have one row per sample of X ({n_rows}), got shape "
+                         f"{arr.shape}")
     _require_finite(arr, name)
     if loss == "softmax_cross_entropy":
         return _labels(arr, n_outputs, name)
@@ -66,8 +85,8 @@ def targets(y, n_rows: int, loss: str, n_outputs: int, dtype, name: str = "y") -
                          f"{n_outputs} output(s), got {arr.shape}")
     if loss == "sigmoid_bce" and ((arr < 0).any() or (arr > 1).any()):
         raise ValueRangeError(f"{name}: sigmoid_bce targets must lie in [0, 1], got values from "
-                              f"{arr.min()} to {arr.max()}")
-    return np.ascontiguousarray(arr, dtype=dtype)
+                              f"{arr.min().item()!r} to {arr.max().item()!r}")
+    return _converted(arr, dtype, name)
 
 
 def _labels(arr, n_classes, name):
@@ -80,13 +99,13 @@ def _labels(arr, n_classes, name):
         fractional = arr != np.round(arr)
         if fractional.any():
             i = int(np.argmax(fractional))
-            raise ValueRangeError(f"{name} must hold integer class labels, got {arr[i]!r} at "
-                                  f"index {i}")
+            raise ValueRangeError(f"{name} must hold integer class labels, got "
+                                  f"{arr[i].item()!r} at index {i}")
     out_of_range = (arr < 0) | (arr >= n_classes)
     if out_of_range.any():
         i = int(np.argmax(out_of_range))
         raise ValueRangeError(f"{name} labels must lie in 0..{n_classes - 1} (the network has "
-                              f"{n_classes} outputs), got {arr[i]!r} at index {i}")
+                              f"{n_classes} outputs), got {arr[i].item()!r} at index {i}")
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -122,7 +141,7 @@ def float_dtype(dtype) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        dt = None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        dt = None  # tested with `is None`: np.dtype("float64") == None is True
+    if dt is None or dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise DTypeError(f"dtype must be float32 or float64, got {dtype!r}")
     return dt

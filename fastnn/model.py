@@ -15,6 +15,7 @@ from .kernels.net import Net
 from .layers import Dense
 
 PREDICT_ROWS = 8192  # rows per forward pass in predict/evaluate: bounds their memory
+MAX_PARAMS = 2**31 - 1  # flat buffers are indexed with int64, but 8 GiB of float32 is plenty
 
 
 class Sequential:
@@ -47,6 +48,10 @@ class Sequential:
         init_seed, shuffle_seed = np.random.SeedSequence(self.seed).spawn(2)
         self.shuffle_rng = np.random.default_rng(shuffle_seed)
         sizes = [layers[0].in_features] + [layer.out_features for layer in layers]
+        n_params = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+        if n_params > MAX_PARAMS:
+            raise ValueRangeError(f"layer sizes {sizes} need {n_params:,} parameters; fastnn "
+                                  f"allows at most {MAX_PARAMS:,}")
         self.net = Net(sizes, [layer.activation for layer in layers], self.loss, self.dtype)
         init_rng = np.random.default_rng(init_seed)
         for layer, W in zip(layers, self.net.W):
@@ -172,7 +177,8 @@ def MLP(sizes: Sequence[int], activation: str = "relu", loss: str = "softmax_cro
     Hidden layers use ``activation``; the last uses ``output_activation`` (identity: the
     loss applies softmax or sigmoid itself). ``MLP([784, 10])`` is softmax regression.
     """
-    sizes = list(sizes) if isinstance(sizes, Sequence) else sizes
+    if isinstance(sizes, (Sequence, np.ndarray)) and not isinstance(sizes, str):
+        sizes = [s.item() if isinstance(s, np.generic) else s for s in sizes]
     if not isinstance(sizes, list) or len(sizes) < 2:
         raise ValueRangeError(f"sizes must list at least an input and an output size, got "
                               f"{sizes!r}")

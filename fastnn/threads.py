@@ -33,10 +33,10 @@ def apply_env() -> None:
     global _env_applied
     if _env_applied:
         return
-    _env_applied = True
     value = os.environ.get("FASTNN_NUM_THREADS", "").strip()
     if value:
         set_num_threads(_parse(value))
+    _env_applied = True
 
 
 def set_num_threads(n: int) -> None:
