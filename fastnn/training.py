@@ -95,9 +95,11 @@ def _record(history, model, stats, finished, t, samples_per_s):
 
 def _diverged(stats, done, opt, history) -> TrainingDivergedError:
     epoch = done + stats.failed_epoch + 1
+    what = ("the loss is" if stats.failed_what == "loss" else
+            "the gradient, or the update it gives, is")
     err = TrainingDivergedError(
-        f"training diverged at epoch {epoch}, batch {stats.failed_batch + 1}: the "
-        f"{stats.failed_what} is NaN or infinite. The model keeps the parameters from before "
+        f"training diverged at epoch {epoch}, batch {stats.failed_batch + 1}: {what} NaN "
+        f"or infinite. The model keeps the parameters from before "
         f"that batch; try a lower learning rate (lr is {opt.lr:g}) or standardised inputs.")
     err.epoch, err.batch, err.history = epoch, stats.failed_batch + 1, history
     return err

@@ -112,10 +112,11 @@ class Backend(Protocol):
         """SGD with momentum and L2 weight decay (PyTorch semantics), in place.
 
         params, velocity, grads (p,); the first ``n_decay`` entries (the weights) get
-        ``g += weight_decay * param``; then ``v = momentum*v + g``, step ``v`` (or
-        ``g + momentum*v`` with Nesterov), ``param -= lr * step``. grads may be
-        overwritten. If any gradient is NaN or inf nothing is updated and the op
-        returns False; otherwise True.
+        ``g += weight_decay * param``; with momentum, ``v = momentum*v + g`` and the step
+        is ``v`` (or ``g + momentum*v`` with Nesterov); without, the step is g and the
+        velocity is not touched; ``param -= lr * step``. grads is scratch (may be
+        overwritten). All or nothing: if any new parameter or velocity would be NaN or
+        inf (a bad gradient, or an overflow), nothing is written and it returns False.
         """
 
     def adam_step(self, params: np.ndarray, m: np.ndarray, v: np.ndarray, grads: np.ndarray,
@@ -124,7 +125,8 @@ class Backend(Protocol):
         """Adam with L2 weight decay added to the gradient (PyTorch ``Adam``), in place.
 
         params, m, v, grads (p,); ``step`` is the 1-based step number used for bias
-        correction. Non-finite gradients: nothing updated, returns False.
+        correction; coefficients such as ``1 - beta2`` are formed in float64 and then
+        rounded to the dtype. All or nothing, as for sgd_step.
         """
 
     # -- a whole training run -----------------------------------------------------------

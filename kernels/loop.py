@@ -15,9 +15,13 @@ import numpy as np
 from .net import EpochStats, Net, OptimizerState
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def train_epochs(ops, net: Net, opt: OptimizerState, X: np.ndarray, targets: np.ndarray,
                  orders: np.ndarray | None, n_epochs: int, batch_size: int) -> EpochStats:
-    """See ``Backend.train_epochs`` in ``contract.py``; ``ops`` is the backend."""
+    """See ``Backend.train_epochs`` in ``contract.py``; ``ops`` is the backend.
+
+    Overflow warnings are silenced: a non-finite loss or update stops the loop instead.
+    """
     stats = EpochStats.empty(n_epochs)
     n = X.shape[0]
     ws = net.workspace(min(batch_size, n))

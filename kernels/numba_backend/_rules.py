@@ -1,5 +1,5 @@
 """Scalar rules shared by the numba kernels: activations, their derivatives, the stable
-sigmoid, finiteness, and one range of each optimizer update. Inlined into every kernel.
+sigmoid, and one entry and one range of each optimizer update. Inlined into every kernel.
 
 numba types ``float32 * 1`` as float64, so every constant here arrives typed: kernels
 take ``one = x.dtype.type(1)`` / ``zero`` from their arrays, and the Python wrappers
@@ -51,55 +51,64 @@ def derivative(y, code, one, zero):
 
 
 @inline
-def all_finite(a, lo, hi):
-    """True if a[lo:hi] holds no NaN or inf (x*0 is NaN exactly for those; vectorises)."""
-    zero = a.dtype.type(0)
+def sgd_element(p, v, g, lr, momentum, wd, nesterov):
+    """One entry of an SGD step: returns (new param, new velocity); typed scalars."""
+    g = g + wd * p
+    if momentum == 0:
+        return p - lr * g, v
+    v = momentum * v + g
+    return p - lr * (g + momentum * v if nesterov else v), v
+
+
+@inline
+def sgd_range(p, vel, g, lo, hi, lr, momentum, wd, nesterov, n_decay, commit):
+    """SGD over entries lo..hi-1 (weight decay below n_decay only).
+
+    commit=False writes nothing and returns whether every new value would be finite;
+    commit=True writes them (and returns True). Loops index 1-D views from 0, the form
+    LLVM vectorises.
+    """
+    zero = p.dtype.type(0)
     acc = zero
-    view = a[lo:hi]
-    for j in range(hi - lo):
-        acc += view[j] * zero
+    split = min(max(n_decay, lo), hi)
+    for a, b, decay in ((lo, split, wd), (split, hi, zero)):
+        pv, vv, gv = p[a:b], vel[a:b], g[a:b]
+        for j in range(b - a):
+            pn, vn = sgd_element(pv[j], vv[j], gv[j], lr, momentum, decay, nesterov)
+            if commit:
+                pv[j] = pn
+                vv[j] = vn
+            else:
+                acc += (pn + vn) * zero
     return acc == zero
 
 
 @inline
-def sgd_range(p, vel, g, lo, hi, lr, momentum, wd, nesterov, n_decay):
-    """SGD update of entries lo..hi-1 (see the contract's sgd_step); scalars typed like p.
-
-    g is scratch: weight decay is added into it first (entries below n_decay only).
-    Loops index 1-D views from 0, the form LLVM vectorises.
-    """
-    p, vel, g = p[lo:hi], vel[lo:hi], g[lo:hi]
-    decayed = min(max(n_decay - lo, 0), hi - lo)
-    if wd != 0:
-        for j in range(decayed):
-            g[j] += wd * p[j]
-    if momentum == 0:
-        for j in range(hi - lo):
-            p[j] -= lr * g[j]
-    elif nesterov:
-        for j in range(hi - lo):
-            vj = momentum * vel[j] + g[j]
-            vel[j] = vj
-            p[j] -= lr * (g[j] + momentum * vj)
-    else:
-        for j in range(hi - lo):
-            vj = momentum * vel[j] + g[j]
-            vel[j] = vj
-            p[j] -= lr * vj
+def adam_element(p, m, v, g, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd):
+    """One entry of an Adam step: returns (new param, new m, new v); typed scalars."""
+    g = g + wd * p
+    m = beta1 * m + c1 * g
+    v = beta2 * v + c2 * (g * g)
+    return p - lr_hat * m / (np.sqrt(v * v_scale) + eps), m, v
 
 
 @inline
-def adam_range(p, m, v, g, lo, hi, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, n_decay):
-    """Adam update of entries lo..hi-1; c1 = 1-beta1, c2 = 1-beta2, lr_hat = lr/(1-beta1^t),
-    v_scale = 1/(1-beta2^t); scalars typed like p; g is scratch (weight decay added in)."""
-    p, m, v, g = p[lo:hi], m[lo:hi], v[lo:hi], g[lo:hi]
-    decayed = min(max(n_decay - lo, 0), hi - lo)
-    if wd != 0:
-        for j in range(decayed):
-            g[j] += wd * p[j]
-    for j in range(hi - lo):
-        mj = beta1 * m[j] + c1 * g[j]
-        vj = beta2 * v[j] + c2 * (g[j] * g[j])
-        m[j] = mj
-        v[j] = vj
-        p[j] -= lr_hat * mj / (np.sqrt(vj * v_scale) + eps)
+def adam_range(p, m, v, g, lo, hi, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, n_decay,
+               commit):
+    """Adam over entries lo..hi-1; c1 = 1-beta1, c2 = 1-beta2 (formed in float64),
+    lr_hat = lr/(1-beta1^t), v_scale = 1/(1-beta2^t). commit as in :func:`sgd_range`."""
+    zero = p.dtype.type(0)
+    acc = zero
+    split = min(max(n_decay, lo), hi)
+    for a, b, decay in ((lo, split, wd), (split, hi, zero)):
+        pv, mv, vv, gv = p[a:b], m[a:b], v[a:b], g[a:b]
+        for j in range(b - a):
+            pn, mn, vn = adam_element(pv[j], mv[j], vv[j], gv[j], lr_hat, beta1, c1, beta2,
+                                      c2, v_scale, eps, decay)
+            if commit:
+                pv[j] = pn
+                mv[j] = mn
+                vv[j] = vn
+            else:
+                acc += (pn + mn + vn) * zero
+    return acc == zero

@@ -15,7 +15,7 @@ from numba import njit
 
 from ..net import EpochStats
 from ._rules import (ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE, activate,
-                     adam_range, all_finite, derivative, inline, sgd_range)
+                     adam_range, derivative, inline, sgd_range)
 from .config import JIT
 from .losses import argmax_hits, bce_rows, mse_rows, sign_hits, softmax_ce_rows
 
@@ -102,7 +102,7 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_bu
            adam, typed, plain, nesterov, step, n_weights, loss_sum, correct):
     lr, momentum, wd, beta1, beta2, eps = typed
     lr64, _, _, beta1_64, beta2_64, _ = plain
-    one = params.dtype.type(1)
+    c1, c2 = params.dtype.type(1.0 - beta1_64), params.dtype.type(1.0 - beta2_64)
     n_layers = len(W)
     n, k = X.shape[0], W[n_layers - 1].shape[1]
     steps = 0
@@ -145,17 +145,19 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_bu
             for l in range(n_layers - 1, -1, -1):
                 _backward_t(dW[l], db[l], douts_t[l], douts_t[l + 1], acts_t[l], W[l],
                             acts_t[l + 1], codes[l], m, l > 0)
-            if not all_finite(grads, 0, grads.size):
-                return STOP_GRADIENT, epoch, batch_index, steps
             if adam:
                 t = step + steps + 1
                 lr_hat = params.dtype.type(lr64 / (1.0 - beta1_64**t))
                 v_scale = params.dtype.type(1.0 / (1.0 - beta2_64**t))
-                adam_range(params, slot1, slot2, grads, 0, params.size, lr_hat, beta1,
-                           one - beta1, beta2, one - beta2, v_scale, eps, wd, n_weights)
+                for commit in (False, True):
+                    if not adam_range(params, slot1, slot2, grads, 0, params.size, lr_hat,
+                                      beta1, c1, beta2, c2, v_scale, eps, wd, n_weights, commit):
+                        return STOP_GRADIENT, epoch, batch_index, steps
             else:
-                sgd_range(params, slot1, grads, 0, params.size, lr, momentum, wd, nesterov,
-                          n_weights)
+                for commit in (False, True):
+                    if not sgd_range(params, slot1, grads, 0, params.size, lr, momentum, wd,
+                                     nesterov, n_weights, commit):
+                        return STOP_GRADIENT, epoch, batch_index, steps
             steps += 1
             loss_sum[epoch] += loss * m
             batch_index += 1

@@ -15,13 +15,13 @@ from ..net import Net
 from . import small
 from .dense import _activation_grad_bias, _bias_activate
 from .losses import _bce, _mse, _sigmoid, _softmax, _softmax_ce, argmax_hits, sign_hits
-from .optim import _adam, _grads_finite, _sgd
+from .optim import _adam, _sgd
 
 DISPATCHERS = {
     "bias_activate": _bias_activate, "activation_grad_bias": _activation_grad_bias,
     "softmax_cross_entropy": _softmax_ce, "sigmoid_bce": _bce, "mse": _mse,
     "softmax": _softmax, "sigmoid": _sigmoid, "argmax_hits": argmax_hits,
-    "sign_hits": sign_hits, "grads_finite": _grads_finite, "sgd": _sgd, "adam": _adam,
+    "sign_hits": sign_hits, "sgd": _sgd, "adam": _adam,
     "small_net_train": small._train,
 }
 

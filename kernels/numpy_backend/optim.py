@@ -1,42 +1,45 @@
 """Optimizer updates over a flat parameter buffer: the reference semantics (PyTorch's).
 
 The first ``n_decay`` entries are weights and get L2 weight decay; biases follow them.
-In place throughout; ``grads`` is scratch and may be overwritten.
+A step computes every new value first and writes them only if all are finite; otherwise
+nothing changes and it returns False (``grads`` is scratch and may be overwritten).
+Overflow warnings are silenced inside a step because its result is checked instead.
 """
 
 import numpy as np
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay):
-    """g += wd*p (weights); v = mu*v + g; p -= lr * (g + mu*v if nesterov else v). False if g not finite."""
-    if not np.isfinite(grads).all():
-        return False
+    """g += wd*p (weights); v = mu*v + g; p -= lr * (g + mu*v if nesterov else v).
+
+    With momentum 0 the step is g and the velocity is left alone.
+    """
     g = grads
-    if weight_decay:
-        g[:n_decay] += weight_decay * params[:n_decay]
-    if momentum:
-        velocity *= momentum
-        velocity += g
-        if nesterov:
-            g += momentum * velocity
-        else:
-            g = velocity
-    params -= lr * g
+    g[:n_decay] += weight_decay * params[:n_decay]
+    new_v = momentum * velocity + g if momentum else velocity
+    step = (g + momentum * new_v if nesterov else new_v) if momentum else g
+    new_p = params - lr * step
+    if not (np.isfinite(new_p).all() and np.isfinite(new_v).all()):
+        return False
+    params[...] = new_p
+    velocity[...] = new_v
     return True
 
 
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay):
-    """Adam (bias-corrected moments, L2 in the gradient) at 1-based ``step``. False if g not finite."""
-    if not np.isfinite(grads).all():
-        return False
+    """Adam (bias-corrected moments, L2 in the gradient) at 1-based ``step``."""
     g = grads
-    if weight_decay:
-        g[:n_decay] += weight_decay * params[:n_decay]
-    m *= beta1
-    m += (1 - beta1) * g
-    v *= beta2
-    v += (1 - beta2) * (g * g)
+    g[:n_decay] += weight_decay * params[:n_decay]
+    new_m = beta1 * m + (1 - beta1) * g
+    new_v = beta2 * v + (1 - beta2) * (g * g)
     m_hat_scale = 1 / (1 - beta1**step)
     v_hat_scale = 1 / (1 - beta2**step)
-    params -= (lr * m_hat_scale) * m / (np.sqrt(v * v_hat_scale) + eps)
+    new_p = params - (lr * m_hat_scale) * new_m / (np.sqrt(new_v * v_hat_scale) + eps)
+    if not all(np.isfinite(a).all() for a in (new_p, new_m, new_v)):
+        return False
+    params[...] = new_p
+    m[...] = new_m
+    v[...] = new_v
     return True

@@ -1,0 +1,284 @@
+"""Model-level training behaviour on every backend: reproducibility, shuffling, batching,
+history, progress output, optimizers, save/load, initialisation, divergence.
+
+Where a result can be computed independently (one epoch of a linear model), it is, in
+float64 numpy written out here, and compared to 1e-12; elsewhere the tests compare runs
+of the library with each other (bit-identical where the contract promises it).
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+import fastnn as fnn
+
+LINEAR_RTOL = 1e-12  # float64 linear model, a handful of sums of <= 10 terms: ~1e-15 expected
+
+
+def blobs(n=60, n_features=4, n_classes=3, seed=0):
+    """Gaussian blobs: separable enough to learn in a few epochs, not trivially."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_classes, n_features)) * 2
+    y = rng.integers(0, n_classes, n)
+    return centres[y] + rng.standard_normal((n, n_features)), y
+
+
+def spy_train_epochs(monkeypatch):
+    """Record the ``orders`` and batch size of every ``train_epochs`` call of the backend."""
+    ops = fnn.get_backend()
+    calls = []
+    real = ops.train_epochs
+
+    def spy(net, opt, X, targets, orders, n_epochs, batch_size):
+        calls.append((None if orders is None else orders.copy(), n_epochs, batch_size))
+        return real(net, opt, X, targets, orders, n_epochs, batch_size)
+
+    monkeypatch.setattr(ops, "train_epochs", spy)
+    return calls
+
+
+# -- reproducibility and shuffling --------------------------------------------------------------
+@pytest.mark.parametrize("optimizer", [fnn.SGD(lr=0.05, momentum=0.9), fnn.Adam(lr=0.01)],
+                         ids=["sgd", "adam"])
+def test_same_seed_is_bit_identical_and_another_seed_is_not(backend, optimizer):
+    X, y = blobs()
+    runs = {}
+    for key, seed in (("a", 1), ("b", 1), ("c", 2)):
+        model = fnn.MLP([4, 16, 3], activation="tanh", seed=seed)
+        init = model.params.copy()
+        history = model.fit(X, y, epochs=4, batch_size=8, optimizer=optimizer, verbose=0)
+        runs[key] = init, model.params.copy(), history["loss"]
+    assert runs["a"][1].tobytes() == runs["b"][1].tobytes(), "same seed, different params"
+    assert runs["a"][2] == runs["b"][2]
+    assert not np.array_equal(runs["a"][0], runs["c"][0]), "seed does not change the init"
+    assert not np.array_equal(runs["a"][1], runs["c"][1])
+
+
+def test_shuffle_draws_a_new_permutation_every_epoch(backend, monkeypatch):
+    X, y = blobs(n=30)
+    calls = spy_train_epochs(monkeypatch)
+    fnn.MLP([4, 8, 3], seed=5).fit(X, y, epochs=6, batch_size=7, verbose=0)
+    orders = np.concatenate([c[0] for c in calls])
+    assert orders.shape == (6, 30)
+    assert all(np.array_equal(np.sort(o), np.arange(30)) for o in orders), "not permutations"
+    assert len({o.tobytes() for o in orders}) == 6, "an epoch reused an earlier order"
+    assert not any(np.array_equal(o, np.arange(30)) for o in orders)
+
+    calls.clear()
+    fnn.MLP([4, 8, 3], seed=5).fit(X, y, epochs=6, batch_size=7, verbose=0)
+    assert np.array_equal(np.concatenate([c[0] for c in calls]), orders), \
+        "the same seed gave different orders"
+
+    calls.clear()
+    fnn.MLP([4, 8, 3], seed=5).fit(X, y, epochs=2, batch_size=7, shuffle=False, verbose=0)
+    assert all(c[0] is None for c in calls)
+
+
+def test_shuffling_changes_the_trajectory(backend):
+    X, y = blobs()
+    losses = {}
+    for shuffle in (True, False):
+        model = fnn.MLP([4, 16, 3], activation="tanh", seed=0)
+        losses[shuffle] = model.fit(X, y, epochs=3, batch_size=8, shuffle=shuffle,
+                                    verbose=0)["loss"]
+    assert losses[True][0] != losses[False][0]
+
+
+# -- batching: the short last batch and full batch, against a hand-written loop -------------------
+def linear_epoch(W, b, X, T, lr, batch_size):
+    """One epoch of SGD on mean squared error for pred = X W + b, batches in natural order,
+    each gradient averaged over the batch's TRUE length. float64. Returns W, b, mean loss."""
+    W, b = W.copy(), b.copy()
+    loss_sum = 0.0
+    for start in range(0, len(X), batch_size):
+        x, t = X[start:start + batch_size], T[start:start + batch_size]
+        diff = x @ W + b - t
+        loss_sum += np.mean(diff**2) * len(x)
+        d = 2 * diff / diff.size
+        W -= lr * x.T @ d
+        b -= lr * d.sum(axis=0)
+    return W, b, loss_sum / len(X)
+
+
+@pytest.mark.parametrize("batch_size", [4, None], ids=["10-rows-by-4", "full-batch"])
+def test_one_epoch_matches_a_hand_written_loop(backend, batch_size):
+    """n = 10, batch_size 4: batches of 4, 4 and 2, the last averaged over 2 rows (averaging
+    over 4 would halve its step); batch_size None: one step on the full-batch gradient."""
+    rng = np.random.default_rng(3)
+    X, T = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
+    model = fnn.MLP([3, 2], loss="mse", seed=0, dtype="float64")
+    W0, b0 = model.net.W[0].copy(), rng.standard_normal(2)
+    model.net.b[0][...] = b0
+    history = model.fit(X, T, epochs=1, batch_size=batch_size, shuffle=False,
+                        optimizer=fnn.SGD(lr=0.1), verbose=0)
+    W, b, loss = linear_epoch(W0, b0, X, T, 0.1, batch_size or 10)
+    np.testing.assert_allclose(model.net.W[0], W, rtol=LINEAR_RTOL)
+    np.testing.assert_allclose(model.net.b[0], b, rtol=LINEAR_RTOL)
+    assert history["loss"][0] == pytest.approx(loss, rel=LINEAR_RTOL)
+
+
+def test_full_batch_is_the_same_as_batch_size_n(backend):
+    X, y = blobs(n=25)
+    params = []
+    for batch_size in (None, 25, 1000):
+        model = fnn.MLP([4, 8, 3], activation="tanh", seed=2)
+        model.fit(X, y, epochs=5, batch_size=batch_size, optimizer=fnn.SGD(lr=0.3),
+                  verbose=0)
+        params.append(model.params.tobytes())
+    assert params[0] == params[1] == params[2]
+
+
+def test_full_batch_loss_is_that_of_the_initial_params(backend):
+    """One full-batch epoch: its running loss is the loss before the only update."""
+    X, y = blobs(n=25)
+    model = fnn.MLP([4, 8, 3], activation="tanh", seed=2, dtype="float64")
+    model.fitted = True
+    before = model.evaluate(X, y)["loss"]
+    history = model.fit(X, y, epochs=1, batch_size=None, verbose=0)
+    assert history["loss"][0] == pytest.approx(before, rel=LINEAR_RTOL)
+    assert model.evaluate(X, y)["loss"] < before
+
+
+# -- history ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("loss,metric", [("softmax_cross_entropy", "accuracy"), ("mse", "r2")])
+@pytest.mark.parametrize("validation", [True, False], ids=["val", "no-val"])
+def test_history_keys_and_lengths(backend, loss, metric, validation):
+    X, y = blobs(n=40)
+    if loss == "mse":
+        y = X @ np.array([[1.0], [-2.0], [0.5], [0.0]])
+    model = fnn.MLP([4, 8, 3 if loss != "mse" else 1], loss=loss, seed=0)
+    val = (X[:10], y[:10]) if validation else None
+    history = model.fit(X, y, epochs=3, batch_size=8, validation_data=val, verbose=0)
+    assert history is model.history
+    expected = {"loss", metric, "samples_per_s"}
+    if validation:
+        expected |= {"val_loss", f"val_{metric}"}
+    assert set(history.history) == expected
+    assert all(len(values) == 3 for values in history.history.values())
+    assert history.epochs == 3
+    assert all(np.isfinite(history.history[key]).all() for key in expected)
+    assert all(s > 0 for s in history["samples_per_s"])
+    if metric == "accuracy":
+        assert all(0 <= a <= 1 for a in history["accuracy"])
+    if validation:
+        final = model.evaluate(*val)
+        assert history["val_loss"][-1] == final["loss"]
+        assert history[f"val_{metric}"][-1] == final[metric]
+
+
+def test_history_accuracy_counts_the_training_predictions(backend):
+    """Full batch, lr tiny: the epoch's running accuracy is the accuracy of the initial
+    params on the training set (the update after it changes almost nothing)."""
+    X, y = blobs(n=50)
+    model = fnn.MLP([4, 8, 3], seed=4, dtype="float64")
+    model.fitted = True
+    before = model.evaluate(X, y)["accuracy"]
+    history = model.fit(X, y, epochs=1, batch_size=None, optimizer=fnn.SGD(lr=1e-12),
+                        verbose=0)
+    assert history["accuracy"][0] == before
+
+
+# -- progress output ------------------------------------------------------------------------------
+def test_verbose_0_prints_nothing(backend, capsys):
+    X, y = blobs(n=20)
+    fnn.MLP([4, 8, 3], seed=0).fit(X, y, epochs=3, batch_size=8, validation_data=(X, y),
+                                   verbose=0)
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+
+
+def test_verbose_2_prints_one_line_per_epoch(backend, capsys):
+    X, y = blobs(n=20)
+    fnn.MLP([4, 8, 3], seed=0).fit(X, y, epochs=3, batch_size=8, verbose=2)
+    out, err = capsys.readouterr()
+    lines = [line for line in (out + err).splitlines() if re.match(r"^epoch\s+\d+/3\s", line)]
+    assert [int(re.match(r"^epoch\s+(\d+)", line).group(1)) for line in lines] == [1, 2, 3]
+    assert all("loss" in line and "accuracy" in line for line in lines)
+
+
+# -- optimizers -----------------------------------------------------------------------------------
+def test_adam_learns_two_moons(backend):
+    """Two moons (noise 0.1) need a curved boundary: a linear model gets ~88%, chance 50%.
+    A 16-16 tanh net trained with Adam must pass 95% and cut its loss fivefold."""
+    X, y = fnn.datasets.make_moons(200, noise=0.1, seed=0)
+    model = fnn.MLP([2, 16, 16, 2], activation="tanh", seed=0)
+    history = model.fit(X, y, epochs=150, batch_size=32, optimizer=fnn.Adam(lr=0.01),
+                        verbose=0)
+    assert model.evaluate(X, y)["accuracy"] >= 0.95
+    assert history["loss"][-1] < history["loss"][0] / 5
+
+
+# -- save / load ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_save_load_round_trip_is_bit_identical(backend, tmp_path, dtype):
+    X, y = blobs(n=30)
+    model = fnn.MLP([4, 8, 3], activation="sigmoid", seed=3, dtype=dtype)
+    model.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = fnn.load(path)
+    assert loaded.params.tobytes() == model.params.tobytes()
+    assert (loaded.sizes, loaded.loss, loaded.dtype, loaded.seed) == \
+        (model.sizes, model.loss, model.dtype, model.seed)
+    assert [layer.activation for layer in loaded.layers] == ["sigmoid", "identity"]
+    assert loaded.logits(X).tobytes() == model.logits(X).tobytes()
+    assert loaded.predict_proba(X).tobytes() == model.predict_proba(X).tobytes()
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+
+
+# -- initialisation (backend-independent) ---------------------------------------------------
+def test_he_initialisation_for_relu():
+    """std sqrt(2 / fan_in) within 5% on a 784x256 layer (200,704 draws: the sample std's
+    own relative error is ~1/sqrt(2N) = 0.16%), mean 0 within 5 standard errors."""
+    model = fnn.MLP([784, 256, 10], activation="relu", seed=0)
+    W = model.net.W[0].astype(np.float64)
+    assert W.std() == pytest.approx(np.sqrt(2 / 784), rel=0.05)
+    assert abs(W.mean()) < 5 * W.std() / np.sqrt(W.size)
+    assert not model.params[model.net.n_weights:].any(), "biases must start at zero"
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "identity"])
+def test_glorot_uniform_initialisation_otherwise(activation):
+    """U(-a, a) with a = sqrt(6 / (fan_in + fan_out)): inside the bounds, reaching them
+    (the max of 200,704 uniform draws is within 0.01% of the bound), std a / sqrt(3)."""
+    model = fnn.MLP([784, 256, 10], activation=activation, seed=0)
+    for W, (fan_in, fan_out) in zip(model.net.W, [(784, 256), (256, 10)]):
+        limit = np.sqrt(6 / (fan_in + fan_out))
+        W = W.astype(np.float64)
+        assert np.abs(W).max() <= limit
+        assert np.abs(W).max() >= 0.99 * limit
+        assert W.std() == pytest.approx(limit / np.sqrt(3), rel=0.05)
+
+
+def test_relu_output_layer_uses_glorot():
+    """Only relu layers get He init; the identity output layer of a relu MLP is Glorot."""
+    model = fnn.MLP([784, 256, 10], activation="relu", seed=0)
+    assert np.abs(model.net.W[1]).max() <= np.sqrt(6 / 266)
+
+
+# -- divergence ------------------------------------------------------------------------------------
+def test_divergence_raises_with_the_epoch_and_history(backend):
+    """lr 3 on linear regression overflows within tens of epochs: TrainingDivergedError
+    names the epoch and batch, and its history holds exactly the finished epochs."""
+    rng = np.random.default_rng(9)
+    X, y = rng.standard_normal((64, 3)), rng.standard_normal((64, 2))
+    model = fnn.MLP([3, 2], loss="mse", seed=0)
+    with np.errstate(all="ignore"), pytest.raises(fnn.TrainingDivergedError) as info:
+        model.fit(X, y, epochs=400, batch_size=16, optimizer=fnn.SGD(lr=3.0), verbose=0)
+    err = info.value
+    assert 2 <= err.epoch <= 400 and 1 <= err.batch <= 4
+    assert err.history.epochs == err.epoch - 1 == len(model.history["loss"])
+    assert f"epoch {err.epoch}" in str(err)
+
+
+def test_divergence_keeps_the_last_finite_params(backend):
+    """Inputs ~1e18: the first batch's gradient ~1e36 is finite (float32 max 3.4e38) but
+    lr * g ~ 1e40 is not: a decisive overflow in the update, on any backend."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((32, 3)) * 1e18, rng.standard_normal((32, 2))
+    model = fnn.MLP([3, 2], loss="mse", seed=0)
+    with np.errstate(all="ignore"), pytest.raises(fnn.TrainingDivergedError):
+        model.fit(X, y, epochs=2, batch_size=16, shuffle=False, optimizer=fnn.SGD(lr=1e4),
+                  verbose=0)
+    assert np.isfinite(model.params).all(), model.params
