@@ -54,8 +54,13 @@ def _converted(arr, dtype, name):
     return out
 
 
-def features(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
-    """X as a C-contiguous (n, n_features) array of ``dtype``, n >= 1, all finite."""
+def features(X, n_features: int, dtype, name: str = "X", keep_integers: bool = False
+             ) -> np.ndarray:
+    """X as a C-contiguous (n, n_features) array of ``dtype``, n >= 1, all finite.
+
+    With ``keep_integers``, integer and bool X stay as they are (native byte order): the
+    kernels convert them batch by batch (e.g. uint8 images, a quarter of float32).
+    """
     arr = _as_real_array(X, name)
     if arr.ndim != 2:
         raise ShapeError(f"{name} must be 2-D (samples, features), got {arr.ndim}-D shape "
@@ -66,6 +71,8 @@ def features(X, n_features: int, dtype, name: str = "X") -> np.ndarray:
         raise ShapeError(f"{name} has {arr.shape[1]} features per sample but the model's first "
                          f"layer takes {n_features}")
     _require_finite(arr, name)
+    if keep_integers and arr.dtype.kind in "biu":
+        return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
     return _converted(arr, dtype, name)
 
 

@@ -2,8 +2,8 @@
 
 File format (version 1), every entry a plain array: ``format`` ("fastnn-model"),
 ``version`` (1), ``sizes`` int64 (L+1,), ``activations`` str (L,), ``loss`` str,
-``dtype`` str, ``seed`` int64, ``params`` (p,) of ``dtype`` (the flat buffer: every W,
-then every b).
+``dtype`` str, ``seed`` int64, ``input_scale`` float64, ``params`` (p,) of ``dtype`` (the
+flat buffer: every W, then every b).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from .layers import Dense
 
 FORMAT = "fastnn-model"
 VERSION = 1
-_KEYS = ("format", "version", "sizes", "activations", "loss", "dtype", "seed", "params")
+_KEYS = ("format", "version", "sizes", "activations", "loss", "dtype", "seed", "input_scale",
+         "params")
 _MAX_DESCRIPTION_BYTES = 1 << 16  # every entry but params is a few hundred bytes
 # What reading a damaged zip or .npy header can raise; RuntimeError (NotImplementedError
 # included) is zipfile's answer to features fastnn never writes (encryption, patch data).
@@ -45,7 +46,8 @@ def save(model, path) -> None:
         "sizes": np.array(model.sizes, np.int64),
         "activations": np.array([layer.activation for layer in model.layers]),
         "loss": np.array(model.loss), "dtype": np.array(model.dtype.name),
-        "seed": np.array(model.seed, np.int64), "params": model.params,
+        "seed": np.array(model.seed, np.int64),
+        "input_scale": np.array(model.input_scale, np.float64), "params": model.params,
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -96,7 +98,7 @@ def load(path):
     try:
         layers = [Dense(i, o, a) for i, o, a in zip(sizes[:-1], sizes[1:], acts)]
         model = Sequential(layers, loss=entries["loss"].item(), seed=int(entries["seed"]),
-                           dtype=dtype)
+                           dtype=dtype, input_scale=entries["input_scale"].item())
     except (FastnnError, ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: inconsistent model description: {exc}") from None
     model.params[...] = params
@@ -145,11 +147,12 @@ def _description(path, entries) -> tuple[list[int], list[str], np.dtype]:
     if acts.dtype.kind != "U" or acts.shape != (len(sizes) - 1,):
         raise ModelFileError(f"{path}: activations must be {len(sizes) - 1} names, got "
                              f"{_shown(acts)}")
-    for name, kind in (("loss", "U"), ("dtype", "U"), ("seed", "i")):
+    kinds = {"U": "name", "i": "integer", "f": "number"}
+    for name, kind in (("loss", "U"), ("dtype", "U"), ("seed", "i"), ("input_scale", "f")):
         value = entries[name]
         if value.dtype.kind != kind or value.shape != ():
-            raise ModelFileError(f"{path}: {name} must be a single "
-                                 f"{'name' if kind == 'U' else 'integer'}, got {_shown(value)}")
+            raise ModelFileError(f"{path}: {name} must be a single {kinds[kind]}, got "
+                                 f"{_shown(value)}")
     dtype = entries["dtype"].item()
     if dtype not in ("float32", "float64"):  # the names save writes, no aliases ("f4")
         raise ModelFileError(f"{path}: dtype must be float32 or float64, got {dtype!r}")

@@ -35,7 +35,7 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer="sgd", validation_da
     epochs = check.positive_int(epochs, "epochs")
     if verbose not in (0, 1, 2):
         raise ValueRangeError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-    X = check.features(X, model.sizes[0], model.dtype)
+    X = check.features(X, model.sizes[0], model.dtype, keep_integers=True)
     t = check.targets(y, len(X), model.loss, model.sizes[-1], model.dtype)
     n = len(X)
     batch = n if batch_size is None else min(check.positive_int(batch_size, "batch_size"), n)
@@ -81,7 +81,8 @@ def _validation(model, validation_data):
         X_val, y_val = validation_data
     except (TypeError, ValueError):
         raise ConfigError("validation_data must be a pair (X_val, y_val)") from None
-    X_val = check.features(X_val, model.sizes[0], model.dtype, "validation X")
+    X_val = check.features(X_val, model.sizes[0], model.dtype, "validation X",
+                           keep_integers=True)
     return X_val, check.targets(y_val, len(X_val), model.loss, model.sizes[-1], model.dtype,
                                 "validation y")
 

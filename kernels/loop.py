@@ -32,7 +32,7 @@ def train_epochs(ops, net: Net, opt: OptimizerState, X: np.ndarray, targets: np.
         for batch, start in enumerate(range(0, n, batch_size)):
             stop = min(start + batch_size, n)
             m = stop - start
-            x, t = _gather(ws, X, targets, order, start, stop)
+            x, t = _gather(ws, X, targets, order, start, stop, net.input_scale)
             logits = forward(ops, net, x, [out[:m] for out in ws.out])
             dlogits = ws.dout[-1][:m]
             loss = loss_op(dlogits, logits, t)
@@ -82,15 +82,39 @@ def apply_update(ops, net: Net, opt: OptimizerState) -> bool:
     return ok
 
 
-def _gather(ws, X, targets, order, start, stop):
+def input_batch(out, X, rows, scale, stage=None):
+    """The network's input for rows ``rows`` of X, in out's dtype, times ``scale``.
+
+    out (m, i) float buffer; X (N, i) of out's dtype, or integer (e.g. uint8 images, which
+    are converted batch by batch and never exist in float in full); rows a slice or an
+    int64 index array of m rows; stage an (>= m, i) buffer of X's dtype for gathering
+    non-float rows without allocating. Returns ``X[rows]`` itself when it is a slice
+    needing neither conversion nor scaling, else ``out`` filled with
+    ``dtype(x) * dtype(scale)``, exactly the arithmetic of ``load_mnist``.
+    """
+    m = out.shape[0]
+    convert = X.dtype != out.dtype
+    if isinstance(rows, slice):
+        if not convert and scale == 1.0:
+            return X[rows]
+        src = X[rows]
+    elif convert:
+        src = np.take(X, rows, axis=0, out=None if stage is None else stage[:m])
+    else:
+        src = np.take(X, rows, axis=0, out=out)
+    if convert or scale != 1.0:
+        np.multiply(src, out.dtype.type(scale), out=out, dtype=out.dtype)
+    return out
+
+
+def _gather(ws, X, targets, order, start, stop, scale):
     m = stop - start
     if order is None:
-        return X[start:stop], targets[start:stop]
-    idx = order[start:stop]
-    x, t = ws.x[:m], ws.targets[:m]
-    np.take(X, idx, axis=0, out=x)
-    np.take(targets, idx, axis=0, out=t)
-    return x, t
+        rows, t = slice(start, stop), targets[start:stop]
+    else:
+        rows, t = order[start:stop], np.take(targets, order[start:stop], axis=0,
+                                             out=ws.targets[:m])
+    return input_batch(ws.x[:m], X, rows, scale, ws.stage(X.dtype)), t
 
 
 def _failed(stats: EpochStats, epoch: int, batch: int, what: str) -> EpochStats:

@@ -16,13 +16,16 @@ class Net:
     """A multi-layer perceptron's parameters, gradients and reusable batch workspaces.
 
     sizes: (i, h1, ..., k), one more than the number of layers; activations: one name
-    per layer; loss: one of the contract's loss names; dtype: float32 or float64.
+    per layer; loss: one of the contract's loss names; dtype: float32 or float64;
+    input_scale: every input batch is multiplied by it (in dtype) as it is gathered.
     ``params`` and ``grads`` are flat (p,) buffers; ``W[l]`` (sizes[l], sizes[l+1]),
     ``b[l]`` (sizes[l+1],), ``dW[l]`` and ``db[l]`` are views into them.
     """
 
-    def __init__(self, sizes, activations, loss, dtype=np.float32, params=None):
+    def __init__(self, sizes, activations, loss, dtype=np.float32, params=None,
+                 input_scale: float = 1.0):
         self.sizes = tuple(int(s) for s in sizes)
+        self.input_scale = float(input_scale)
         self.activations = tuple(activations)
         self.loss = loss
         self.dtype = np.dtype(dtype)
@@ -80,6 +83,14 @@ class Workspace:
             self.targets = np.empty((n, net.sizes[-1]), dtype=net.dtype)
         self.out = [np.empty(shape(o), dtype=net.dtype) for o in net.sizes[1:]]
         self.dout = [np.empty(shape(o), dtype=net.dtype) for o in net.sizes[1:]]
+        self._rows, self._inputs, self._stages = n, net.sizes[0], {}
+
+    def stage(self, dtype) -> np.ndarray:
+        """An (n, i) buffer of ``dtype`` for gathering inputs stored in another dtype."""
+        dtype = np.dtype(dtype)
+        if dtype not in self._stages:
+            self._stages[dtype] = np.empty((self._rows, self._inputs), dtype)
+        return self._stages[dtype]
 
 
 @dataclass

@@ -320,6 +320,9 @@ TAMPERED = [
     ("dtype-int", "dtype", np.array(32), ["dtype", "single name"]),
     ("seed-negative", "seed", np.array(-1), ["seed", "-1"]),
     ("seed-float", "seed", np.array(1.5), ["seed", "single integer"]),
+    ("input-scale-text", "input_scale", np.array("big"), ["input_scale", "single number"]),
+    ("input-scale-zero", "input_scale", np.array(0.0), ["input_scale", "0.0"]),
+    ("input-scale-nan", "input_scale", np.array(np.nan), ["input_scale", "nan"]),
     ("params-short", "params", np.zeros(50, np.float32), ["params", "(51,)", "(50,)"]),
     ("params-2d", "params", np.zeros((51, 1), np.float32), ["params", "(51,)", "(51, 1)"]),
     ("params-float64", "params", np.zeros(51), ["params", "float32", "float64"]),
@@ -340,7 +343,7 @@ def test_every_entry_is_checked(tmp_path, key, value, words):
 
 
 @pytest.mark.parametrize("key", ["format", "version", "sizes", "activations", "loss", "dtype",
-                                 "seed", "params"])
+                                 "seed", "input_scale", "params"])
 def test_a_missing_entry_is_named(tmp_path, key):
     arrays = entries(make_model()[0])
     del arrays[key]

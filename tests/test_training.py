@@ -282,3 +282,30 @@ def test_divergence_keeps_the_last_finite_params(backend):
         model.fit(X, y, epochs=2, batch_size=16, shuffle=False, optimizer=fnn.SGD(lr=1e4),
                   verbose=0)
     assert np.isfinite(model.params).all(), model.params
+
+
+def test_uint8_inputs_with_input_scale_match_float_inputs(backend):
+    """uint8 pixels with input_scale=1/255 are converted batch by batch with exactly the
+    arithmetic load_mnist uses for float32, so training and predictions are bit-identical
+    to training on the pre-scaled float32 array (shuffled, partial last batch, both
+    loop paths: the small-net one and the generic one)."""
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (50, 12), dtype=np.uint8)
+    scaled = np.multiply(pixels, np.float32(1 / 255), dtype=np.float32)
+    y = rng.integers(0, 3, 50)
+    for sizes in ([12, 5, 3], [12, 400, 3]):  # 4096 weights: either side of the small path
+        on_floats = fnn.MLP(sizes, seed=1)
+        on_pixels = fnn.MLP(sizes, seed=1, input_scale=1 / 255)
+        for model, X in ((on_floats, scaled), (on_pixels, pixels)):
+            model.fit(X, y, epochs=3, batch_size=16, optimizer=fnn.SGD(lr=0.1, momentum=0.9),
+                      verbose=0)
+        assert np.array_equal(on_pixels.params, on_floats.params), sizes
+        assert np.array_equal(on_pixels.logits(pixels), on_floats.logits(scaled)), sizes
+        assert on_pixels.evaluate(pixels, y) == on_floats.evaluate(scaled, y)
+
+
+def test_input_scale_is_saved(tmp_path):
+    model = fnn.MLP([4, 3], seed=0, input_scale=0.5)
+    model.fitted = True
+    model.save(tmp_path / "m.npz")
+    assert fnn.load(tmp_path / "m.npz").input_scale == 0.5

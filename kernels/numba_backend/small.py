@@ -13,6 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
+from ..loop import input_batch
 from ..net import EpochStats
 from ._rules import (ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE, activate,
                      adam_range, derivative, inline, sgd_range)
@@ -26,6 +27,8 @@ STOP_NONE, STOP_LOSS, STOP_GRADIENT = 0, 1, 2
 def train_epochs(net, opt, X, targets, orders, n_epochs, batch_size):
     """``Backend.train_epochs`` for a small net: one compiled call for all epochs."""
     stats = EpochStats.empty(n_epochs)
+    if X.dtype != net.dtype or net.input_scale != 1.0:  # small data: convert it once
+        X = input_batch(np.empty(X.shape, net.dtype), X, slice(None), net.input_scale)
     batch = min(batch_size, X.shape[0])
     ws_t, ws = net.workspace(batch, transposed=True), net.workspace(batch)
     classify = net.loss == "softmax_cross_entropy"
