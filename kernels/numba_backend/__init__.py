@@ -8,11 +8,11 @@ use the generic loop over these ops, with workspaces reused across batches.
 
 import sys
 
-from .config import configure_cache
+from .config import configure
 
-configure_cache()
+configure()
 
-from .. import loop  # noqa: E402  (kernels must be defined after the cache is configured)
+from .. import loop  # noqa: E402  (kernels must be defined after configure())
 from . import small  # noqa: E402
 from .dense import dense_backward, dense_forward  # noqa: E402
 from .losses import (count_correct, mse, sigmoid, sigmoid_bce, softmax,  # noqa: E402
