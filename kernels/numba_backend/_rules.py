@@ -51,35 +51,64 @@ def derivative(y, code, one, zero):
 
 
 @inline
-def sgd_element(p, v, g, lr, momentum, wd, nesterov):
-    """One entry of an SGD step: returns (new param, new velocity); typed scalars."""
-    g = g + wd * p
+def sgd_range(p, vel, g, lo, hi, lr, momentum, wd, nesterov, n_decay, commit):
+    """SGD over entries lo..hi-1 (weight decay below n_decay only); typed scalars.
+
+    commit=False writes nothing and returns whether every new value would be finite;
+    commit=True writes them (and returns True). The flags are tested outside the loops
+    and every loop indexes 1-D views from 0: the form LLVM vectorises.
+    """
+    split = min(max(n_decay, lo), hi)
+    zero = p.dtype.type(0)
     if momentum == 0:
-        return p - lr * g, v
-    v = momentum * v + g
-    return p - lr * (g + momentum * v if nesterov else v), v
+        ok = _sgd_plain(p[lo:split], g[lo:split], lr, wd, commit)
+        return _sgd_plain(p[split:hi], g[split:hi], lr, zero, commit) and ok
+    ok = _sgd_momentum(p[lo:split], vel[lo:split], g[lo:split], lr, momentum, wd, nesterov,
+                       commit)
+    return _sgd_momentum(p[split:hi], vel[split:hi], g[split:hi], lr, momentum, zero,
+                         nesterov, commit) and ok
 
 
 @inline
-def sgd_range(p, vel, g, lo, hi, lr, momentum, wd, nesterov, n_decay, commit):
-    """SGD over entries lo..hi-1 (weight decay below n_decay only).
-
-    commit=False writes nothing and returns whether every new value would be finite;
-    commit=True writes them (and returns True). Loops index 1-D views from 0, the form
-    LLVM vectorises.
-    """
+def _sgd_plain(p, g, lr, wd, commit):
+    """p -= lr (g + wd p)."""
+    if commit:
+        for j in range(p.shape[0]):
+            p[j] -= lr * (g[j] + wd * p[j])
+        return True
     zero = p.dtype.type(0)
     acc = zero
-    split = min(max(n_decay, lo), hi)
-    for a, b, decay in ((lo, split, wd), (split, hi, zero)):
-        pv, vv, gv = p[a:b], vel[a:b], g[a:b]
-        for j in range(b - a):
-            pn, vn = sgd_element(pv[j], vv[j], gv[j], lr, momentum, decay, nesterov)
-            if commit:
-                pv[j] = pn
-                vv[j] = vn
-            else:
-                acc += (pn + vn) * zero
+    for j in range(p.shape[0]):
+        acc += (p[j] - lr * (g[j] + wd * p[j])) * zero
+    return acc == zero
+
+
+@inline
+def _sgd_momentum(p, v, g, lr, mu, wd, nesterov, commit):
+    """v = mu v + (g + wd p); p -= lr v, or lr (g + wd p + mu v) with Nesterov."""
+    zero = p.dtype.type(0)
+    acc = zero
+    if nesterov:
+        if commit:
+            for j in range(p.shape[0]):
+                gj = g[j] + wd * p[j]
+                vj = mu * v[j] + gj
+                v[j] = vj
+                p[j] -= lr * (gj + mu * vj)
+        else:
+            for j in range(p.shape[0]):
+                gj = g[j] + wd * p[j]
+                vj = mu * v[j] + gj
+                acc += (p[j] - lr * (gj + mu * vj) + vj) * zero
+    elif commit:
+        for j in range(p.shape[0]):
+            vj = mu * v[j] + (g[j] + wd * p[j])
+            v[j] = vj
+            p[j] -= lr * vj
+    else:
+        for j in range(p.shape[0]):
+            vj = mu * v[j] + (g[j] + wd * p[j])
+            acc += (p[j] - lr * vj + vj) * zero
     return acc == zero
 
 
@@ -97,18 +126,24 @@ def adam_range(p, m, v, g, lo, hi, lr_hat, beta1, c1, beta2, c2, v_scale, eps, w
                commit):
     """Adam over entries lo..hi-1; c1 = 1-beta1, c2 = 1-beta2 (formed in float64),
     lr_hat = lr/(1-beta1^t), v_scale = 1/(1-beta2^t). commit as in :func:`sgd_range`."""
+    split = min(max(n_decay, lo), hi)
+    ok = _adam_segment(p[lo:split], m[lo:split], v[lo:split], g[lo:split], lr_hat, beta1, c1,
+                       beta2, c2, v_scale, eps, wd, commit)
+    return _adam_segment(p[split:hi], m[split:hi], v[split:hi], g[split:hi], lr_hat, beta1,
+                         c1, beta2, c2, v_scale, eps, p.dtype.type(0), commit) and ok
+
+
+@inline
+def _adam_segment(p, m, v, g, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, commit):
+    if commit:
+        for j in range(p.shape[0]):
+            p[j], m[j], v[j] = adam_element(p[j], m[j], v[j], g[j], lr_hat, beta1, c1, beta2,
+                                            c2, v_scale, eps, wd)
+        return True
     zero = p.dtype.type(0)
     acc = zero
-    split = min(max(n_decay, lo), hi)
-    for a, b, decay in ((lo, split, wd), (split, hi, zero)):
-        pv, mv, vv, gv = p[a:b], m[a:b], v[a:b], g[a:b]
-        for j in range(b - a):
-            pn, mn, vn = adam_element(pv[j], mv[j], vv[j], gv[j], lr_hat, beta1, c1, beta2,
-                                      c2, v_scale, eps, decay)
-            if commit:
-                pv[j] = pn
-                mv[j] = mn
-                vv[j] = vn
-            else:
-                acc += (pn + mn + vn) * zero
+    for j in range(p.shape[0]):
+        pn, mn, vn = adam_element(p[j], m[j], v[j], g[j], lr_hat, beta1, c1, beta2, c2,
+                                  v_scale, eps, wd)
+        acc += (pn + mn + vn) * zero
     return acc == zero
