@@ -1,0 +1,175 @@
+"""The ``fastnn`` command: train, info, and one-line errors with exit status 2."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastnn as fnn
+import fastnn.backend
+from fastnn import cli
+from fastnn.datasets import logic_gate
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def keep_process_backend(monkeypatch):
+    """``--backend`` calls fnn.set_backend; undo it after each test."""
+    monkeypatch.setattr(fastnn.backend, "_default", fastnn.backend._default)
+
+
+def run(capsys, *argv):
+    status = cli.main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.parametrize("gate", ["xor", "and"])
+def test_train_gate_prints_final_accuracy_and_backend(capsys, backend, gate):
+    status, out, err = run(capsys, "train", gate, "--backend", backend)
+    assert status == 0, err
+    assert "train accuracy 1.0000" in out
+    assert f"backend {backend}" in out.splitlines()[-1]
+
+
+def test_train_verbose_2_prints_a_line_per_epoch(capsys, backend):
+    status, out, err = run(capsys, "train", "xor", "--backend", backend, "--epochs", 3,
+                           "--verbose", 2)
+    assert status == 0, err
+    epoch_lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epoch_lines] == ["1/3", "2/3", "3/3"]
+    assert all("loss" in line and "accuracy" in line and "samples_per_s" in line
+               for line in epoch_lines)
+
+
+def test_train_overrides_reach_the_model(capsys, backend, tmp_path):
+    path = tmp_path / "iris.npz"
+    status, out, err = run(capsys, "train", "iris", "--backend", backend, "--hidden", "5,4",
+                           "--epochs", 7, "--batch-size", 16, "--lr", 0.01, "--seed", 3,
+                           "--save", path)
+    assert status == 0, err
+    assert "model 4-5-4-3 relu" in out and "SGD(lr=0.01," in out
+    assert "7 epochs, batch 16" in out
+    model = fnn.load(path)
+    assert model.sizes == (4, 5, 4, 3) and model.seed == 3
+
+
+def test_hidden_none_and_full_batch(capsys, backend):
+    status, out, err = run(capsys, "train", "iris", "--backend", backend, "--hidden", "none",
+                           "--batch-size", "full")
+    assert status == 0, err
+    assert "model 4-3, loss softmax_cross_entropy" in out and "full batch" in out
+    assert float(out.split("test accuracy ")[1].split()[0]) >= 0.95  # softmax regression
+
+
+def test_save_writes_a_model_that_load_reads(capsys, backend, tmp_path):
+    path = tmp_path / "and.npz"
+    status, out, err = run(capsys, "train", "and", "--backend", backend, "--save", path)
+    assert status == 0, err
+    assert f"saved the model to {path}" in out
+    model = fnn.load(path)
+    X, y = logic_gate("and")
+    assert model.sizes == (2, 1) and model.loss == "sigmoid_bce"
+    np.testing.assert_array_equal(model.predict(X), y)
+
+
+def test_plot_writes_history_and_decision_boundary(capsys, backend, tmp_path):
+    pytest.importorskip("matplotlib")
+    status, out, err = run(capsys, "train", "moons", "--backend", backend, "--plot",
+                           tmp_path / "x.png")
+    assert status == 0, err
+    for name in ("x.png", "x-boundary.png"):
+        assert (tmp_path / name).read_bytes()[:8] == PNG_SIGNATURE
+        assert f"wrote {tmp_path / name}" in out
+
+
+@pytest.mark.slow
+def test_plot_writes_mnist_image_grid(capsys, backend, tmp_path):
+    pytest.importorskip("matplotlib")
+    status, out, err = run(capsys, "train", "softmax-mnist", "--backend", backend,
+                           "--epochs", 1, "--plot", tmp_path / "m.png")
+    assert status == 0, err
+    assert "1 epoch, batch 128" in out
+    assert float(out.split("test accuracy ")[1].split()[0]) > 0.85
+    for name in ("m.png", "m-images.png"):
+        assert (tmp_path / name).read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_plot_without_a_picture_writes_only_the_history(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    status, out, err = run(capsys, "train", "not", "--backend", "numpy", "--plot",
+                           tmp_path / "n.png")
+    assert status == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.png"]
+
+
+def test_info_prints_versions_backend_and_threads(capsys, backend):
+    status, out, err = run(capsys, "info", "--backend", backend)
+    assert status == 0, err
+    rows = dict(line.split(None, 1) for line in out.splitlines()
+                if line and not line.startswith(" ") and line != "threads:")
+    assert rows["fastnn"] == fnn.__version__
+    assert rows["numpy"] == np.__version__
+    assert set(rows) >= {"python", "numba", "tqdm", "threadpoolctl", "matplotlib",
+                         "FASTNN_BACKEND"}
+    assert rows["backend"] == backend
+    assert "threads:" in out and "  cpu_count: " in out and "  blas:" in out
+
+
+def test_bad_fastnn_backend_fails_before_any_work(capsys, monkeypatch):
+    monkeypatch.setenv("FASTNN_BACKEND", "nope")
+    monkeypatch.setattr(fastnn.backend, "_default", None)  # as in a fresh process
+    status, out, err = run(capsys, "train", "xor")
+    assert (status, out) == (2, "")
+    assert err.startswith("fastnn: error: unknown backend 'nope'") and err.count("\n") == 1
+    status, out, err = run(capsys, "info")  # info reports it instead of failing
+    assert status == 0 and "unavailable: unknown backend 'nope'" in out
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["train", "nope"], "nope"),
+    (["train", "xor", "--epochs", "0"], "--epochs"),
+    (["train", "xor", "--lr", "-1"], "--lr"),
+    (["train", "xor", "--lr", "nan"], "--lr"),
+    (["train", "xor", "--hidden", "0"], "--hidden"),
+    (["train", "xor", "--hidden", "8,x"], "--hidden"),
+    (["train", "xor", "--batch-size", "0"], "--batch-size"),
+    (["train", "xor", "--seed", "-2"], "--seed"),
+    (["train", "xor", "--verbose", "3"], "--verbose"),
+    (["train", "xor", "--backend", "nope"], "nope"),
+    (["train", "mnist", "--data", "/nonexistent"], "/nonexistent"),
+    (["train", "xor", "--data", "/tmp"], "'xor'"),
+    (["train", "xor", "--save", "/nonexistent/dir/m.npz"], "--save"),
+    (["train"], "PROBLEM"),
+    (["frobnicate"], "frobnicate"),
+    ([], "COMMAND"),
+])
+def test_bad_arguments_exit_2_with_one_line(capsys, argv, names):
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert err.startswith("fastnn: error: ") and err.count("\n") == 1, err
+    assert names in err
+    assert "Traceback" not in err
+
+
+def test_divergence_is_a_one_line_error(capsys, backend):
+    status, out, err = run(capsys, "train", "xor", "--backend", backend, "--lr", "1e30",
+                           "--epochs", 20)
+    assert status == 2
+    assert err.startswith("fastnn: error: training diverged") and err.count("\n") == 1, err
+
+
+def test_subprocess_console_entry(backend, tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "fastnn", "train", "and", "--backend", backend],
+                        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "train accuracy 1.0000" in ok.stdout
+    # A real process shows whatever a library prints on the way (numpy warnings included).
+    bad = subprocess.run([sys.executable, "-m", "fastnn", "train", "xor", "--backend", backend,
+                          "--lr", "1e30", "--epochs", "20"],
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("fastnn: error: training diverged") and \
+        bad.stderr.count("\n") == 1, bad.stderr
