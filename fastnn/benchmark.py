@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 import fastnn as fnn
+from fastnn.cli import _positive_int
 from fastnn.datasets import load_mnist, logic_gate, make_moons
 
 MNIST_SIZES = (784, 256, 128, 10)
@@ -278,16 +279,6 @@ def _numpy_blas() -> str:
 
 
 # -- fastnn bench -----------------------------------------------------------------------
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
 
 def _int_list(text: str) -> tuple[int, ...]:
     try:
