@@ -21,6 +21,7 @@ from tokenize import TokenError
 import numpy as np
 
 from .errors import FastnnError, ModelFileError
+from .kernels.net import count_params
 from .layers import Dense
 
 FORMAT = "fastnn-model"
@@ -83,7 +84,7 @@ def load(path):
                                      f"{', '.join(missing)})")
             entries = {key: _entry(z, path, key, _MAX_DESCRIPTION_BYTES) for key in _KEYS[:-1]}
             sizes, acts, dtype = _description(path, entries)
-            n_params = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+            n_params = count_params(sizes)
             params = _entry(z, path, "params", n_params * dtype.itemsize + _MAX_DESCRIPTION_BYTES)
     except (FileNotFoundError, ModelFileError):
         raise

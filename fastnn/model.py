@@ -11,7 +11,7 @@ from .backend import get_backend
 from .errors import ConfigError, NotFittedError, ShapeError, ValueRangeError
 from .kernels import loop
 from .kernels.contract import ACTIVATIONS, LOSSES
-from .kernels.net import Net
+from .kernels.net import Net, count_params
 from .layers import Dense
 
 PREDICT_ROWS = 8192  # rows per forward pass in predict/evaluate: bounds their memory
@@ -50,7 +50,7 @@ class Sequential:
         init_seed, shuffle_seed = np.random.SeedSequence(self.seed).spawn(2)
         self.shuffle_rng = np.random.default_rng(shuffle_seed)
         sizes = [layers[0].in_features] + [layer.out_features for layer in layers]
-        n_params = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+        n_params = count_params(sizes)
         if n_params > MAX_PARAMS:
             raise ValueRangeError(f"layer sizes {sizes} need {n_params:,} parameters; fastnn "
                                   f"allows at most {MAX_PARAMS:,}")

@@ -112,8 +112,8 @@ def _gather(ws, X, targets, order, start, stop, scale):
     if order is None:
         rows, t = slice(start, stop), targets[start:stop]
     else:
-        rows, t = order[start:stop], np.take(targets, order[start:stop], axis=0,
-                                             out=ws.targets[:m])
+        rows = order[start:stop]
+        t = np.take(targets, rows, axis=0, out=ws.targets[:m])
     return input_batch(ws.x[:m], X, rows, scale, ws.stage(X.dtype)), t
 
 

@@ -31,7 +31,7 @@ class Net:
         self.dtype = np.dtype(dtype)
         pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
         self.n_weights = sum(i * o for i, o in pairs)
-        self.n_params = self.n_weights + sum(o for _, o in pairs)
+        self.n_params = count_params(self.sizes)
         if params is None:
             params = np.zeros(self.n_params, dtype=self.dtype)
         self.params = params
@@ -51,6 +51,11 @@ class Net:
         if ws is None:
             ws = self._workspaces[key] = Workspace(self, batch_size, transposed)
         return ws
+
+
+def count_params(sizes) -> int:
+    """Entries of the flat parameter buffer of an MLP with layer sizes (i, h1, ..., k)."""
+    return sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
 
 
 def _views(flat, pairs, n_weights):
