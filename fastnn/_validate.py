@@ -32,7 +32,14 @@ def _first(mask):
 
 
 def _require_finite(arr, name):
-    if arr.dtype.kind == "f":
+    # A finite sum proves every entry finite (NaN and inf propagate through addition) in
+    # one pass without a boolean temporary; only a non-finite sum (a bad entry, or an
+    # overflow of the sum itself) needs the entrywise check.
+    if arr.dtype.kind != "f":
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(arr)
+    if not np.isfinite(total):
         bad = ~np.isfinite(arr)
         if bad.any():
             raise NonFiniteError(f"{name} holds {int(bad.sum())} NaN or infinite value(s); "

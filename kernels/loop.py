@@ -87,9 +87,9 @@ def input_batch(out, X, rows, scale, stage=None):
 
     out (m, i) float buffer; X (N, i) of out's dtype, or integer (e.g. uint8 images, which
     are converted batch by batch and never exist in float in full); rows a slice or an
-    int64 index array of m rows; stage an (>= m, i) buffer of X's dtype for gathering
-    non-float rows without allocating. Returns ``X[rows]`` itself when it is a slice
-    needing neither conversion nor scaling, else ``out`` filled with
+    int64 index array of m rows, all in range; stage an (>= m, i) buffer of X's dtype
+    for gathering non-float rows without allocating. Returns ``X[rows]`` itself when it is
+    a slice needing neither conversion nor scaling, else ``out`` filled with
     ``dtype(x) * dtype(scale)``, exactly the arithmetic of ``load_mnist``.
     """
     m = out.shape[0]
@@ -99,9 +99,9 @@ def input_batch(out, X, rows, scale, stage=None):
             return X[rows]
         src = X[rows]
     elif convert:
-        src = np.take(X, rows, axis=0, out=None if stage is None else stage[:m])
+        src = _take_rows(X, rows, None if stage is None else stage[:m])
     else:
-        src = np.take(X, rows, axis=0, out=out)
+        src = _take_rows(X, rows, out)
     if convert or scale != 1.0:
         np.multiply(src, out.dtype.type(scale), out=out, dtype=out.dtype)
     return out
@@ -113,8 +113,18 @@ def _gather(ws, X, targets, order, start, stop, scale):
         rows, t = slice(start, stop), targets[start:stop]
     else:
         rows = order[start:stop]
-        t = np.take(targets, rows, axis=0, out=ws.targets[:m])
+        t = _take_rows(targets, rows, ws.targets[:m])
     return input_batch(ws.x[:m], X, rows, scale, ws.stage(X.dtype)), t
+
+
+def _take_rows(a, rows, out):
+    """``a[rows]`` into out (or a new array if out is None); rows must be in range.
+
+    mode="clip" because with the default "raise" numpy gathers into a temporary and then
+    copies it to ``out``: 4.5x slower for a 128-row MNIST batch (230 vs 51 us). The rows
+    are an epoch's permutation of range(N), so clipping never changes one.
+    """
+    return np.take(a, rows, axis=0, out=out, mode="clip")
 
 
 def _failed(stats: EpochStats, epoch: int, batch: int, what: str) -> EpochStats:

@@ -481,6 +481,16 @@ def test_conforming_input_is_not_copied():
     assert _validate.features(X, 3, np.float64).dtype == np.float64
 
 
+def test_finite_values_whose_sum_overflows_are_accepted():
+    # The finiteness check sums first; an overflowing sum must fall back to the entrywise
+    # check, not reject finite data.
+    big = np.finfo(np.float32).max
+    X = np.full((4, 3), big, np.float32)
+    assert _validate.features(X, 3, np.float32) is X
+    with pytest.raises(NonFiniteError, match="index \\(1, 2\\)"):
+        _validate.features(with_value(X, (1, 2), np.nan), 3, np.float32)
+
+
 def test_float_labels_and_column_labels_are_accepted(backend):
     X, y = blobs()
     reference = train(X, y)

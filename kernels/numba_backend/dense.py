@@ -48,7 +48,8 @@ def activation_grad_bias_cols(dout, db, out, code, lo, hi):
     """
     one, zero = out.dtype.type(1), out.dtype.type(0)
     acc = db[lo:hi]
-    acc[:] = zero
+    for j in range(hi - lo):  # a loop, not acc[:] = 0: parallel=True would launch threads
+        acc[j] = zero
     for r in range(dout.shape[0]):
         d_row, y_row = dout[r, lo:hi], out[r, lo:hi]
         for j in range(hi - lo):

@@ -11,19 +11,30 @@ import numpy as np
 
 @np.errstate(over="ignore", invalid="ignore")
 def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay):
-    """g += wd*p (weights); v = mu*v + g; p -= lr * (g + mu*v if nesterov else v).
+    """g += wd*p (weights); v = mu*v + g; p -= lr * (g + mu*v if nesterov else v); lr > 0.
 
-    With momentum 0 the step is g and the velocity is left alone.
+    With momentum 0 the step is g and the velocity is left alone. grads becomes the step
+    and then the new parameters. Checking the new parameters alone suffices: with lr > 0
+    a NaN or inf in the new velocity reaches them.
     """
     g = grads
-    g[:n_decay] += weight_decay * params[:n_decay]
-    new_v = momentum * velocity + g if momentum else velocity
-    step = (g + momentum * new_v if nesterov else new_v) if momentum else g
-    new_p = params - lr * step
-    if not (np.isfinite(new_p).all() and np.isfinite(new_v).all()):
+    if weight_decay:
+        g[:n_decay] += weight_decay * params[:n_decay]
+    step = g
+    if momentum:
+        new_v = momentum * velocity
+        new_v += g
+        if nesterov:
+            g += momentum * new_v
+        else:
+            step = new_v
+    new_p = np.multiply(step, -lr, out=g)
+    new_p += params
+    if not np.isfinite(new_p).all():
         return False
     params[...] = new_p
-    velocity[...] = new_v
+    if momentum:
+        velocity[...] = new_v
     return True
 
 
@@ -31,7 +42,8 @@ def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_de
 def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay):
     """Adam (bias-corrected moments, L2 in the gradient) at 1-based ``step``."""
     g = grads
-    g[:n_decay] += weight_decay * params[:n_decay]
+    if weight_decay:
+        g[:n_decay] += weight_decay * params[:n_decay]
     new_m = beta1 * m + (1 - beta1) * g
     new_v = beta2 * v + (1 - beta2) * (g * g)
     m_hat_scale = 1 / (1 - beta1**step)
