@@ -93,11 +93,13 @@ def run_transform(op, out, x):
     return compared(op, _shapes(x=x), [("out", out, want, atol, rtol)])
 
 
-def run_sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay):
+def run_sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay,
+                 bounds=None):
     before = {"p": params.copy(), "v": velocity.copy(), "g": grads.copy()}
     want = [a.copy() for a in (params, velocity, grads)]
     ok_ref = ref.sgd_step(*want, lr, momentum, weight_decay, nesterov, n_decay)
-    ok = fast.sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay)
+    ok = fast.sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay,
+                       bounds)
     zero = np.zeros(params.shape)
     err = tol.sgd_error_step({"p": zero, "v": zero}, before["p"], before["v"], before["g"],
                              lr, momentum, weight_decay, nesterov, n_decay, params.dtype)
@@ -108,11 +110,13 @@ def run_sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, 
     return compared("sgd_step", _shapes(params=params), checks), ok
 
 
-def run_adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay):
+def run_adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
+                  bounds=None):
     before = [a.copy() for a in (params, m, v, grads)]
     want = [a.copy() for a in (params, m, v, grads)]
     ok_ref = ref.adam_step(*want, step, lr, beta1, beta2, eps, weight_decay, n_decay)
-    ok = fast.adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay)
+    ok = fast.adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
+                        bounds)
     zero = np.zeros(params.shape)
     err = tol.adam_error_step({"p": zero, "m": zero, "v": zero}, *before, step, lr, beta1,
                               beta2, eps, weight_decay, n_decay, params.dtype)
@@ -166,16 +170,18 @@ def sigmoid(out, x):
     _raise_on_mismatch(run_transform("sigmoid", out, x))
 
 
-def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay):
+def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay,
+             bounds=None):
     rows, ok = run_sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov,
-                            n_decay)
+                            n_decay, bounds)
     _raise_on_mismatch(rows)
     return ok
 
 
-def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay):
+def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
+              bounds=None):
     rows, ok = run_adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay,
-                             n_decay)
+                             n_decay, bounds)
     _raise_on_mismatch(rows)
     return ok
 

@@ -108,7 +108,7 @@ class Backend(Protocol):
     # -- optimizers: one pass over a flat parameter buffer ------------------------------
     def sgd_step(self, params: np.ndarray, velocity: np.ndarray, grads: np.ndarray,
                  lr: float, momentum: float, weight_decay: float, nesterov: bool,
-                 n_decay: int) -> bool:
+                 n_decay: int, bounds: np.ndarray | None = None) -> bool:
         """SGD with momentum and L2 weight decay (PyTorch semantics), in place.
 
         params, velocity, grads (p,); the first ``n_decay`` entries (the weights) get
@@ -117,16 +117,21 @@ class Backend(Protocol):
         velocity is not touched; ``param -= lr * step``. grads is scratch (may be
         overwritten). All or nothing: if any new parameter or velocity would be NaN or
         inf (a bad gradient, or an overflow), nothing is written and it returns False.
+        bounds: None, or the float64 (3,) ``OptimizerState.bounds`` of the state being
+        stepped: upper bounds of max |param| and max |slot| as the previous step left
+        them (inf: unknown). A backend may use them to prove that no value can overflow
+        and skip a check pass; after a step it must leave valid bounds (or inf).
         """
 
     def adam_step(self, params: np.ndarray, m: np.ndarray, v: np.ndarray, grads: np.ndarray,
                   step: int, lr: float, beta1: float, beta2: float, eps: float,
-                  weight_decay: float, n_decay: int) -> bool:
+                  weight_decay: float, n_decay: int, bounds: np.ndarray | None = None
+                  ) -> bool:
         """Adam with L2 weight decay added to the gradient (PyTorch ``Adam``), in place.
 
         params, m, v, grads (p,); ``step`` is the 1-based step number used for bias
         correction; coefficients such as ``1 - beta2`` are formed in float64 and then
-        rounded to the dtype. All or nothing, as for sgd_step.
+        rounded to the dtype. All or nothing, and bounds (of params, m, v), as for sgd_step.
         """
 
     # -- a whole training run -----------------------------------------------------------

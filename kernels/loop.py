@@ -72,11 +72,11 @@ def apply_update(ops, net: Net, opt: OptimizerState) -> bool:
     """One optimizer step of ``opt`` on ``net.params``; False (nothing changed) if a gradient is not finite."""
     if opt.kind == "sgd":
         ok = ops.sgd_step(net.params, opt.slots[0], net.grads, opt.lr, opt.momentum,
-                          opt.weight_decay, opt.nesterov, net.n_weights)
+                          opt.weight_decay, opt.nesterov, net.n_weights, opt.bounds)
     else:
         ok = ops.adam_step(net.params, opt.slots[0], opt.slots[1], net.grads, opt.step + 1,
                            opt.lr, opt.beta1, opt.beta2, opt.eps, opt.weight_decay,
-                           net.n_weights)
+                           net.n_weights, opt.bounds)
     if ok:
         opt.step += 1
     return ok

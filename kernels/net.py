@@ -104,6 +104,8 @@ class OptimizerState:
 
     kind "sgd": ``slots = (velocity,)``; kind "adam": ``slots = (m, v)``; ``step`` counts
     the updates applied so far (Adam's bias correction uses ``step + 1`` next).
+    ``bounds`` float64 (3,): upper bounds of max |params|, max |slots[0]|, max |slots[1]|
+    left by the last step, inf where unknown (see ``Backend.sgd_step``).
     """
 
     kind: str
@@ -116,6 +118,7 @@ class OptimizerState:
     beta2: float = 0.999
     eps: float = 1e-8
     step: int = 0
+    bounds: np.ndarray = field(default_factory=lambda: np.full(3, np.inf))
 
 
 @dataclass

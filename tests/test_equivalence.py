@@ -358,7 +358,8 @@ def test_sigmoid(ref, candidate, dtype, n, k, style, layout, in_place, seed):
 
 
 # -- optimizers ----------------------------------------------------------------------------------
-PARAM_SIZES = st.one_of(st.integers(1, 40), st.sampled_from([1000, 16384, 16385, 40001]))
+# 600,001 spans three of the numba backend's parallel chunks (2^18 entries).
+PARAM_SIZES = st.one_of(st.integers(1, 40), st.sampled_from([1000, 16384, 16385, 40001, 600_001]))
 N_STEPS = 4
 
 
@@ -379,7 +380,8 @@ def optimizer_case(seed, size, dtype, bad_step):
        weight_decay=st.sampled_from([0.0, 1e-2]), bad_step=st.integers(-1, N_STEPS - 1),
        seed=SEEDS)
 def test_sgd_steps(ref, candidate, dtype, size, kind, weight_decay, bad_step, seed):
-    """Several steps, each backend from its own state; a poisoned step must change nothing.
+    """Several steps, each backend from its own state (with its optimizer bounds, so the
+    numba backend's one-pass path runs from step 2); a poisoned step must change nothing.
 
     With momentum 0 the velocity is not compared: the reference leaves it untouched while
     the contract's wording (v = momentum*v + g) would make it g; it never affects params.
@@ -387,6 +389,7 @@ def test_sgd_steps(ref, candidate, dtype, size, kind, weight_decay, bad_step, se
     p0, grads, n_decay = optimizer_case(seed, size, dtype, bad_step)
     lr, momentum, nesterov = 0.05, (0.0 if kind == "plain" else 0.9), kind == "nesterov"
     state = {ops.name: [p0.copy(), np.zeros(size, dtype)] for ops in (ref, candidate)}
+    bounds = {ops.name: np.full(3, np.inf) for ops in (ref, candidate)}
     err = {"p": np.zeros(size), "v": np.zeros(size)}
     for step, g in enumerate(grads):
         p, v = (a.astype(np.float64) for a in state[ref.name])
@@ -395,7 +398,7 @@ def test_sgd_steps(ref, candidate, dtype, size, kind, weight_decay, bad_step, se
             before = [a.tobytes() for a in state[ops.name]]
             p_b, v_b = state[ops.name]
             results[ops.name] = ops.sgd_step(p_b, v_b, g.copy(), lr, momentum, weight_decay,
-                                             nesterov, n_decay)
+                                             nesterov, n_decay, bounds[ops.name])
             if step == bad_step:
                 assert results[ops.name] is False, f"{ops.name}: poisoned step returned True"
                 assert [a.tobytes() for a in state[ops.name]] == before, \
@@ -422,6 +425,7 @@ def test_adam_steps(ref, candidate, dtype, size, weight_decay, lr, bad_step, see
     hyper = (lr, 0.9, 0.999, 1e-8, weight_decay)
     state = {ops.name: [p0.copy(), np.zeros(size, dtype), np.zeros(size, dtype)]
              for ops in (ref, candidate)}
+    bounds = {ops.name: np.full(3, np.inf) for ops in (ref, candidate)}
     err = {key: np.zeros(size) for key in "pmv"}
     t = 1
     for i, g in enumerate(grads):
@@ -429,7 +433,8 @@ def test_adam_steps(ref, candidate, dtype, size, weight_decay, lr, bad_step, see
         results = {}
         for ops in (ref, candidate):
             before = [a.tobytes() for a in state[ops.name]]
-            results[ops.name] = ops.adam_step(*state[ops.name], g.copy(), t, *hyper, n_decay)
+            results[ops.name] = ops.adam_step(*state[ops.name], g.copy(), t, *hyper, n_decay,
+                                              bounds[ops.name])
             if i == bad_step:
                 assert results[ops.name] is False, f"{ops.name}: poisoned step returned True"
                 assert [a.tobytes() for a in state[ops.name]] == before, \

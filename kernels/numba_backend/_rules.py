@@ -54,62 +54,75 @@ def derivative(y, code, one, zero):
 def sgd_range(p, vel, g, lo, hi, lr, momentum, wd, nesterov, n_decay, commit):
     """SGD over entries lo..hi-1 (weight decay below n_decay only); typed scalars.
 
-    commit=False writes nothing and returns whether every new value would be finite;
-    commit=True writes them (and returns True). The flags are tested outside the loops
-    and every loop indexes 1-D views from 0: the form LLVM vectorises.
+    Returns (ok, sum |new p|, sum |new v|) (inf for v with momentum 0: v is not
+    touched, so not bounded). commit=False writes nothing; ok says whether
+    every new value would be finite (the sums are 0). commit=True writes them (ok is
+    True). A float sum of absolute values is an upper bound of their maximum (rounding is
+    monotonic), and a finite one proves every term finite: the optimizer kernels keep
+    these sums to skip their check pass (see ``optim.py``). The flags are tested outside
+    the loops and every loop indexes 1-D views from 0: the form LLVM vectorises.
     """
     split = min(max(n_decay, lo), hi)
     zero = p.dtype.type(0)
     if momentum == 0:
-        ok = _sgd_plain(p[lo:split], g[lo:split], lr, wd, commit)
-        return _sgd_plain(p[split:hi], g[split:hi], lr, zero, commit) and ok
-    ok = _sgd_momentum(p[lo:split], vel[lo:split], g[lo:split], lr, momentum, wd, nesterov,
-                       commit)
-    return _sgd_momentum(p[split:hi], vel[split:hi], g[split:hi], lr, momentum, zero,
-                         nesterov, commit) and ok
+        ok_w, p_w, _ = _sgd_plain(p[lo:split], g[lo:split], lr, wd, commit)
+        ok_b, p_b, _ = _sgd_plain(p[split:hi], g[split:hi], lr, zero, commit)
+        return ok_w and ok_b, p_w + p_b, p.dtype.type(np.inf)  # velocity untouched
+    ok_w, p_w, v_w = _sgd_momentum(p[lo:split], vel[lo:split], g[lo:split], lr, momentum, wd,
+                                   nesterov, commit)
+    ok_b, p_b, v_b = _sgd_momentum(p[split:hi], vel[split:hi], g[split:hi], lr, momentum,
+                                   zero, nesterov, commit)
+    return ok_w and ok_b, p_w + p_b, v_w + v_b
 
 
 @inline
 def _sgd_plain(p, g, lr, wd, commit):
     """p -= lr (g + wd p)."""
-    if commit:
-        for j in range(p.shape[0]):
-            p[j] -= lr * (g[j] + wd * p[j])
-        return True
     zero = p.dtype.type(0)
     acc = zero
+    if commit:
+        for j in range(p.shape[0]):
+            pj = p[j] - lr * (g[j] + wd * p[j])
+            p[j] = pj
+            acc += abs(pj)
+        return True, acc, zero
     for j in range(p.shape[0]):
         acc += (p[j] - lr * (g[j] + wd * p[j])) * zero
-    return acc == zero
+    return acc == zero, zero, zero
 
 
 @inline
 def _sgd_momentum(p, v, g, lr, mu, wd, nesterov, commit):
     """v = mu v + (g + wd p); p -= lr v, or lr (g + wd p + mu v) with Nesterov."""
     zero = p.dtype.type(0)
-    acc = zero
+    acc, acc_v = zero, zero
     if nesterov:
         if commit:
             for j in range(p.shape[0]):
                 gj = g[j] + wd * p[j]
                 vj = mu * v[j] + gj
-                v[j] = vj
-                p[j] -= lr * (gj + mu * vj)
-        else:
-            for j in range(p.shape[0]):
-                gj = g[j] + wd * p[j]
-                vj = mu * v[j] + gj
-                acc += (p[j] - lr * (gj + mu * vj) + vj) * zero
-    elif commit:
+                pj = p[j] - lr * (gj + mu * vj)
+                v[j], p[j] = vj, pj
+                acc += abs(pj)
+                acc_v += abs(vj)
+            return True, acc, acc_v
+        for j in range(p.shape[0]):
+            gj = g[j] + wd * p[j]
+            vj = mu * v[j] + gj
+            acc += (p[j] - lr * (gj + mu * vj) + vj) * zero
+        return acc == zero, zero, zero
+    if commit:
         for j in range(p.shape[0]):
             vj = mu * v[j] + (g[j] + wd * p[j])
-            v[j] = vj
-            p[j] -= lr * vj
-    else:
-        for j in range(p.shape[0]):
-            vj = mu * v[j] + (g[j] + wd * p[j])
-            acc += (p[j] - lr * vj + vj) * zero
-    return acc == zero
+            pj = p[j] - lr * vj
+            v[j], p[j] = vj, pj
+            acc += abs(pj)
+            acc_v += abs(vj)
+        return True, acc, acc_v
+    for j in range(p.shape[0]):
+        vj = mu * v[j] + (g[j] + wd * p[j])
+        acc += (p[j] - lr * vj + vj) * zero
+    return acc == zero, zero, zero
 
 
 @inline
@@ -125,25 +138,32 @@ def adam_element(p, m, v, g, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd):
 def adam_range(p, m, v, g, lo, hi, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, n_decay,
                commit):
     """Adam over entries lo..hi-1; c1 = 1-beta1, c2 = 1-beta2 (formed in float64),
-    lr_hat = lr/(1-beta1^t), v_scale = 1/(1-beta2^t). commit as in :func:`sgd_range`."""
+    lr_hat = lr/(1-beta1^t), v_scale = 1/(1-beta2^t). Returns (ok, sum |new p|,
+    sum |new m|, sum new v); commit as in :func:`sgd_range`."""
     split = min(max(n_decay, lo), hi)
-    ok = _adam_segment(p[lo:split], m[lo:split], v[lo:split], g[lo:split], lr_hat, beta1, c1,
-                       beta2, c2, v_scale, eps, wd, commit)
-    return _adam_segment(p[split:hi], m[split:hi], v[split:hi], g[split:hi], lr_hat, beta1,
-                         c1, beta2, c2, v_scale, eps, p.dtype.type(0), commit) and ok
+    ok_w, p_w, m_w, v_w = _adam_segment(p[lo:split], m[lo:split], v[lo:split], g[lo:split],
+                                        lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, commit)
+    ok_b, p_b, m_b, v_b = _adam_segment(p[split:hi], m[split:hi], v[split:hi], g[split:hi],
+                                        lr_hat, beta1, c1, beta2, c2, v_scale, eps,
+                                        p.dtype.type(0), commit)
+    return ok_w and ok_b, p_w + p_b, m_w + m_b, v_w + v_b
 
 
 @inline
 def _adam_segment(p, m, v, g, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, commit):
+    zero = p.dtype.type(0)
+    acc, acc_m, acc_v = zero, zero, zero
     if commit:
         for j in range(p.shape[0]):
-            p[j], m[j], v[j] = adam_element(p[j], m[j], v[j], g[j], lr_hat, beta1, c1, beta2,
-                                            c2, v_scale, eps, wd)
-        return True
-    zero = p.dtype.type(0)
-    acc = zero
+            pj, mj, vj = adam_element(p[j], m[j], v[j], g[j], lr_hat, beta1, c1, beta2, c2,
+                                      v_scale, eps, wd)
+            p[j], m[j], v[j] = pj, mj, vj
+            acc += abs(pj)
+            acc_m += abs(mj)
+            acc_v += vj
+        return True, acc, acc_m, acc_v
     for j in range(p.shape[0]):
         pn, mn, vn = adam_element(p[j], m[j], v[j], g[j], lr_hat, beta1, c1, beta2, c2,
                                   v_scale, eps, wd)
         acc += (pn + mn + vn) * zero
-    return acc == zero
+    return acc == zero, zero, zero, zero

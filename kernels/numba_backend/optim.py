@@ -1,34 +1,45 @@
-"""Optimizer updates over the flat parameter buffer (numba).
+"""Optimizer updates over the flat parameter buffer (numba), all or nothing, in one pass.
 
-A step is two passes over fixed chunks: the first computes the update without writing
-and checks that every new parameter and slot value is finite (which also catches a NaN
-or inf gradient); only then the second writes it. So a step either applies completely or
-leaves everything as it was and returns False: parameters never become NaN or inf.
+A step must either apply completely or leave everything as it was and return False, so
+parameters never become NaN or inf. The safe way is two passes: compute every new value
+without writing and check it is finite, then write. Here the first pass is replaced, in
+the usual case, by a proof: the previous step left upper bounds of max |param| and of
+max |slot| (the sums of absolute values its write pass accumulated, in ``bounds``), and a
+pass over the gradient alone gives a bound of max |g| (finite only if every g is). If
+the update formula applied to those bounds stays below a quarter of the dtype's largest
+value, no new value can overflow or be NaN, and the step is one write pass. Otherwise
+(first step, a NaN gradient, values near overflow) the check pass runs first, as before.
 Scalars are cast to the buffers' dtype first (coefficients like 1 - beta formed in
-float64), so float32 arithmetic stays float32.
+float64), so float32 arithmetic stays float32; the bounds are float64.
 """
 
+import numpy as np
 from numba import njit, prange
 
-from ._rules import adam_range, sgd_range
+from ._rules import adam_range, inline, sgd_range
 from .config import CHUNK, JIT
 
 
-def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay):
+def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay,
+             bounds=None):
     """SGD with momentum/Nesterov and L2 on params[:n_decay]; False (nothing written)
-    if any new value would not be finite."""
+    if any new value would not be finite. bounds: float64 (3,) kept between steps."""
     t = params.dtype.type
+    bounds = _unknown() if bounds is None else bounds
     return bool(_sgd(params, velocity, grads, t(lr), t(momentum), t(weight_decay),
-                     bool(nesterov), int(n_decay)))
+                     bool(nesterov), int(n_decay), bounds, _limit(params)))
 
 
-def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay):
+def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
+              bounds=None):
     """Adam at 1-based ``step`` with L2 in the gradient; False (nothing written) if any
-    new value would not be finite."""
+    new value would not be finite. bounds: float64 (3,) kept between steps."""
     t = params.dtype.type
     lr_hat, v_scale = adam_scales(lr, beta1, beta2, step)
+    bounds = _unknown() if bounds is None else bounds
     return bool(_adam(params, m, v, grads, t(lr_hat), t(beta1), t(1 - beta1), t(beta2),
-                      t(1 - beta2), t(v_scale), t(eps), t(weight_decay), int(n_decay)))
+                      t(1 - beta2), t(v_scale), t(eps), t(weight_decay), int(n_decay), bounds,
+                      _limit(params)))
 
 
 def adam_scales(lr, beta1, beta2, step):
@@ -36,47 +47,122 @@ def adam_scales(lr, beta1, beta2, step):
     return lr / (1 - beta1**step), 1 / (1 - beta2**step)
 
 
+def _unknown():
+    return np.full(3, np.inf)
+
+
+def _limit(params):
+    # A quarter of the largest value: every bounded quantity is at most a few roundings
+    # (each a factor 1 + 2^-24 or less) above its bound.
+    return float(np.finfo(params.dtype).max) / 4
+
+
+@inline
+def _sgd_cannot_overflow(bounds, g_sum, lr, mu, wd, nesterov, limit):
+    """With |p| <= bounds[0], |v| <= bounds[1], |g| <= g_sum: new |v|, |p| <= limit?"""
+    g_hat = g_sum + wd * bounds[0]
+    v_new = mu * bounds[1] + g_hat if mu != 0 else 0.0
+    if mu == 0:
+        step = g_hat
+    else:
+        step = g_hat + mu * v_new if nesterov else v_new
+    p_new = bounds[0] + lr * step
+    return v_new <= limit and p_new <= limit
+
+
+@inline
+def _adam_cannot_overflow(bounds, g_sum, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd,
+                          limit):
+    """With |p|, |m|, v <= bounds and |g| <= g_sum: every new value and intermediate
+    (g^2, v * v_scale, the update, whose denominator is at least eps) <= limit?"""
+    g_hat = g_sum + wd * bounds[0]
+    g2 = g_hat * g_hat
+    m_new = beta1 * bounds[1] + c1 * g_hat
+    v_new = beta2 * bounds[2] + c2 * g2
+    p_new = bounds[0] + lr_hat * m_new / eps if eps > 0 else np.inf
+    return g2 <= limit and m_new <= limit and v_new * v_scale <= limit and p_new <= limit
+
+
+@inline
+def _abs_sum(g, n_chunks):
+    """Sum of |g| in float64 (a bound of max |g|, finite only if every g is)."""
+    total = 0.0
+    if n_chunks <= 1:
+        acc = g.dtype.type(0)
+        for j in range(g.size):
+            acc += abs(g[j])
+        return total + acc
+    for c in prange(n_chunks):
+        part = g[c * CHUNK:min(g.size, (c + 1) * CHUNK)]
+        acc = g.dtype.type(0)
+        for j in range(part.size):
+            acc += abs(part[j])
+        total += acc
+    return total
+
+
 @njit(parallel=True, **JIT)
-def _sgd(p, vel, g, lr, momentum, wd, nesterov, n_decay):
+def _sgd(p, vel, g, lr, momentum, wd, nesterov, n_decay, bounds, limit):
     n = p.size
     n_chunks = (n + CHUNK - 1) // CHUNK
+    safe = _sgd_cannot_overflow(bounds, _abs_sum(g, n_chunks), lr, momentum, wd, nesterov,
+                                limit)
     if n_chunks <= 1:
-        if not sgd_range(p, vel, g, 0, n, lr, momentum, wd, nesterov, n_decay, False):
+        if not safe and not sgd_range(p, vel, g, 0, n, lr, momentum, wd, nesterov, n_decay,
+                                      False)[0]:
             return False
-        return sgd_range(p, vel, g, 0, n, lr, momentum, wd, nesterov, n_decay, True)
-    bad = 0
+        _, bounds[0], bounds[1] = sgd_range(p, vel, g, 0, n, lr, momentum, wd, nesterov,
+                                            n_decay, True)
+        return True
+    if not safe:
+        bad = 0
+        for c in prange(n_chunks):
+            lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
+            if not sgd_range(p, vel, g, lo, hi, lr, momentum, wd, nesterov, n_decay,
+                             False)[0]:
+                bad += 1
+        if bad:
+            return False
+    sum_p, sum_v = 0.0, 0.0
     for c in prange(n_chunks):
         lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
-        if not sgd_range(p, vel, g, lo, hi, lr, momentum, wd, nesterov, n_decay, False):
-            bad += 1
-    if bad:
-        return False
-    for c in prange(n_chunks):
-        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
-        sgd_range(p, vel, g, lo, hi, lr, momentum, wd, nesterov, n_decay, True)
+        _, part_p, part_v = sgd_range(p, vel, g, lo, hi, lr, momentum, wd, nesterov, n_decay,
+                                      True)
+        sum_p += part_p
+        sum_v += part_v
+    bounds[0], bounds[1] = sum_p, sum_v
     return True
 
 
 @njit(parallel=True, **JIT)
-def _adam(p, m, v, g, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, n_decay):
+def _adam(p, m, v, g, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, n_decay, bounds, limit):
     n = p.size
     n_chunks = (n + CHUNK - 1) // CHUNK
+    safe = _adam_cannot_overflow(bounds, _abs_sum(g, n_chunks), lr_hat, beta1, c1, beta2, c2,
+                                 v_scale, eps, wd, limit)
     if n_chunks <= 1:
-        if not adam_range(p, m, v, g, 0, n, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd,
-                          n_decay, False):
+        if not safe and not adam_range(p, m, v, g, 0, n, lr_hat, beta1, c1, beta2, c2,
+                                       v_scale, eps, wd, n_decay, False)[0]:
             return False
-        return adam_range(p, m, v, g, 0, n, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd,
-                          n_decay, True)
-    bad = 0
+        _, bounds[0], bounds[1], bounds[2] = adam_range(
+            p, m, v, g, 0, n, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, n_decay, True)
+        return True
+    if not safe:
+        bad = 0
+        for c in prange(n_chunks):
+            lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
+            if not adam_range(p, m, v, g, lo, hi, lr_hat, beta1, c1, beta2, c2, v_scale, eps,
+                              wd, n_decay, False)[0]:
+                bad += 1
+        if bad:
+            return False
+    sum_p, sum_m, sum_v = 0.0, 0.0, 0.0
     for c in prange(n_chunks):
         lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
-        if not adam_range(p, m, v, g, lo, hi, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd,
-                          n_decay, False):
-            bad += 1
-    if bad:
-        return False
-    for c in prange(n_chunks):
-        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
-        adam_range(p, m, v, g, lo, hi, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd,
-                   n_decay, True)
+        _, part_p, part_m, part_v = adam_range(p, m, v, g, lo, hi, lr_hat, beta1, c1, beta2,
+                                               c2, v_scale, eps, wd, n_decay, True)
+        sum_p += part_p
+        sum_m += part_m
+        sum_v += part_v
+    bounds[0], bounds[1], bounds[2] = sum_p, sum_m, sum_v
     return True

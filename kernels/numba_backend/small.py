@@ -154,12 +154,13 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_bu
                 v_scale = params.dtype.type(1.0 / (1.0 - beta2_64**t))
                 for commit in (False, True):
                     if not adam_range(params, slot1, slot2, grads, 0, params.size, lr_hat,
-                                      beta1, c1, beta2, c2, v_scale, eps, wd, n_weights, commit):
+                                      beta1, c1, beta2, c2, v_scale, eps, wd, n_weights,
+                                      commit)[0]:
                         return STOP_GRADIENT, epoch, batch_index, steps
             else:
                 for commit in (False, True):
                     if not sgd_range(params, slot1, grads, 0, params.size, lr, momentum, wd,
-                                     nesterov, n_weights, commit):
+                                     nesterov, n_weights, commit)[0]:
                         return STOP_GRADIENT, epoch, batch_index, steps
             steps += 1
             loss_sum[epoch] += loss * m

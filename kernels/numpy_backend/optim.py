@@ -10,7 +10,8 @@ import numpy as np
 
 
 @np.errstate(over="ignore", invalid="ignore")
-def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay):
+def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay,
+             bounds=None):
     """g += wd*p (weights); v = mu*v + g; p -= lr * (g + mu*v if nesterov else v); lr > 0.
 
     With momentum 0 the step is g and the velocity is left alone. grads becomes the step
@@ -35,11 +36,13 @@ def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_de
     params[...] = new_p
     if momentum:
         velocity[...] = new_v
+    _forget(bounds)
     return True
 
 
 @np.errstate(over="ignore", invalid="ignore", divide="ignore")
-def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay):
+def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
+              bounds=None):
     """Adam (bias-corrected moments, L2 in the gradient) at 1-based ``step``."""
     g = grads
     if weight_decay:
@@ -54,4 +57,11 @@ def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_
     params[...] = new_p
     m[...] = new_m
     v[...] = new_v
+    _forget(bounds)
     return True
+
+
+def _forget(bounds):
+    """The reference does not track the optimizer bounds: mark them unknown."""
+    if bounds is not None:
+        bounds[:] = np.inf

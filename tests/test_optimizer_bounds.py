@@ -1,0 +1,92 @@
+"""The optimizer bounds (``OptimizerState.bounds``) that let a step skip its check pass.
+
+A backend may replace the check pass of an all-or-nothing step by a proof from the
+bounds the previous step left; these tests pin down that the shortcut never changes a
+result, that the bounds written are true upper bounds, and that a step which would
+overflow still changes nothing when the bounds are known.
+"""
+
+import numpy as np
+import pytest
+
+from fastnn.backend import get_backend
+
+# 600,001 entries span three of the numba backend's parallel chunks (2^18 entries).
+SIZES = [7, 1000, 600_001]
+SGD_KINDS = {"plain": (0.0, False), "momentum": (0.9, False), "nesterov": (0.9, True)}
+
+
+def sgd(ops, state, g, bounds, kind, weight_decay):
+    momentum, nesterov = SGD_KINDS[kind]
+    p, v = state
+    return ops.sgd_step(p, v, g.copy(), 0.05, momentum, weight_decay, nesterov,
+                        p.size // 2, bounds)
+
+
+def adam(ops, state, g, bounds, step, weight_decay):
+    p, m, v = state
+    return ops.adam_step(p, m, v, g.copy(), step, 1e-3, 0.9, 0.999, 1e-8, weight_decay,
+                         p.size // 2, bounds)
+
+
+def steps(dtype, size, n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.standard_normal(size).astype(dtype)
+    return p, [(rng.standard_normal(size) * 0.1).astype(dtype) for _ in range(n)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("kind", ["plain", "momentum", "nesterov", "adam"])
+def test_steps_with_bounds_equal_steps_without_bit_for_bit(backend, dtype, size, kind):
+    p0, grads = steps(dtype, size)
+    ops = get_backend()
+    n_slots = 2 if kind == "adam" else 1
+    tracked = [p0.copy()] + [np.zeros(size, dtype) for _ in range(n_slots)]
+    checked = [a.copy() for a in tracked]
+    bounds = np.full(3, np.inf)
+    for t, g in enumerate(grads, start=1):
+        if kind == "adam":
+            assert adam(ops, tracked, g, bounds, t, 1e-2) and adam(ops, checked, g, None, t, 1e-2)
+        else:
+            assert sgd(ops, tracked, g, bounds, kind, 1e-2) and sgd(ops, checked, g, None, kind, 1e-2)
+    for a, b in zip(tracked, checked):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("kind", ["momentum", "nesterov", "adam"])
+def test_bounds_left_by_a_step_bound_the_values_written(backend, size, kind):
+    p0, grads = steps(np.float32, size)
+    ops = get_backend()
+    state = [p0.copy()] + [np.zeros(size, np.float32) for _ in range(2 if kind == "adam" else 1)]
+    bounds = np.full(3, np.inf)
+    for t, g in enumerate(grads, start=1):
+        assert adam(ops, state, g, bounds, t, 0.0) if kind == "adam" else \
+            sgd(ops, state, g, bounds, kind, 0.0)
+        for bound, values in zip(bounds, state):
+            assert bound >= np.abs(values).max()  # inf (untracked) included
+
+
+@pytest.mark.parametrize("kind", ["momentum", "adam"])
+def test_a_step_that_would_overflow_changes_nothing_with_known_bounds(backend, kind):
+    # A first step leaves known bounds; the next gradient is finite but makes a new value
+    # overflow: SGD's velocity 0.9 * 0.6 max + 0.6 max, Adam's g * g.
+    p0, (g, _, _, _) = steps(np.float32, 1000)
+    ops = get_backend()
+    big = 0.6 * np.finfo(np.float32).max
+    state = [p0.copy()] + [np.zeros(1000, np.float32) for _ in range(2 if kind == "adam" else 1)]
+    bounds = np.full(3, np.inf)
+    g = g.copy()
+    if kind == "adam":
+        assert adam(ops, state, g, bounds, 1, 0.0)
+    else:
+        g[123] = big
+        assert sgd(ops, state, g, bounds, kind, 0.0)
+    before = [a.copy() for a in state] + [bounds.copy()]
+    g[123] = big
+    ok = adam(ops, state, g, bounds, 2, 0.0) if kind == "adam" else sgd(ops, state, g, bounds,
+                                                                         kind, 0.0)
+    assert ok is False
+    for a, b in zip(state + [bounds], before):
+        np.testing.assert_array_equal(a, b)
