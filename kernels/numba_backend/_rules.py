@@ -1,5 +1,6 @@
-"""Scalar rules shared by the numba kernels: activations, their derivatives, the stable
-sigmoid, and one entry and one range of each optimizer update. Inlined into every kernel.
+"""Scalar rules shared by the numba kernels: activations (float32 tanh from ``_math.py``),
+their derivatives, the stable sigmoid, and one entry and one range of each optimizer
+update. Inlined into every kernel.
 
 numba types ``float32 * 1`` as float64, so every constant here arrives typed: kernels
 take ``one = x.dtype.type(1)`` / ``zero`` from their arrays, and the Python wrappers
@@ -9,6 +10,7 @@ cast scalar hyper-parameters to the arrays' dtype. float32 stays float32.
 import numpy as np
 from numba import njit
 
+from ._math import tanh
 from .config import JIT
 
 IDENTITY, RELU, TANH, SIGMOID = 0, 1, 2, 3
@@ -32,7 +34,7 @@ def activate(z, code, one, zero):
     if code == RELU:
         return z if z > zero else zero
     if code == TANH:
-        return np.tanh(z)
+        return tanh(z)
     if code == SIGMOID:
         return stable_sigmoid(z, one)
     return z
