@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 import fastnn as fnn
 from fastnn.kernels import load_backend, loop
@@ -43,6 +43,10 @@ DTYPES = (np.float32, np.float64)
 LAYOUTS = ("C", "F", "sliced", "strided")
 SIZES = st.one_of(st.integers(1, 9), st.sampled_from([16, 17, 31, 33, 64, 65, 130]))
 SEEDS = st.integers(0, 2**32 - 1)
+# Explicit examples with BIG (rows x columns > 2^18) run the numba kernels' parallel
+# chunked loops, which the small generated shapes never reach.
+BIG = 1100  # x 300 outputs = 330,000 elements
+BIG_ROWS = 30_000  # x 9 or 10 classes
 
 
 def pytest_generate_tests(metafunc):
@@ -126,6 +130,8 @@ def dense_case(seed, n, i, o, dtype, scale):
 @given(dtype=st.sampled_from(DTYPES), activation=st.sampled_from(ACTIVATIONS), n=SIZES,
        i=SIZES, o=SIZES, layout=st.sampled_from(LAYOUTS),
        scale=st.sampled_from([1e-3, 1.0, 30.0]), seed=SEEDS)
+@example(dtype=np.float32, activation="tanh", n=BIG, i=9, o=300, layout="C", scale=1.0, seed=1)
+@example(dtype=np.float64, activation="relu", n=BIG, i=9, o=300, layout="F", scale=1.0, seed=2)
 def test_dense_forward(ref, candidate, dtype, activation, n, i, o, layout, scale, seed):
     _, x, W, b = dense_case(seed, n, i, o, dtype, scale)
     x, W, b = arrange(x, layout), arrange(W, layout), arrange(b, layout)
@@ -144,6 +150,10 @@ def test_dense_forward(ref, candidate, dtype, activation, n, i, o, layout, scale
 @SETTINGS
 @given(dtype=st.sampled_from(DTYPES), activation=st.sampled_from(ACTIVATIONS), n=SIZES,
        i=SIZES, o=SIZES, layout=st.sampled_from(LAYOUTS), with_dx=st.booleans(), seed=SEEDS)
+@example(dtype=np.float32, activation="sigmoid", n=BIG, i=9, o=300, layout="C", with_dx=True,
+         seed=3)
+@example(dtype=np.float64, activation="relu", n=BIG, i=9, o=300, layout="sliced",
+         with_dx=True, seed=4)
 def test_dense_backward(ref, candidate, dtype, activation, n, i, o, layout, with_dx, seed):
     rng, x, W, b = dense_case(seed, n, i, o, dtype, 1.0)
     out = nan_buffer((n, o), dtype)
@@ -196,6 +206,9 @@ def make_labels(rng, n, k):
 @given(dtype=st.sampled_from(DTYPES), n=SIZES, k=st.one_of(st.integers(2, 12),
        st.sampled_from([33, 100])), style=st.sampled_from(LOGIT_STYLES),
        layout=st.sampled_from(LAYOUTS), with_grad=st.booleans(), seed=SEEDS)
+@example(dtype=np.float32, n=BIG_ROWS, k=10, style="large", layout="C", with_grad=True, seed=5)
+@example(dtype=np.float64, n=BIG_ROWS, k=10, style="normal", layout="C", with_grad=False,
+         seed=6)
 def test_softmax_cross_entropy(ref, candidate, dtype, n, k, style, layout, with_grad, seed):
     rng = np.random.default_rng(seed)
     z = make_logits(rng, style, n, k, dtype)
@@ -232,6 +245,8 @@ def make_targets(rng, style, n, k, dtype):
 @given(dtype=st.sampled_from(DTYPES), n=SIZES, k=st.integers(1, 9),
        style=st.sampled_from(LOGIT_STYLES), target_style=st.sampled_from(TARGET_STYLES),
        layout=st.sampled_from(LAYOUTS), with_grad=st.booleans(), seed=SEEDS)
+@example(dtype=np.float32, n=BIG_ROWS, k=9, style="normal", target_style="soft", layout="C",
+         with_grad=True, seed=7)
 def test_sigmoid_bce(ref, candidate, dtype, n, k, style, target_style, layout, with_grad, seed):
     rng = np.random.default_rng(seed)
     z = arrange(make_logits(rng, style, n, k, dtype), layout)
@@ -253,6 +268,7 @@ def test_sigmoid_bce(ref, candidate, dtype, n, k, style, target_style, layout, w
 @given(dtype=st.sampled_from(DTYPES), n=SIZES, k=st.integers(1, 9),
        scale=st.sampled_from([1e-3, 1.0, 1e3]), layout=st.sampled_from(LAYOUTS),
        with_grad=st.booleans(), seed=SEEDS)
+@example(dtype=np.float32, n=BIG_ROWS, k=9, scale=1.0, layout="C", with_grad=True, seed=8)
 def test_mse(ref, candidate, dtype, n, k, scale, layout, with_grad, seed):
     rng = np.random.default_rng(seed)
     pred = arrange((rng.standard_normal((n, k)) * scale).astype(dtype), layout)

@@ -40,7 +40,7 @@ def _tanh_float32(x):
     return y * p / q if abs(x) >= _TINY else x  # NaN fails the test: NaN out
 
 
-@overload(tanh, inline="always", jit_options={"fastmath": FASTMATH})
+@overload(tanh, jit_options={"fastmath": FASTMATH})
 def _tanh_overload(x):
     if x == types.float32:
         return _tanh_float32
