@@ -26,8 +26,9 @@ def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_de
     if any new value would not be finite. bounds: float64 (3,) kept between steps."""
     t = params.dtype.type
     bounds = _unknown() if bounds is None else bounds
-    return bool(_sgd(params, velocity, grads, t(lr), t(momentum), t(weight_decay),
-                     bool(nesterov), int(n_decay), bounds, _limit(params)))
+    kernel = _sgd if params.size <= CHUNK else _sgd_chunked
+    return bool(kernel(params, velocity, grads, t(lr), t(momentum), t(weight_decay),
+                       bool(nesterov), int(n_decay), bounds, _limit(params)))
 
 
 def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
@@ -37,9 +38,10 @@ def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_
     t = params.dtype.type
     lr_hat, v_scale = adam_scales(lr, beta1, beta2, step)
     bounds = _unknown() if bounds is None else bounds
-    return bool(_adam(params, m, v, grads, t(lr_hat), t(beta1), t(1 - beta1), t(beta2),
-                      t(1 - beta2), t(v_scale), t(eps), t(weight_decay), int(n_decay), bounds,
-                      _limit(params)))
+    kernel = _adam if params.size <= CHUNK else _adam_chunked
+    return bool(kernel(params, m, v, grads, t(lr_hat), t(beta1), t(1 - beta1), t(beta2),
+                       t(1 - beta2), t(v_scale), t(eps), t(weight_decay), int(n_decay), bounds,
+                       _limit(params)))
 
 
 def adam_scales(lr, beta1, beta2, step):
@@ -84,37 +86,39 @@ def _adam_cannot_overflow(bounds, g_sum, lr_hat, beta1, c1, beta2, c2, v_scale, 
 
 
 @inline
-def _abs_sum(g, n_chunks):
-    """Sum of |g| in float64 (a bound of max |g|, finite only if every g is)."""
-    total = 0.0
-    if n_chunks <= 1:
-        acc = g.dtype.type(0)
-        for j in range(g.size):
-            acc += abs(g[j])
-        return total + acc
-    for c in prange(n_chunks):
-        part = g[c * CHUNK:min(g.size, (c + 1) * CHUNK)]
-        acc = g.dtype.type(0)
-        for j in range(part.size):
-            acc += abs(part[j])
-        total += acc
-    return total
+def _abs_sum(g, lo, hi):
+    """Sum of |g[lo:hi]| (a bound of its max |g|, finite only if every g is)."""
+    part = g[lo:hi]
+    acc = g.dtype.type(0)
+    for j in range(part.size):
+        acc += abs(part[j])
+    return acc
+
+
+# Each optimizer has a serial kernel (up to one chunk of entries) and a parallel one over
+# fixed chunks. They are separate functions so that a network below one chunk (MNIST-MLP
+# has 235,146 parameters) never compiles the parallel loops, which take most of the
+# compile time.
+@njit(**JIT)
+def _sgd(p, vel, g, lr, momentum, wd, nesterov, n_decay, bounds, limit):
+    n = p.size
+    if not (_sgd_cannot_overflow(bounds, np.float64(_abs_sum(g, 0, n)), lr, momentum, wd,
+                                 nesterov, limit)
+            or sgd_range(p, vel, g, 0, n, lr, momentum, wd, nesterov, n_decay, False)[0]):
+        return False
+    _, bounds[0], bounds[1] = sgd_range(p, vel, g, 0, n, lr, momentum, wd, nesterov, n_decay,
+                                        True)
+    return True
 
 
 @njit(parallel=True, **JIT)
-def _sgd(p, vel, g, lr, momentum, wd, nesterov, n_decay, bounds, limit):
+def _sgd_chunked(p, vel, g, lr, momentum, wd, nesterov, n_decay, bounds, limit):
     n = p.size
     n_chunks = (n + CHUNK - 1) // CHUNK
-    safe = _sgd_cannot_overflow(bounds, _abs_sum(g, n_chunks), lr, momentum, wd, nesterov,
-                                limit)
-    if n_chunks <= 1:
-        if not safe and not sgd_range(p, vel, g, 0, n, lr, momentum, wd, nesterov, n_decay,
-                                      False)[0]:
-            return False
-        _, bounds[0], bounds[1] = sgd_range(p, vel, g, 0, n, lr, momentum, wd, nesterov,
-                                            n_decay, True)
-        return True
-    if not safe:
+    g_sum = 0.0
+    for c in prange(n_chunks):
+        g_sum += _abs_sum(g, c * CHUNK, min(n, (c + 1) * CHUNK))
+    if not _sgd_cannot_overflow(bounds, g_sum, lr, momentum, wd, nesterov, limit):
         bad = 0
         for c in prange(n_chunks):
             lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
@@ -134,20 +138,29 @@ def _sgd(p, vel, g, lr, momentum, wd, nesterov, n_decay, bounds, limit):
     return True
 
 
-@njit(parallel=True, **JIT)
+@njit(**JIT)
 def _adam(p, m, v, g, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, n_decay, bounds, limit):
     n = p.size
+    if not (_adam_cannot_overflow(bounds, np.float64(_abs_sum(g, 0, n)), lr_hat, beta1, c1,
+                                  beta2, c2, v_scale, eps, wd, limit)
+            or adam_range(p, m, v, g, 0, n, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd,
+                          n_decay, False)[0]):
+        return False
+    _, bounds[0], bounds[1], bounds[2] = adam_range(p, m, v, g, 0, n, lr_hat, beta1, c1,
+                                                    beta2, c2, v_scale, eps, wd, n_decay, True)
+    return True
+
+
+@njit(parallel=True, **JIT)
+def _adam_chunked(p, m, v, g, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, n_decay, bounds,
+                  limit):
+    n = p.size
     n_chunks = (n + CHUNK - 1) // CHUNK
-    safe = _adam_cannot_overflow(bounds, _abs_sum(g, n_chunks), lr_hat, beta1, c1, beta2, c2,
-                                 v_scale, eps, wd, limit)
-    if n_chunks <= 1:
-        if not safe and not adam_range(p, m, v, g, 0, n, lr_hat, beta1, c1, beta2, c2,
-                                       v_scale, eps, wd, n_decay, False)[0]:
-            return False
-        _, bounds[0], bounds[1], bounds[2] = adam_range(
-            p, m, v, g, 0, n, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, n_decay, True)
-        return True
-    if not safe:
+    g_sum = 0.0
+    for c in prange(n_chunks):
+        g_sum += _abs_sum(g, c * CHUNK, min(n, (c + 1) * CHUNK))
+    if not _adam_cannot_overflow(bounds, g_sum, lr_hat, beta1, c1, beta2, c2, v_scale, eps,
+                                 wd, limit):
         bad = 0
         for c in prange(n_chunks):
             lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)

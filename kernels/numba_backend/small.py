@@ -48,6 +48,7 @@ def train_epochs(net, opt, X, targets, orders, n_epochs, batch_size):
         n_epochs, batch_size, opt.kind == "adam", tuple(t(s) for s in scalars), scalars,
         bool(opt.nesterov), opt.step, net.n_weights, stats.loss_sum, stats.correct)
     opt.step += steps
+    opt.bounds[:] = np.inf  # this path checks every step and does not track them
     if stop != STOP_NONE:
         stats.failed_epoch, stats.failed_batch = epoch, batch_at
         stats.failed_what = "loss" if stop == STOP_LOSS else "gradient"

@@ -15,19 +15,22 @@ from ..net import Net
 from . import small
 from .dense import _activation_grad_bias, _bias_activate
 from .losses import _bce, _mse, _sigmoid, _softmax, _softmax_ce, argmax_hits, sign_hits
-from .optim import _adam, _sgd
+from .config import CHUNK
+from .optim import _adam, _adam_chunked, _sgd, _sgd_chunked
 
 DISPATCHERS = {
     "bias_activate": _bias_activate, "activation_grad_bias": _activation_grad_bias,
     "softmax_cross_entropy": _softmax_ce, "sigmoid_bce": _bce, "mse": _mse,
     "softmax": _softmax, "sigmoid": _sigmoid, "argmax_hits": argmax_hits,
-    "sign_hits": sign_hits, "sgd": _sgd, "adam": _adam,
+    "sign_hits": sign_hits, "sgd": _sgd, "adam": _adam, "sgd_chunked": _sgd_chunked,
+    "adam_chunked": _adam_chunked,
     "small_net_train": small._train,
 }
 
 
 def _exercise(ops, dtype):
-    """Call every op once on tiny arrays of ``dtype`` (both loop paths, every loss)."""
+    """Call every op once on tiny arrays of ``dtype`` (both loop paths, every loss), and
+    the optimizers once on more than one parallel chunk."""
     from ...optimizers import SGD, Adam  # the optimizer states, as fastnn builds them
 
     rng = np.random.default_rng(0)
@@ -46,6 +49,9 @@ def _exercise(ops, dtype):
     ops.sigmoid(out, X[:, :2].copy())
     ops.dense_forward(out, X, np.ones((3, 2), dtype), np.zeros(2, dtype), "relu")
     ops.dense_forward(out, X, np.ones((3, 2), dtype), np.zeros(2, dtype), "sigmoid")
+    p, m, v, g = np.zeros((4, CHUNK + 1), dtype)
+    ops.sgd_step(p, v, g, 0.1, 0.9, 0.0, False, CHUNK)
+    ops.adam_step(p, m, v, g, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, CHUNK)
 
 
 def warm_up(dtypes=(np.float32, np.float64)) -> dict:
