@@ -90,3 +90,19 @@ def test_a_step_that_would_overflow_changes_nothing_with_known_bounds(backend, k
     assert ok is False
     for a, b in zip(state + [bounds], before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_an_adam_step_that_is_nan_without_overflow_changes_nothing(backend):
+    # A negative beta2 (which Adam() refuses, but the op does not) lets v turn negative,
+    # so its square root is NaN while every value stays small: known bounds must not let
+    # such a step skip the check. Step 1: v = 1.5 g^2; step 2 with g/10: v = -0.735 g^2.
+    ops = get_backend()
+    p0, (g, _, _, _) = steps(np.float32, 1000)
+    state = [p0.copy(), np.zeros(1000, np.float32), np.zeros(1000, np.float32)]
+    bounds = np.full(3, np.inf)
+    hyper = (1e-3, 0.9, -0.5, 1e-8, 0.0, 500)
+    assert ops.adam_step(*state, g.copy(), 1, *hyper, bounds)
+    before = [a.copy() for a in state] + [bounds.copy()]
+    assert ops.adam_step(*state, g / 10, 2, *hyper, bounds) is False
+    for a, b in zip(state + [bounds], before):
+        np.testing.assert_array_equal(a, b)

@@ -61,7 +61,9 @@ def _limit(params):
 
 @inline
 def _sgd_cannot_overflow(bounds, g_sum, lr, mu, wd, nesterov, limit):
-    """With |p| <= bounds[0], |v| <= bounds[1], |g| <= g_sum: new |v|, |p| <= limit?"""
+    """With |p| <= bounds[0], |v| <= bounds[1], |g| <= g_sum: new |v|, |p| <= limit?
+    (Coefficients enter by magnitude; NaN or inf anywhere gives False.)"""
+    lr, mu, wd = abs(lr), abs(mu), abs(wd)
     g_hat = g_sum + wd * bounds[0]
     v_new = mu * bounds[1] + g_hat if mu != 0 else 0.0
     if mu == 0:
@@ -76,12 +78,16 @@ def _sgd_cannot_overflow(bounds, g_sum, lr, mu, wd, nesterov, limit):
 def _adam_cannot_overflow(bounds, g_sum, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd,
                           limit):
     """With |p|, |m|, v <= bounds and |g| <= g_sum: every new value and intermediate
-    (g^2, v * v_scale, the update, whose denominator is at least eps) <= limit?"""
-    g_hat = g_sum + wd * bounds[0]
+    (g^2, v * v_scale, the update, whose denominator is at least eps) <= limit? Needs
+    non-negative betas and 1 - betas (as Adam validates), so that v stays >= 0 and its
+    square root is never NaN, and eps > 0."""
+    if not (beta1 >= 0 and c1 >= 0 and beta2 >= 0 and c2 >= 0 and v_scale >= 0 and eps > 0):
+        return False
+    g_hat = g_sum + abs(wd) * bounds[0]
     g2 = g_hat * g_hat
     m_new = beta1 * bounds[1] + c1 * g_hat
     v_new = beta2 * bounds[2] + c2 * g2
-    p_new = bounds[0] + lr_hat * m_new / eps if eps > 0 else np.inf
+    p_new = bounds[0] + abs(lr_hat) * m_new / eps
     return g2 <= limit and m_new <= limit and v_new * v_scale <= limit and p_new <= limit
 
 
