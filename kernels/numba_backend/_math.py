@@ -1,23 +1,31 @@
-"""A float32 tanh that LLVM can vectorise.
+"""float32 tanh and exp that LLVM can vectorise.
 
-numba lowers ``np.tanh`` on float32 to the libm call ``tanhf`` once per element (this
-llvmlite has no SVML vector library): about 18 ns each, which made tanh most of the time
-of the two-moons tutorial. :func:`tanh` is instead, for float32, the 13/6-degree odd
-rational approximation on [-9, 9] used by Eigen (``generic_fast_tanh_float``, MPL-2.0;
-the coefficients below are Eigen's), returning x itself for |x| < 4e-4 (where
-tanh(x) = x (1 - x^2/3 + ...) rounds to within 1 ulp of x) and for NaN, and the value
-at +-9 beyond it (tanh(9) rounds to 1 in float32). Only multiplies, adds, one divide, min/max and a select: every
-loop using it vectorises. Measured against float64 tanh over EVERY float32 in [0, 9]
-(it is odd to the bit): relative error at most 5.5 u (u = 2^-24), inside the 8 u the
-equivalence tolerances allow each transcendental call (``kernels/tolerances.py``).
-float64 keeps ``np.tanh``.
+numba lowers ``np.tanh`` and ``np.exp`` on float32 to the libm calls ``tanhf`` and
+``expf``, one per element (this llvmlite has no SVML vector library): about 18 and 3.5 ns
+each, which made them most of the time of the two-moons tutorial. Here, for float32:
+
+- :func:`tanh` is the odd 13/6-degree rational approximation on [-9, 9] used by Eigen
+  (``generic_fast_tanh_float``, MPL-2.0; the coefficients below are Eigen's), returning x
+  itself for |x| < 4e-4 (where tanh(x) = x (1 - x^2/3 + ...) rounds to within 1 ulp of x)
+  and for NaN, and the value at +-9 beyond it (tanh(9) rounds to 1 in float32).
+- :func:`exp` is Cephes' expf: n = round(x / ln 2), r = x - n ln 2 in two parts (Cody and
+  Waite), a degree-7 polynomial in r, times 2^n built from its bit pattern; inf above
+  88.7228, 0 below -87.3365 (where the result would be subnormal: flushed, as the
+  tolerances allow) and NaN for NaN.
+
+Only multiplies, adds, a divide, floor, min/max and selects: every loop using them
+vectorises. Measured against float64 over EVERY float32 of the range: tanh on [0, 9]
+(odd to the bit) within 5.5 u, exp on [-87.34, 88.72] within 1.5 u (u = 2^-24), both
+inside the 8 u the equivalence tolerances allow each transcendental call
+(``kernels/tolerances.py``). float64 keeps numpy's functions.
 """
 
 import numpy as np
+from llvmlite import ir
 from numba import types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
-from .config import FASTMATH
+from .config import FASTMATH, inline
 
 _CLAMP, _TINY = np.float32(9.0), np.float32(4e-4)
 _A1, _A3, _A5, _A7, _A9, _A11, _A13 = (np.float32(c) for c in (
@@ -45,3 +53,57 @@ def _tanh_overload(x):
     if x == types.float32:
         return _tanh_float32
     return lambda x: np.tanh(x)
+
+
+# -- exp ----------------------------------------------------------------------------------
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose IEEE bit pattern is the int32 ``bits``."""
+    if bits != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
+
+
+_LOG2E, _LN2_HI, _LN2_LO = np.float32(1.44269504088896341), np.float32(0.693359375), \
+    np.float32(-2.12194440e-4)
+_EXP_MAX, _EXP_MIN = np.float32(88.7228390), np.float32(-87.3365448)
+_E0, _E1, _E2, _E3, _E4, _E5 = (np.float32(c) for c in (
+    1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
+    5.0000001201e-1))
+
+
+@inline
+def _power_of_two(k):
+    """2^k as float32 for an int32 k in -126..127, from its bit pattern."""
+    return _float32_from_bits(np.int32((k + np.int32(127)) << np.int32(23)))
+
+
+def exp(x):
+    """exp(x); for float32 inside numba kernels, the vectorisable version below."""
+    return np.exp(x)
+
+
+def _exp_float32(x):
+    y = min(max(x, _EXP_MIN), _EXP_MAX)
+    n = np.floor(y * _LOG2E + np.float32(0.5))
+    r = (y - n * _LN2_HI) - n * _LN2_LO
+    p = ((((_E0 * r + _E1) * r + _E2) * r + _E3) * r + _E4) * r + _E5
+    half = np.int32(n) >> np.int32(1)  # 2^n as 2^half * 2^(n - half): n reaches 128
+    e = (p * (r * r) + r + np.float32(1)) * _power_of_two(half) * _power_of_two(
+        np.int32(n) - half)
+    if x > _EXP_MAX:
+        return np.float32(np.inf)
+    return e if x >= _EXP_MIN else (x if x != x else np.float32(0))
+
+
+# Without "reassoc": LLVM would fold 2^half * 2^(n - half) into 2^n, which overflows
+# for n = 128 (x above 88.38).
+@overload(exp, jit_options={"fastmath": FASTMATH - {"reassoc"}})
+def _exp_overload(x):
+    if x == types.float32:
+        return _exp_float32
+    return lambda x: np.exp(x)

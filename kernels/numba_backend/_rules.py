@@ -8,18 +8,14 @@ cast scalar hyper-parameters to the arrays' dtype. float32 stays float32.
 """
 
 import numpy as np
-from numba import njit
 
 from ._math import tanh
-from .config import JIT
+from .config import inline
 
 IDENTITY, RELU, TANH, SIGMOID = 0, 1, 2, 3
 ACTIVATION_CODES = {"identity": IDENTITY, "relu": RELU, "tanh": TANH, "sigmoid": SIGMOID}
 SOFTMAX_CE, SIGMOID_BCE, MSE = 0, 1, 2
 LOSS_CODES = {"softmax_cross_entropy": SOFTMAX_CE, "sigmoid_bce": SIGMOID_BCE, "mse": MSE}
-
-inline = njit(inline="always", **JIT)
-
 
 @inline
 def stable_sigmoid(z, one):

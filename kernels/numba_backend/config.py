@@ -29,6 +29,7 @@ import numba
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 JIT = dict(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
 CHUNK = 1 << 18  # elements per parallel work item
+inline = numba.njit(inline="always", **JIT)  # for helpers inlined into the kernels
 
 
 def sources_digest() -> str:

@@ -4,8 +4,9 @@ For the tutorial nets (a few to a few dozen units) the work per step is a few hu
 flops, so Python dispatch would cost 100x the arithmetic. Here every epoch, batch, layer,
 loss and optimizer update runs in one serial numba function. Activations are kept
 transposed, (units, batch), so every inner loop runs over the batch, contiguous and
-vectorised, even for layers of two or three units. The loss reuses the per-row sweeps of
-``losses.py`` on a (batch, k) copy of the logits.
+vectorised, even for layers of two or three units. Softmax cross-entropy runs in that
+layout too (the arithmetic of ``losses.py``'s row sweep, with the vectorisable float32 exp
+of ``_math.py``); BCE and MSE reuse the row sweeps on a (batch, k) copy of the logits.
 """
 
 import math
@@ -15,10 +16,11 @@ from numba import njit
 
 from ..loop import input_batch
 from ..net import EpochStats
+from ._math import exp
 from ._rules import (ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE, activate,
                      adam_range, derivative, inline, sgd_range)
 from .config import JIT
-from .losses import argmax_hits, bce_rows, mse_rows, sign_hits, softmax_ce_rows
+from .losses import bce_rows, mse_rows, sign_hits
 
 SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights take this path
 STOP_NONE, STOP_LOSS, STOP_GRADIENT = 0, 1, 2
@@ -100,6 +102,55 @@ def _backward_t(dW, db, dx_t, dz_t, a_t, W, out_t, code, m, want_dx):
                     x_row[r] += w * d_row[r]
 
 
+@inline
+def _softmax_ce_t(d_t, z_t, labels, m, top, total):
+    """softmax_ce_rows of losses.py for logits z_t[:, :m] in (k, batch) layout: the same
+    arithmetic per sample, but every loop runs over the batch and vectorises (with the
+    float32 exp of ``_math.py``). Returns the float64 loss sum; d_t[:, :m] gets
+    (p - onehot) / m; top and total are (>= m,) scratch."""
+    k = z_t.shape[0]
+    scale = z_t.dtype.type(1) / z_t.dtype.type(m)
+    top, total = top[:m], total[:m]
+    for r in range(m):
+        top[r] = z_t[0, r]
+    for j in range(1, k):
+        z_row = z_t[j, :m]
+        for r in range(m):
+            top[r] = max(top[r], z_row[r])
+    for r in range(m):
+        total[r] = z_t.dtype.type(0)
+    for j in range(k):
+        z_row, d_row = z_t[j, :m], d_t[j, :m]
+        for r in range(m):
+            e = exp(z_row[r] - top[r])
+            d_row[r] = e
+            total[r] += e
+    loss = 0.0
+    for r in range(m):
+        loss += np.log(total[r]) - (z_t[labels[r], r] - top[r])
+        total[r] = scale / total[r]
+    for j in range(k):
+        d_row = d_t[j, :m]
+        for r in range(m):
+            d_row[r] *= total[r]
+    for r in range(m):
+        d_t[labels[r], r] -= scale
+    return loss
+
+
+@inline
+def _argmax_hits_t(z_t, labels, m):
+    """argmax_hits of losses.py for logits z_t[:, :m] in (k, batch) layout."""
+    hits = 0
+    for r in range(m):
+        best = 0
+        for j in range(1, z_t.shape[0]):
+            if z_t[j, r] > z_t[best, r]:
+                best = j
+        hits += best == labels[r]
+    return hits
+
+
 @njit(**JIT)
 def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_buf, dlogits_buf,
            labels_b, T_b, codes, loss_code, X, labels, T, orders, shuffled, n_epochs, batch,
@@ -109,6 +160,7 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_bu
     c1, c2 = params.dtype.type(1.0 - beta1_64), params.dtype.type(1.0 - beta2_64)
     n_layers = len(W)
     n, k = X.shape[0], W[n_layers - 1].shape[1]
+    top_buf, sum_buf = logits_buf.reshape(-1), dlogits_buf.reshape(-1)  # softmax scratch
     steps = 0
     for epoch in range(n_epochs):
         batch_index = 0
@@ -125,27 +177,27 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_bu
                     T_b[r, :] = T[src, :]
             for l in range(n_layers):
                 _forward_t(acts_t[l + 1], acts_t[l], W[l], b[l], codes[l], m)
-            logits, dlogits = logits_buf[:m], dlogits_buf[:m]
-            out_t = acts_t[n_layers]
-            for r in range(m):
+            out_t, d_t = acts_t[n_layers], douts_t[n_layers]
+            if loss_code == SOFTMAX_CE:  # in place, in the (k, batch) layout
+                loss = _softmax_ce_t(d_t, out_t, labels_b[:m], m, top_buf, sum_buf) / m
+                hits = _argmax_hits_t(out_t, labels_b[:m], m)
+            else:  # through a (batch, k) copy, with the row sweeps of losses.py
+                logits, dlogits = logits_buf[:m], dlogits_buf[:m]
+                for r in range(m):
+                    for j in range(k):
+                        logits[r, j] = out_t[j, r]
+                if loss_code == SIGMOID_BCE:
+                    loss = bce_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
+                    hits = sign_hits(logits, T_b[:m])
+                else:
+                    loss = mse_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
+                    hits = 0
                 for j in range(k):
-                    logits[r, j] = out_t[j, r]
-            if loss_code == SOFTMAX_CE:
-                loss = softmax_ce_rows(dlogits, logits, labels_b[:m], 0, m, True) / m
-                hits = argmax_hits(logits, labels_b[:m])
-            elif loss_code == SIGMOID_BCE:
-                loss = bce_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
-                hits = sign_hits(logits, T_b[:m])
-            else:
-                loss = mse_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
-                hits = 0
+                    for r in range(m):
+                        d_t[j, r] = dlogits[r, j]
             if not math.isfinite(loss):
                 return STOP_LOSS, epoch, batch_index, steps
             correct[epoch] += hits
-            d_t = douts_t[n_layers]
-            for j in range(k):
-                for r in range(m):
-                    d_t[j, r] = dlogits[r, j]
             for l in range(n_layers - 1, -1, -1):
                 _backward_t(dW[l], db[l], douts_t[l], douts_t[l + 1], acts_t[l], W[l],
                             acts_t[l + 1], codes[l], m, l > 0)
