@@ -20,7 +20,7 @@ from ._math import exp
 from ._rules import (ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE, activate,
                      adam_range, derivative, inline, sgd_range)
 from .config import JIT
-from .losses import bce_rows, mse_rows, sign_hits
+from .losses import argmax_hits, bce_rows, mse_rows, sign_hits
 
 SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights take this path
 STOP_NONE, STOP_LOSS, STOP_GRADIENT = 0, 1, 2
@@ -138,19 +138,6 @@ def _softmax_ce_t(d_t, z_t, labels, m, top, total):
     return loss
 
 
-@inline
-def _argmax_hits_t(z_t, labels, m):
-    """argmax_hits of losses.py for logits z_t[:, :m] in (k, batch) layout."""
-    hits = 0
-    for r in range(m):
-        best = 0
-        for j in range(1, z_t.shape[0]):
-            if z_t[j, r] > z_t[best, r]:
-                best = j
-        hits += best == labels[r]
-    return hits
-
-
 @njit(**JIT)
 def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_buf, dlogits_buf,
            labels_b, T_b, codes, loss_code, X, labels, T, orders, shuffled, n_epochs, batch,
@@ -180,7 +167,7 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_bu
             out_t, d_t = acts_t[n_layers], douts_t[n_layers]
             if loss_code == SOFTMAX_CE:  # in place, in the (k, batch) layout
                 loss = _softmax_ce_t(d_t, out_t, labels_b[:m], m, top_buf, sum_buf) / m
-                hits = _argmax_hits_t(out_t, labels_b[:m], m)
+                hits = argmax_hits(out_t[:, :m].T, labels_b[:m])
             else:  # through a (batch, k) copy, with the row sweeps of losses.py
                 logits, dlogits = logits_buf[:m], dlogits_buf[:m]
                 for r in range(m):
