@@ -2,6 +2,7 @@
 backend named by ``--backends`` (default: ``$FASTNN_BACKEND`` if set, else numpy and numba)."""
 
 import os
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -32,3 +33,18 @@ def backend(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def peak_bytes():
+    """``peak_bytes(fn, *args)`` runs fn(*args) and returns the peak bytes tracemalloc
+    traced meanwhile (numpy's allocations included)."""
+    def measure(fn, *args):
+        tracemalloc.start()
+        try:
+            fn(*args)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    return measure
