@@ -326,25 +326,26 @@ def test_count_correct_tie_conventions(ref, candidate):
 
 
 # -- prediction transforms ----------------------------------------------------------------------
+def transform_both(ref, candidate, op, x0, layout, in_place):
+    """``op(out, x)`` (softmax or sigmoid) on both backends, with x0 in ``layout``, or in
+    place (``op(x, x)``, as predict_proba calls it); returns (got, want)."""
+    x = x0 if in_place else arrange(x0, layout)
+
+    def call(ops):
+        out = x0.copy() if in_place else nan_buffer(x0.shape, x0.dtype)
+        getattr(ops, op)(out, out if in_place else x)
+        return out
+
+    return both(ref, candidate, call, Unchanged(x=x))
+
+
 @SETTINGS
 @given(dtype=st.sampled_from(DTYPES), n=SIZES, k=st.integers(1, 40),
        style=st.sampled_from(LOGIT_STYLES), layout=st.sampled_from(LAYOUTS),
        in_place=st.booleans(), seed=SEEDS)
 def test_softmax(ref, candidate, dtype, n, k, style, layout, in_place, seed):
-    """Also in place (``softmax(z, z)``, as predict_proba calls it)."""
     z0 = make_logits(np.random.default_rng(seed), style, n, k, dtype)
-    z = z0 if in_place else arrange(z0, layout)
-
-    def call(ops):
-        if in_place:
-            out = z0.copy()
-            ops.softmax(out, out)
-            return out
-        out = nan_buffer((n, k), dtype)
-        ops.softmax(out, z)
-        return out
-
-    got, want = both(ref, candidate, call, Unchanged(z=z))
+    got, want = transform_both(ref, candidate, "softmax", z0, layout, in_place)
     assert_close("softmax", got, want, *T.softmax_tol(z0))
     # Each p_j is within its tolerance of the exact value, and the exact row sums are 1.
     assert_close("softmax row sums", got.sum(axis=1, dtype=np.float64), np.ones(n),
@@ -357,18 +358,7 @@ def test_softmax(ref, candidate, dtype, n, k, style, layout, in_place, seed):
        in_place=st.booleans(), seed=SEEDS)
 def test_sigmoid(ref, candidate, dtype, n, k, style, layout, in_place, seed):
     x0 = make_logits(np.random.default_rng(seed), style, n, k, dtype)
-    x = x0 if in_place else arrange(x0, layout)
-
-    def call(ops):
-        if in_place:
-            out = x0.copy()
-            ops.sigmoid(out, out)
-            return out
-        out = nan_buffer((n, k), dtype)
-        ops.sigmoid(out, x)
-        return out
-
-    got, want = both(ref, candidate, call, Unchanged(x=x))
+    got, want = transform_both(ref, candidate, "sigmoid", x0, layout, in_place)
     assert_close("sigmoid", got, want, *T.sigmoid_tol(x0))
     assert np.all((got >= 0) & (got <= 1))
 
