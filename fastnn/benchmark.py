@@ -2,7 +2,8 @@
 
 The workloads are shared by ``bench/`` (pytest-benchmark: many rounds, saved JSON) and
 ``fastnn bench`` (a quick table: one warm-up and three timed runs per configuration, the
-median reported). Each ``*_runner`` builds everything up front and returns a callable
+median reported; the runs of one batch size's floor and backends alternate, round by
+round, see :func:`time_interleaved`). Each ``*_runner`` builds everything up front and returns a callable
 that runs exactly the timed work:
 
 - MNIST-MLP, :func:`mnist_epoch_runner`: one epoch of 784-256-128-10 ReLU, softmax
@@ -199,17 +200,25 @@ def torch_epoch_runner(batch: int, X: np.ndarray, y: np.ndarray, threads: int = 
 
 # -- timing, ratios, table --------------------------------------------------------------
 
-def time_median(fn: Callable[[], None], warmup: int = WARMUP,
-                repeats: int = REPEATS) -> tuple[float, list[float]]:
-    """Run ``fn`` ``warmup`` times untimed, then ``repeats`` times; (median, all times) in s."""
-    for _ in range(warmup):
-        fn()
-    times = []
+def time_interleaved(fns: dict[str, Callable[[], None]], warmup: int = WARMUP,
+                     repeats: int = REPEATS) -> dict[str, tuple[float, list[float]]]:
+    """Run each of ``fns`` ``warmup`` times untimed, then ``repeats`` timed rounds that
+    call each once, in turn; {name: (median, all times)} in s.
+
+    Interleaving puts every configuration in the same phases of a machine whose speed
+    drifts (shared hosts do, by tens of percent within minutes), so the ratios between
+    them stay meaningful even when the absolute times move.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(ts), ts) for name, ts in times.items()}
 
 
 def add_ratios(rows: list[dict]) -> list[dict]:
@@ -304,7 +313,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Quick benchmark: MNIST-MLP epochs per backend and batch size against the GEMM floor "
         "(only the matrix products of an epoch, the practical hardware limit) and PyTorch "
         "if installed, then the tutorial nets (xor, moons). One warm-up and three timed runs "
-        "per row, the median reported. For careful numbers: python -m pytest bench/ "
+        "per row, the median reported; the floor and backends of a batch size run in "
+        "alternating rounds, so their ratios come from the same moments. For careful numbers: python -m pytest bench/ "
         "--benchmark-only.")
     parser.add_argument("--batch", type=_int_list, default=DEFAULT_BATCHES, metavar="B,...",
                         help="MNIST batch sizes (default 32,128,1024)")
@@ -329,32 +339,34 @@ def run(args: argparse.Namespace) -> int:
     n = len(X)
     rows = []
 
-    def measure(workload, backend, batch, fn, samples=None):
-        median, times = time_median(fn, WARMUP, REPEATS)
-        row = {"workload": workload, "backend": backend, "batch": batch, "seconds": median,
-               "times": times}
-        if samples:
-            row.update(samples=samples, samples_per_s=samples / median)
-        rows.append(row)
-        print(f"  {workload} {backend} batch {'full' if batch is None else batch}: "
-              f"{median:.4f} s", file=sys.stderr, flush=True)
+    def measure(workload, batch, runners, samples=None):
+        """Time ``runners`` ({backend: callable}) interleaved; one row each."""
+        for backend, (median, times) in time_interleaved(runners, WARMUP, REPEATS).items():
+            row = {"workload": workload, "backend": backend, "batch": batch,
+                   "seconds": median, "times": times}
+            if samples:
+                row.update(samples=samples, samples_per_s=samples / median)
+            rows.append(row)
+            print(f"  {workload} {backend} batch {'full' if batch is None else batch}: "
+                  f"{median:.4f} s", file=sys.stderr, flush=True)
 
     print(f"fastnn bench: {n:,} MNIST samples, {threads} threads, backends "
           f"{', '.join(args.backends)}", file=sys.stderr, flush=True)
     _warn_if_busy()
     for batch in args.batch:
-        measure(MNIST_WORKLOAD, FLOOR, batch, gemm_floor_runner(batch, n), n)
-        for backend in args.backends:
-            measure(MNIST_WORKLOAD, backend, batch, mnist_epoch_runner(backend, batch, X, y), n)
+        runners = {FLOOR: gemm_floor_runner(batch, n)}
+        runners.update((backend, mnist_epoch_runner(backend, batch, X, y))
+                       for backend in args.backends)
+        measure(MNIST_WORKLOAD, batch, runners, n)
     for name in TUTORIALS:
-        for backend in args.backends:
-            measure(name, backend, None, tutorial_runner(name, backend))
+        measure(name, None, {backend: tutorial_runner(name, backend)
+                             for backend in args.backends})
     for batch in args.batch:  # last: torch's idle worker threads must not slow the others
         runner = torch_epoch_runner(batch, X, y, threads=threads)
         if runner is None:
             print("  torch: not installed, skipped", file=sys.stderr)
             break
-        measure(MNIST_WORKLOAD, "torch", batch, runner, n)
+        measure(MNIST_WORKLOAD, batch, {"torch": runner}, n)
 
     print(format_table(add_ratios(rows)))
     if args.json:

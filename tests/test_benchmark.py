@@ -41,6 +41,16 @@ def parse(*argv):
     return parser.parse_args([str(arg) for arg in argv])
 
 
+def test_time_interleaved_alternates_rounds_after_the_warmups():
+    calls = []
+    result = benchmark.time_interleaved({name: lambda name=name: calls.append(name)
+                                         for name in ("floor", "numba")}, warmup=1, repeats=3)
+    assert calls == ["floor", "numba"] + ["floor", "numba"] * 3
+    assert set(result) == {"floor", "numba"}
+    for median, times in result.values():
+        assert len(times) == 3 and median == sorted(times)[1]
+
+
 def test_bench_prints_table_and_writes_json(tiny, tmp_path, capsys):
     path = tmp_path / "bench.json"
     status = benchmark.run(parse("--batch", "32,128", "--backends", "numpy,numba",
