@@ -833,10 +833,12 @@ def test_training_steps_in_lockstep_match(ref, candidate, name, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-def test_full_batch_natural_order_matches(ref, candidate, dtype):
-    """orders=None and one batch of all rows (what fit runs for tiny full-batch problems),
-    60 epochs in one call."""
-    setup = Setup("sigmoid-bce-nesterov", dtype)
+@pytest.mark.parametrize("name", ["sigmoid-bce-nesterov", "tanh-sgd-momentum"])
+def test_full_batch_natural_order_matches(ref, candidate, name, dtype):
+    """orders=None and one batch of all rows (what fit runs for tiny full-batch problems;
+    the small-net kernel gathers that batch once), 60 epochs in one call: BCE targets and
+    softmax labels."""
+    setup = Setup(name, dtype)
     n_epochs = 60
     natural = np.tile(np.arange(N_ROWS), (n_epochs, 1))
 
@@ -857,6 +859,31 @@ def test_full_batch_natural_order_matches(ref, candidate, dtype):
     assert_close("full-batch loss_sum", got.loss_sum, want.loss_sum, loss_tol * N_ROWS)
     assert_close("full-batch params", net_c.params, net_r.params, param_tol)
     assert opt_c.step == opt_r.step == n_epochs
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_train_epochs_counts_hits_like_count_correct(ref, candidate, dtype):
+    """stats.correct counts a batch's predictions before its update, first maximum on
+    ties. Integer parameters and inputs make every logit an exact small integer in any
+    summation order, so the rows hold exact ties and the counts must agree exactly (one
+    full batch: after an update the logits are no longer exact)."""
+    rng = np.random.default_rng(7)
+    sizes = (3, 4, 3)
+    X = rng.integers(-2, 3, (12, 3)).astype(dtype)
+    labels = rng.integers(0, 3, 12)
+    counts = []
+    for ops in (ref, candidate):
+        net = Net(sizes, ("relu", "identity"), "softmax_cross_entropy", dtype,
+                  params=np.random.default_rng(8).integers(-1, 2, 31).astype(dtype))
+        opt = fnn.SGD(lr=2.0**-20).state(net.n_params, net.dtype)
+        stats = ops.train_epochs(net, opt, X, labels, None, 1, len(X))
+        counts.append(int(stats.correct[0]))
+    net = Net(sizes, ("relu", "identity"), "softmax_cross_entropy", dtype,
+              params=np.random.default_rng(8).integers(-1, 2, 31).astype(dtype))
+    logits = loop.forward(ref, net, X, [np.empty((12, o), dtype) for o in sizes[1:]])
+    ties = sum(int((row == row.max()).sum() > 1) for row in logits)
+    assert ties >= 3  # the case under test really has tied rows
+    assert counts == [ref.count_correct(logits, labels, "softmax_cross_entropy")] * 2
 
 
 FAILURES = {  # case: (sizes, activations, loss, dtype, value put into one input, what fails)

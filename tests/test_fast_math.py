@@ -1,14 +1,18 @@
-"""The numba backend's vectorisable float32 tanh and exp (``kernels/numba_backend/_math.py``).
+"""The numba backend's vectorisable float32 tanh, exp and log
+(``kernels/numba_backend/_math.py``).
 
 tanh is tested through the op that uses it (``dense_forward`` of a 1x1 identity layer is
-tanh(x) itself); exp, used by the small-network softmax cross-entropy, through a loop
-compiled here with the backend's flags.
+tanh(x) itself); exp and log, used inside the loss kernels, through a loop compiled here
+with the backend's flags.
 """
 
 import numpy as np
 import pytest
+from numba import njit
 
 from fastnn.kernels import load_backend
+from fastnn.kernels.numba_backend import _math
+from fastnn.kernels.numba_backend.config import FASTMATH
 
 U = 2.0**-24  # float32 unit roundoff
 ALLOWED = 8 * U  # the equivalence tolerances' allowance per transcendental call
@@ -44,20 +48,21 @@ def test_float32_tanh_of_nan_and_infinities(value, expected):
     np.testing.assert_equal(got, np.float32(expected))
 
 
-def exp_kernel(x):
-    from numba import njit
-
-    from fastnn.kernels.numba_backend._math import exp
-    from fastnn.kernels.numba_backend.config import FASTMATH
-
+def elementwise(fn):
+    """fn applied to each entry of a float32 array, compiled with the backend's flags."""
     @njit(fastmath=FASTMATH)
     def run(x, out):
         for i in range(x.size):
-            out[i] = exp(x[i])
+            out[i] = fn(x[i])
 
-    out = np.empty_like(x)
-    run(x, out)
-    return out
+    def apply(x):
+        out = np.empty_like(x)
+        run(x, out)
+        return out
+    return apply
+
+
+exp_kernel, log_kernel = elementwise(_math.exp), elementwise(_math.log)
 
 
 def test_float32_exp_is_within_8u_of_the_exact_value():
@@ -85,3 +90,27 @@ def test_float32_exp_is_within_8u_of_the_exact_value():
                                              (0.0, 1.0)])
 def test_float32_exp_special_values(value, expected):
     np.testing.assert_equal(exp_kernel(np.array([value], np.float32))[0], np.float32(expected))
+
+
+def test_float32_log_is_within_8u_of_the_exact_value():
+    # Every positive float32 is a valid input, subnormals included (scaled before the split).
+    rng = np.random.default_rng(2)
+    random_bits = rng.integers(1, 0x7F800000, 2_000_000, dtype=np.int32).view(np.float32)
+    near_one = np.float32(1) + np.linspace(-0.01, 0.01, 1_000_001, dtype=np.float32)
+    near_split = np.float32(np.sqrt(0.5)) * (np.float32(1) + np.linspace(
+        -1e-4, 1e-4, 10_001, dtype=np.float32))
+    edges = np.array([1e-45, 1.1754942e-38, 1.1754944e-38, 0.5, 1.0, 2.0, 10.0, 3.4028235e38],
+                     np.float32)
+    x = np.concatenate([random_bits, near_one, near_split, edges])
+    got = log_kernel(x).astype(np.float64)
+    exact = np.log(x.astype(np.float64))
+    relative = np.abs(got - exact) / np.maximum(np.abs(exact), np.finfo(np.float32).tiny)
+    worst = int(np.argmax(relative))
+    assert relative[worst] <= ALLOWED, (x[worst], relative[worst] / U)
+
+
+@pytest.mark.parametrize("value, expected", [(np.nan, np.nan), (np.inf, np.inf),
+                                             (-np.inf, np.nan), (-1.0, np.nan),
+                                             (0.0, -np.inf), (-0.0, -np.inf), (1.0, 0.0)])
+def test_float32_log_special_values(value, expected):
+    np.testing.assert_equal(log_kernel(np.array([value], np.float32))[0], np.float32(expected))

@@ -1,6 +1,6 @@
-"""Scalar rules shared by the numba kernels: activations (float32 tanh from ``_math.py``),
-their derivatives, the stable sigmoid, and one entry and one range of each optimizer
-update. Inlined into every kernel.
+"""Scalar rules shared by the numba kernels: activations (with the float32 tanh and exp
+of ``_math.py``), their derivatives, the stable sigmoid, and one entry and one range of
+each optimizer update. Inlined into every kernel.
 
 numba types ``float32 * 1`` as float64, so every constant here arrives typed: kernels
 take ``one = x.dtype.type(1)`` / ``zero`` from their arrays, and the Python wrappers
@@ -9,7 +9,7 @@ cast scalar hyper-parameters to the arrays' dtype. float32 stays float32.
 
 import numpy as np
 
-from ._math import tanh
+from ._math import exp, tanh
 from .config import inline
 
 IDENTITY, RELU, TANH, SIGMOID = 0, 1, 2, 3
@@ -20,7 +20,7 @@ LOSS_CODES = {"softmax_cross_entropy": SOFTMAX_CE, "sigmoid_bce": SIGMOID_BCE, "
 @inline
 def stable_sigmoid(z, one):
     """1/(1+e) for z >= 0, e/(1+e) else, with e = exp(-|z|): no overflow."""
-    e = np.exp(-abs(z))
+    e = exp(-abs(z))
     return (one if z >= 0 else e) / (one + e)
 
 

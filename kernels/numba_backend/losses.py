@@ -2,6 +2,7 @@
 
 Softmax cross-entropy: per row, max, exp-sum, log and gradient in one sweep, writing
 ``(p - onehot) / n`` straight into dlogits; no one-hot matrix, no probability copy.
+exp and log are the vectorisable float32 ones of ``_math.py`` (log1p stays numpy's).
 Loss sums are float64. Large inputs run in parallel over fixed row chunks whose partial
 sums are added in chunk order, so the result does not depend on the thread count.
 """
@@ -9,6 +10,7 @@ sums are added in chunk order, so the result does not depend on the thread count
 import numpy as np
 from numba import njit, prange
 
+from ._math import exp, log
 from ._rules import inline, stable_sigmoid
 from .config import CHUNK, JIT
 
@@ -65,11 +67,11 @@ def softmax_ce_rows(dlogits, logits, labels, lo, hi, want):
             top = max(top, logits[r, j])
         s = logits.dtype.type(0)
         for j in range(k):
-            e = np.exp(logits[r, j] - top)
+            e = exp(logits[r, j] - top)
             s += e
             if want:
                 dlogits[r, j] = e
-        log_s = np.log(s)
+        log_s = log(s)
         label = labels[r]
         total += log_s - (logits[r, label] - top)
         if want:
@@ -89,7 +91,7 @@ def bce_rows(dlogits, logits, targets, lo, hi, want):
     for r in range(lo, hi):
         for j in range(logits.shape[1]):
             z, t = logits[r, j], targets[r, j]
-            e = np.exp(-abs(z))
+            e = exp(-abs(z))
             total += max(z, zero) - z * t + np.log1p(e)
             if want:
                 dlogits[r, j] = ((one if z >= zero else e) / (one + e) - t) * scale
@@ -195,7 +197,7 @@ def _softmax(out, logits):
             top = max(top, logits[r, j])
         s = logits.dtype.type(0)
         for j in range(logits.shape[1]):
-            out[r, j] = np.exp(logits[r, j] - top)
+            out[r, j] = exp(logits[r, j] - top)
             s += out[r, j]
         for j in range(logits.shape[1]):
             out[r, j] /= s

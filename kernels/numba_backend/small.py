@@ -6,7 +6,7 @@ loss and optimizer update runs in one serial numba function. Activations are kep
 transposed, (units, batch), so every inner loop runs over the batch, contiguous and
 vectorised, even for layers of two or three units. Softmax cross-entropy runs in that
 layout too (the arithmetic of ``losses.py``'s row sweep, with the vectorisable float32 exp
-of ``_math.py``); BCE and MSE reuse the row sweeps on a (batch, k) copy of the logits.
+and log of ``_math.py``); BCE and MSE reuse the row sweeps on a (batch, k) copy of the logits.
 """
 
 import math
@@ -16,11 +16,11 @@ from numba import njit
 
 from ..loop import input_batch
 from ..net import EpochStats
-from ._math import exp
+from ._math import exp, log
 from ._rules import (ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE, activate,
                      adam_range, derivative, inline, sgd_range)
 from .config import JIT
-from .losses import argmax_hits, bce_rows, mse_rows, sign_hits
+from .losses import bce_rows, mse_rows, sign_hits
 
 SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights take this path
 STOP_NONE, STOP_LOSS, STOP_GRADIENT = 0, 1, 2
@@ -104,10 +104,11 @@ def _backward_t(dW, db, dx_t, dz_t, a_t, W, out_t, code, m, want_dx):
 
 @inline
 def _softmax_ce_t(d_t, z_t, labels, m, top, total):
-    """softmax_ce_rows of losses.py for logits z_t[:, :m] in (k, batch) layout: the same
-    arithmetic per sample, but every loop runs over the batch and vectorises (with the
-    float32 exp of ``_math.py``). Returns the float64 loss sum; d_t[:, :m] gets
-    (p - onehot) / m; top and total are (>= m,) scratch."""
+    """softmax_ce_rows of losses.py for logits z_t[:, :m] in (k, batch) layout, plus
+    argmax_hits: the same arithmetic per sample, but every loop except one gather runs
+    over the batch and vectorises (with the float32 exp and log of ``_math.py``).
+    Returns (float64 loss sum, hits); d_t[:, :m] gets (p - onehot) / m; top and total
+    are (>= m,) scratch."""
     k = z_t.shape[0]
     scale = z_t.dtype.type(1) / z_t.dtype.type(m)
     top, total = top[:m], total[:m]
@@ -125,9 +126,16 @@ def _softmax_ce_t(d_t, z_t, labels, m, top, total):
             e = exp(z_row[r] - top[r])
             d_row[r] = e
             total[r] += e
+    hits = 0
+    for r in range(m):  # the gather by label; top[r] becomes z[label] - top
+        label, first = labels[r], 0
+        while first < k - 1 and z_t[first, r] < top[r]:  # the first maximum
+            first += 1
+        hits += first == label
+        top[r] = z_t[label, r] - top[r]
     loss = 0.0
     for r in range(m):
-        loss += np.log(total[r]) - (z_t[labels[r], r] - top[r])
+        loss += log(total[r]) - top[r]
         total[r] = scale / total[r]
     for j in range(k):
         d_row = d_t[j, :m]
@@ -135,7 +143,7 @@ def _softmax_ce_t(d_t, z_t, labels, m, top, total):
             d_row[r] *= total[r]
     for r in range(m):
         d_t[labels[r], r] -= scale
-    return loss
+    return loss, hits
 
 
 @njit(**JIT)
@@ -149,12 +157,13 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_bu
     n, k = X.shape[0], W[n_layers - 1].shape[1]
     top_buf, sum_buf = logits_buf.reshape(-1), dlogits_buf.reshape(-1)  # softmax scratch
     steps = 0
+    one_batch = not shuffled and batch >= n  # the same batch every epoch: gather it once
     for epoch in range(n_epochs):
         batch_index = 0
         for start in range(0, n, batch):
             m = min(batch, n - start)
             x_t = acts_t[0]
-            for r in range(m):
+            for r in range(m if epoch == 0 or not one_batch else 0):
                 src = orders[epoch, start + r] if shuffled else start + r
                 for q in range(X.shape[1]):
                     x_t[q, r] = X[src, q]
@@ -166,8 +175,8 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_bu
                 _forward_t(acts_t[l + 1], acts_t[l], W[l], b[l], codes[l], m)
             out_t, d_t = acts_t[n_layers], douts_t[n_layers]
             if loss_code == SOFTMAX_CE:  # in place, in the (k, batch) layout
-                loss = _softmax_ce_t(d_t, out_t, labels_b[:m], m, top_buf, sum_buf) / m
-                hits = argmax_hits(out_t[:, :m].T, labels_b[:m])
+                loss, hits = _softmax_ce_t(d_t, out_t, labels_b[:m], m, top_buf, sum_buf)
+                loss /= m
             else:  # through a (batch, k) copy, with the row sweeps of losses.py
                 logits, dlogits = logits_buf[:m], dlogits_buf[:m]
                 for r in range(m):
