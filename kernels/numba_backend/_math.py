@@ -1,4 +1,4 @@
-"""float32 tanh, exp and log that LLVM can vectorise.
+"""float32 tanh, exp and log (of a softmax sum) that LLVM can vectorise.
 
 numba lowers ``np.tanh``, ``np.exp`` and ``np.log`` on float32 to the libm calls
 ``tanhf``, ``expf`` and ``logf``, one per element (this llvmlite has no SVML vector
@@ -13,15 +13,16 @@ tutorial. Here, for float32:
   Waite), a degree-7 polynomial in r, times 2^n built from its bit pattern; inf above
   88.7228, 0 below -87.3365 (where the result would be subnormal: flushed, as the
   tolerances allow) and NaN for NaN.
-- :func:`log` is Cephes' logf: x = m 2^e with m in [sqrt(1/2), sqrt(2)) taken from the
-  bit pattern (subnormals scaled by 2^25 first), log(m) = f - f^2/2 + f^3 P(f) with
-  f = m - 1 and a degree-8 P, plus e ln 2 in two parts; -inf at 0, inf at inf, NaN for
-  negatives and NaN.
+- :func:`log_of_sum` is Cephes' logf for what the softmax kernels take the log of, a sum
+  of exponentials whose largest term is exp(0) = 1, so x >= 1 and finite, or NaN: x =
+  m 2^e with m in [sqrt(1/2), sqrt(2)) taken from the bit pattern, log(m) = f - f^2/2 +
+  f^3 P(f) with f = m - 1 and a degree-8 P, plus e ln 2 in two parts; NaN for NaN. (No
+  zeros, negatives, infinities or subnormals, so no special cases beyond NaN.)
 
 Only multiplies, adds, a divide, floor, min/max, bit casts and selects: every loop using
 them vectorises. Measured against float64 over EVERY float32 of the range: tanh on [0, 9]
-(odd to the bit) within 5.5 u, exp on [-87.34, 88.72] within 1.5 u, log on every positive
-finite float32 within 2.1 u (u = 2^-24), all inside the 8 u the equivalence tolerances
+(odd to the bit) within 5.5 u, exp on [-87.34, 88.72] within 1.5 u, log_of_sum on every
+float32 of [1, 3.4e38] within 2.1 u (u = 2^-24), all inside the 8 u the equivalence tolerances
 allow each transcendental call (``kernels/tolerances.py``). float64 keeps numpy's
 functions; so does log1p.
 """
@@ -128,46 +129,45 @@ def _bits_from_float32(typingctx, x):
     return types.int32(types.float32), codegen
 
 
-_SMALLEST_NORMAL, _TWO_25 = np.float32(np.finfo(np.float32).tiny), np.float32(2.0**25)
 _SQRT_HALF = np.float32(0.707106781186547524)
 _L0, _L1, _L2, _L3, _L4, _L5, _L6, _L7, _L8 = (np.float32(c) for c in (
     7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1,
     -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1))
 
 
-def log(x):
-    """log(x); for float32 inside numba kernels, the vectorisable version below."""
+def log_of_sum(x):
+    """log(x) for a softmax normaliser: x >= 1 and finite, or NaN (then NaN); for float32
+    inside numba kernels, the vectorisable version below."""
     return np.log(x)
 
 
-def _log_float32(x):
-    subnormal = x < _SMALLEST_NORMAL
-    bits = _bits_from_float32(x * _TWO_25 if subnormal else x)
-    # m in [1/2, 1) with the exponent of 1/2, and e such that x = m 2^e
+def _log_of_sum_float32(x):
+    bits = _bits_from_float32(x)
+    field = (bits >> np.int32(23)) & np.int32(0xFF)  # the biased exponent; 255 for NaN
+    # x = m 2^e with m in [1/2, 1): m keeps x's mantissa under the exponent of 1/2
     m = _float32_from_bits(np.int32((bits & np.int32(0x807FFFFF)) | np.int32(0x3F000000)))
-    e = np.float32(np.int32((bits >> np.int32(23)) & np.int32(0xFF)) - np.int32(126))
-    e = e - np.float32(25) if subnormal else e
-    below = m < _SQRT_HALF  # then use 2m in [1, sqrt(2)) and e - 1
-    f = (m + m if below else m) - np.float32(1)
-    e = e - np.float32(1) if below else e
+    e = np.float32(np.int32(field) - np.int32(126))
+    below = np.float32(m < _SQRT_HALF)  # 1: use 2m in [1, sqrt(2)) and e - 1
+    f = (m + m * below) - np.float32(1)
+    e = e - below
     f2 = f * f
     p = (((((((_L0 * f + _L1) * f + _L2) * f + _L3) * f + _L4) * f + _L5) * f + _L6) * f
          + _L7) * f + _L8
     y = p * f * f2 + e * _LN2_LO - np.float32(0.5) * f2
-    r = (f + y) + e * _LN2_HI
-    if x > np.float32(0) and x < np.float32(np.inf):
-        return r
-    if x == np.float32(0):
-        return np.float32(-np.inf)
-    return x if x == np.float32(np.inf) else np.float32(np.nan)
+    # times 1.0, or times NaN (bits 0x7FC00000) when x is NaN: a select without a branch
+    nan_or_one = _float32_from_bits(np.int32(
+        np.int32(0x3F800000) + np.int32(field == np.int32(0xFF)) * np.int32(0x40400000)))
+    return ((f + y) + e * _LN2_HI) * nan_or_one
 
 
 # Inlined into the calling kernel as numba IR, so compiled with the kernel's flags: as a
 # separate function LLVM left it a call per element inside the small-net training loop
 # (about 9.5 ns per log there, against 1 ns inlined). The accuracy above was measured
-# under those flags (reassoc included) over every positive float32.
-@overload(log, inline="always")
-def _log_overload(x):
+# under those flags (reassoc included). Branch-free on purpose: numba 0.68 on Python 3.11
+# warns (NumbaIRAssumptionWarning, numba issue #9489) when an inlined function with
+# if-expressions is used twice in one kernel.
+@overload(log_of_sum, inline="always")
+def _log_of_sum_overload(x):
     if x == types.float32:
-        return _log_float32
+        return _log_of_sum_float32
     return lambda x: np.log(x)

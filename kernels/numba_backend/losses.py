@@ -10,7 +10,7 @@ sums are added in chunk order, so the result does not depend on the thread count
 import numpy as np
 from numba import njit, prange
 
-from ._math import exp, log
+from ._math import exp, log_of_sum
 from ._rules import inline, stable_sigmoid
 from .config import CHUNK, JIT
 
@@ -71,7 +71,7 @@ def softmax_ce_rows(dlogits, logits, labels, lo, hi, want):
             s += e
             if want:
                 dlogits[r, j] = e
-        log_s = log(s)
+        log_s = log_of_sum(s)
         label = labels[r]
         total += log_s - (logits[r, label] - top)
         if want:

@@ -16,7 +16,7 @@ from numba import njit
 
 from ..loop import input_batch
 from ..net import EpochStats
-from ._math import exp, log
+from ._math import exp, log_of_sum
 from ._rules import (ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE, activate,
                      adam_range, derivative, inline, sgd_range)
 from .config import JIT
@@ -135,7 +135,7 @@ def _softmax_ce_t(d_t, z_t, labels, m, top, total):
         top[r] = z_t[label, r] - top[r]
     loss = 0.0
     for r in range(m):
-        loss += log(total[r]) - top[r]
+        loss += log_of_sum(total[r]) - top[r]
         total[r] = scale / total[r]
     for j in range(k):
         d_row = d_t[j, :m]
