@@ -3,8 +3,8 @@
 The workloads are shared by ``bench/`` (pytest-benchmark: many rounds, saved JSON) and
 ``fastnn bench`` (a quick table: one warm-up and three timed runs per configuration, the
 median reported; the runs of one batch size's floor and backends alternate, round by
-round, see :func:`time_interleaved`). Each ``*_runner`` builds everything up front and returns a callable
-that runs exactly the timed work:
+round, see :func:`time_interleaved`). Each ``*_runner`` builds everything up front and
+returns a callable that runs exactly the timed work:
 
 - MNIST-MLP, :func:`mnist_epoch_runner`: one epoch of 784-256-128-10 ReLU, softmax
   cross-entropy, SGD lr 0.05 momentum 0.9, shuffled, float32, through the public
@@ -314,8 +314,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(only the matrix products of an epoch, the practical hardware limit) and PyTorch "
         "if installed, then the tutorial nets (xor, moons). One warm-up and three timed runs "
         "per row, the median reported; the floor and backends of a batch size run in "
-        "alternating rounds, so their ratios come from the same moments. For careful numbers: python -m pytest bench/ "
-        "--benchmark-only.")
+        "alternating rounds, so their ratios come from the same moments. For careful "
+        "numbers: python -m pytest bench/ --benchmark-only.")
     parser.add_argument("--batch", type=_int_list, default=DEFAULT_BATCHES, metavar="B,...",
                         help="MNIST batch sizes (default 32,128,1024)")
     parser.add_argument("--backends", type=_backend_list, default=DEFAULT_BACKENDS,

@@ -6,7 +6,8 @@ loss and optimizer update runs in one serial numba function. Activations are kep
 transposed, (units, batch), so every inner loop runs over the batch, contiguous and
 vectorised, even for layers of two or three units. Softmax cross-entropy runs in that
 layout too (the arithmetic of ``losses.py``'s row sweep, with the vectorisable float32 exp
-and log of ``_math.py``); BCE and MSE reuse the row sweeps on a (batch, k) copy of the logits.
+and log of ``_math.py``); BCE and MSE reuse the row sweeps on a (batch, k) copy of the
+logits.
 """
 
 import math
