@@ -62,19 +62,27 @@ def _tanh_overload(x):
     return lambda x: np.tanh(x)
 
 
+# -- bit casts ----------------------------------------------------------------------------
+def _bitcast(name, source, target, llvm_target):
+    """An intrinsic ``name(x)``: the ``target`` scalar with the IEEE bits of ``source`` x."""
+    def cast(typingctx, x):
+        if x != source:
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], llvm_target)
+
+        return target(source), codegen
+
+    cast.__name__ = cast.__qualname__ = name
+    return intrinsic(cast)
+
+
+_float32_from_bits = _bitcast("_float32_from_bits", types.int32, types.float32, ir.FloatType())
+_bits_from_float32 = _bitcast("_bits_from_float32", types.float32, types.int32, ir.IntType(32))
+
+
 # -- exp ----------------------------------------------------------------------------------
-@intrinsic
-def _float32_from_bits(typingctx, bits):
-    """The float32 whose IEEE bit pattern is the int32 ``bits``."""
-    if bits != types.int32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return types.float32(types.int32), codegen
-
-
 _LOG2E, _LN2_HI, _LN2_LO = np.float32(1.44269504088896341), np.float32(0.693359375), \
     np.float32(-2.12194440e-4)
 _EXP_MAX, _EXP_MIN = np.float32(88.7228390), np.float32(-87.3365448)
@@ -117,18 +125,6 @@ def _exp_overload(x):
 
 
 # -- log ----------------------------------------------------------------------------------
-@intrinsic
-def _bits_from_float32(typingctx, x):
-    """The IEEE bit pattern of the float32 ``x``, as an int32."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.int32(types.float32), codegen
-
-
 _SQRT_HALF = np.float32(0.707106781186547524)
 _L0, _L1, _L2, _L3, _L4, _L5, _L6, _L7, _L8 = (np.float32(c) for c in (
     7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1,
