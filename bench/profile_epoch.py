@@ -23,8 +23,8 @@ import numpy as np
 
 import fastnn as fnn
 from fastnn.backend import get_backend
-from fastnn.benchmark import (MNIST_LR, MNIST_MOMENTUM, MNIST_SIZES, gemm_floor_runner,
-                              load_mnist_train)
+from fastnn.benchmark import (DEFAULT_THREADS, MNIST_LR, MNIST_MOMENTUM, MNIST_SIZES,
+                              gemm_floor_runner, load_mnist_train)
 from fastnn.kernels import loop
 from fastnn.kernels.contract import OPS
 
@@ -50,7 +50,7 @@ def timed(ops, seconds: dict[str, float]) -> SimpleNamespace:
 
 def profile(backend: str, batch: int, repeats: int) -> dict[str, float]:
     """Median seconds per epoch of every timed op, "rest", "epoch" and "GEMM floor"."""
-    fnn.set_num_threads(2)
+    fnn.set_num_threads(DEFAULT_THREADS)
     X, y = load_mnist_train()
     model = fnn.MLP(MNIST_SIZES, activation="relu", seed=0)
     optimizer = fnn.SGD(lr=MNIST_LR, momentum=MNIST_MOMENTUM)

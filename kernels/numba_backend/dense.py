@@ -11,8 +11,8 @@ and no SciPy dependency.
 import numpy as np
 from numba import njit, prange
 
-from ._rules import ACTIVATION_CODES, activate, derivative, inline
-from .config import CHUNK, JIT
+from ._rules import ACTIVATION_CODES, activate, derivative
+from .config import CHUNK, JIT, inline
 
 
 def dense_forward(out, x, W, b, activation):

@@ -11,8 +11,8 @@ import numpy as np
 from numba import njit, prange
 
 from ._math import exp, log_of_sum
-from ._rules import inline, stable_sigmoid
-from .config import CHUNK, JIT
+from ._rules import stable_sigmoid
+from .config import CHUNK, JIT, inline
 
 
 def softmax_cross_entropy(dlogits, logits, labels):

@@ -16,8 +16,8 @@ float64), so float32 arithmetic stays float32; the bounds are float64.
 import numpy as np
 from numba import njit, prange
 
-from ._rules import adam_range, inline, sgd_range
-from .config import CHUNK, JIT
+from ._rules import adam_range, sgd_range
+from .config import CHUNK, JIT, inline
 
 
 def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay,

@@ -19,8 +19,8 @@ from ..loop import input_batch
 from ..net import EpochStats
 from ._math import exp, log_of_sum
 from ._rules import (ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE, activate,
-                     adam_range, derivative, inline, sgd_range)
-from .config import JIT
+                     adam_range, derivative, sgd_range)
+from .config import JIT, inline
 from .losses import bce_rows, mse_rows, sign_hits
 
 SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights take this path
