@@ -8,6 +8,9 @@ same process, alternating, and prints seconds per epoch (the median over the rep
 ``dense_forward`` and ``dense_backward`` include their BLAS products: their sum minus the
 floor is what the fused passes (and any slowdown of the products inside a step) cost.
 "rest" is the epoch minus the timed ops: gathering the shuffled batch, and Python.
+Then, each alone in a tight loop, the two costs this loop cannot drop: gathering an
+epoch's shuffled input rows and one epoch of optimizer steps. The GEMM floor plus these
+two is the least an epoch of this design can take.
 Not a benchmark (timers add about 1 us per op call); use it to see what dominates.
 """
 
@@ -72,9 +75,35 @@ def profile(backend: str, batch: int, repeats: int) -> dict[str, float]:
         start = time.perf_counter()
         floor()
         seconds["GEMM floor"] = time.perf_counter() - start
+        seconds["gather alone"] = gather_alone(X, order[0], batch, net.input_scale)
+        seconds["sgd_step alone"] = sgd_alone(ops, net, state, -(-len(X) // batch))
         for name, value in seconds.items():
             runs[name].append(value)
     return {name: statistics.median(values[1:]) for name, values in runs.items()}
+
+
+def gather_alone(X: np.ndarray, order: np.ndarray, batch: int, scale: float) -> float:
+    """Seconds to gather one epoch's input batches in ``order``, as the loop does."""
+    out = np.empty((batch, X.shape[1]), X.dtype)
+    start = time.perf_counter()
+    for first in range(0, len(X), batch):
+        rows = order[first:first + batch]
+        loop.input_batch(out[:len(rows)], X, rows, scale)
+    return time.perf_counter() - start
+
+
+def sgd_alone(ops, net, state, steps: int) -> float:
+    """Seconds for ``steps`` SGD steps on copies of the net's and optimizer's buffers."""
+    params, velocity, grads, bounds = (a.copy() for a in (net.params, state.slots[0],
+                                                            net.grads, state.bounds))
+    start = time.perf_counter()
+    applied = sum(ops.sgd_step(params, velocity, grads, state.lr, state.momentum,
+                               state.weight_decay, state.nesterov, net.n_weights, bounds)
+                  for _ in range(steps))
+    seconds = time.perf_counter() - start
+    if applied != steps:
+        raise RuntimeError(f"only {applied} of {steps} SGD steps applied")
+    return seconds
 
 
 def main() -> None:
@@ -89,6 +118,12 @@ def main() -> None:
     print(f"{'part':<24}{'s/epoch':>9}{'x floor':>9}")
     for name in (*TIMED_OPS, "rest", "epoch", "GEMM floor"):
         print(f"{name:<24}{result[name]:>9.3f}{result[name] / floor:>9.2f}")
+    print("each alone, outside the loop:")
+    least = floor + result["gather alone"] + result["sgd_step alone"]
+    for name, value in (("gather", result["gather alone"]),
+                        ("sgd_step", result["sgd_step alone"]),
+                        ("floor + both: least", least)):
+        print(f"{name:<24}{value:>9.3f}{value / floor:>9.2f}")
 
 
 if __name__ == "__main__":
