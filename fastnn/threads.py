@@ -4,7 +4,10 @@
 gives numba and BLAS the same n, so the two never oversubscribe the cores: fastnn
 never runs them at the same time, each gets all n threads in turn. Before numba is
 imported the setting also goes into ``NUMBA_NUM_THREADS``, which makes it process-wide
-(``numba.set_num_threads`` alone only applies to the calling thread).
+(``numba.set_num_threads`` alone only applies to the calling thread). When numba is
+already imported, ``numba.set_num_threads`` starts its OpenMP threads, so their wait
+policy is made passive first, as the numba backend does (see its ``config.py``): spinning
+OpenMP threads starve BLAS's.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def set_num_threads(n: int) -> None:
         os.environ["NUMBA_NUM_THREADS"] = str(n)
     else:
         import numba
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=n, user_api="blas")

@@ -342,8 +342,10 @@ FIT_SCRIPT = ("import numpy as np, fastnn as f; "
 
 
 def run_python(code, **env):
+    """Run ``code`` in a fresh interpreter with this environment minus fastnn's settings
+    (and minus the OpenMP wait policy the numba backend sets in this process) plus env."""
     environ = {k: v for k, v in os.environ.items()
-               if k not in ("FASTNN_BACKEND", "FASTNN_NUM_THREADS")}
+               if k not in ("FASTNN_BACKEND", "FASTNN_NUM_THREADS", "OMP_WAIT_POLICY")}
     environ.update(env)
     return subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
                           text=True, timeout=120)
@@ -397,6 +399,39 @@ def test_bad_fastnn_num_threads_env_keeps_failing():
     proc = run_python(code, FASTNN_BACKEND="numpy", FASTNN_NUM_THREADS="0")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:2] == ["attempt 0 refused", "attempt 1 refused"], proc.stdout
+
+
+NUMBA_THREADS_FIRST = textwrap.dedent("""
+    import os, numba, numpy as np
+    @numba.njit(parallel=True)
+    def total(a):
+        s = 0.0
+        for i in numba.prange(a.size):
+            s += a[i]
+        return s
+    total(np.ones(4))  # numba's OpenMP threads start here, before fastnn loads
+    import fastnn as f
+    f.MLP([2, 2]).fit(np.zeros((4, 2)), [0, 1, 0, 1], epochs=1, verbose=0)
+""")
+
+
+def test_set_num_threads_makes_openmp_wait_passively_when_numba_is_imported():
+    code = ("import os, numba, fastnn as f; f.set_num_threads(1); "
+            "print(numba.threading_layer(), os.environ.get('OMP_WAIT_POLICY'))")
+    proc = run_python(code, NUMBA_THREADING_LAYER="omp")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["omp", "PASSIVE"]  # set before the threads started
+    kept = run_python(code, NUMBA_THREADING_LAYER="omp", OMP_WAIT_POLICY="ACTIVE")
+    assert kept.stdout.split() == ["omp", "ACTIVE"], kept.stderr
+
+
+def test_openmp_started_spinning_before_fastnn_is_reported():
+    proc = run_python(NUMBA_THREADS_FIRST, FASTNN_BACKEND="numba", NUMBA_THREADING_LAYER="omp")
+    assert proc.returncode == 0, proc.stderr
+    assert "RuntimeWarning" in proc.stderr and "OMP_WAIT_POLICY=PASSIVE" in proc.stderr
+    chosen = run_python(NUMBA_THREADS_FIRST, FASTNN_BACKEND="numba",
+                        NUMBA_THREADING_LAYER="omp", OMP_WAIT_POLICY="ACTIVE")
+    assert chosen.returncode == 0 and "RuntimeWarning" not in chosen.stderr, chosen.stderr
 
 
 # -- valid but unusual arrays: accepted, converted once, same results ------------------

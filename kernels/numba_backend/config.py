@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 import numba
@@ -50,6 +51,21 @@ def cache_dir() -> Path:
 
 def configure() -> None:
     """Point numba's cache at :func:`cache_dir` and make OpenMP threads wait passively;
-    must run before any kernel is defined (and before OpenMP starts)."""
+    must run before any kernel is defined. OpenMP reads the policy when numba starts its
+    threads: if other code already started them with the default (spinning) wait, a
+    RuntimeWarning says how to fix it."""
     numba.config.CACHE_DIR = str(cache_dir())
+    if "OMP_WAIT_POLICY" not in os.environ and _openmp_started():
+        warnings.warn(
+            "numba's OpenMP threads were started before fastnn loaded, with the default "
+            "spinning wait, which slows BLAS on large networks; set OMP_WAIT_POLICY=PASSIVE "
+            "in the environment, or load fastnn's numba backend first",
+            RuntimeWarning, stacklevel=2)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _openmp_started() -> bool:
+    try:
+        return numba.threading_layer() == "omp"
+    except ValueError:  # numba has not started its threads
+        return False
