@@ -37,12 +37,12 @@ def rng():
 
 @pytest.fixture
 def peak_bytes():
-    """``peak_bytes(fn, *args)`` runs fn(*args) and returns the peak bytes tracemalloc
-    traced meanwhile (numpy's allocations included)."""
-    def measure(fn, *args):
+    """``peak_bytes(fn, *args, **kwargs)`` runs fn(*args, **kwargs) and returns the peak
+    bytes tracemalloc traced meanwhile (numpy's allocations included)."""
+    def measure(fn, *args, **kwargs):
         tracemalloc.start()
         try:
-            fn(*args)
+            fn(*args, **kwargs)
             return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()

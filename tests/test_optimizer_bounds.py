@@ -106,3 +106,54 @@ def test_an_adam_step_that_is_nan_without_overflow_changes_nothing(backend):
     assert ops.adam_step(*state, g / 10, 2, *hyper, bounds) is False
     for a, b in zip(state + [bounds], before):
         np.testing.assert_array_equal(a, b)
+
+
+def unchanged_after(step, arrays):
+    before = [a.copy() for a in arrays]
+    ok = step()
+    for a, b in zip(arrays, before):
+        np.testing.assert_array_equal(a, b)
+    return ok
+
+
+def test_known_bounds_do_not_hide_an_intermediate_that_overflows(backend):
+    # Plain SGD with a small lr: the new parameter lr (g + wd p) would stay finite if
+    # g + wd p did, but that intermediate overflows: -3e38 + 1e3 * -1e35.
+    ops = get_backend()
+    p, v, bounds = np.ones(1, np.float32), np.zeros(1, np.float32), np.full(3, np.inf)
+    hyper = (1e-3, 0.0, 1e3, False, 1, bounds)
+    assert ops.sgd_step(p, v, np.array([1e38], np.float32), *hyper)
+    assert not unchanged_after(
+        lambda: ops.sgd_step(p, v, np.array([-3e38], np.float32), *hyper), [p, v, bounds])
+
+
+def test_known_bounds_do_not_hide_an_adam_numerator_that_overflows(backend):
+    # With eps = 1e12 the update lr_hat * m / (sqrt(v) + eps) is finite, but lr_hat * m,
+    # formed first, is not: 1e30 / 0.19 * 1e8.
+    ops = get_backend()
+    state = [np.full(7, 0.5, np.float32), np.zeros(7, np.float32), np.zeros(7, np.float32)]
+    bounds = np.full(3, np.inf)
+    hyper = (1e30, 0.9, 0.999, 1e12, 0.0, 7, bounds)
+    assert ops.adam_step(*state, np.full(7, 1e-3, np.float32), 1, *hyper)
+    assert not unchanged_after(
+        lambda: ops.adam_step(*state, np.full(7, 1e9, np.float32), 2, *hyper), state + [bounds])
+
+
+@pytest.mark.parametrize("kind", ["momentum", "nesterov", "adam"])
+def test_a_step_whose_values_are_finite_but_sum_past_the_largest_float_applies(backend, kind):
+    # New p and v (or m) near 2e38 each: finite, though p + v is not. Expected values in
+    # float64; rtol 1e-6 covers a few float32 roundings (2^-24 each).
+    ops = get_backend()
+    big = np.float32(2e38)
+    p, slot, g = np.array([big]), np.array([big]), np.ones(1, np.float32)
+    if kind == "adam":
+        v = np.ones(1, np.float32)
+        assert ops.adam_step(p, slot, v, g, 5, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1)
+        m_new, v_new = 0.9 * 2e38 + 0.1, 0.999 + 0.001
+        p_new = 2e38 - 1e-3 / (1 - 0.9**5) * m_new / (np.sqrt(v_new / (1 - 0.999**5)) + 1e-8)
+    else:
+        assert ops.sgd_step(p, slot, g, 1e-10, 0.9, 0.0, kind == "nesterov", 1)
+        m_new = 0.9 * 2e38 + 1
+        p_new = 2e38 - 1e-10 * (1 + 0.9 * m_new if kind == "nesterov" else m_new)
+    np.testing.assert_allclose(slot, m_new, rtol=1e-6)
+    np.testing.assert_allclose(p, p_new, rtol=1e-6)

@@ -309,3 +309,15 @@ def test_input_scale_is_saved(tmp_path):
     model.fitted = True
     model.save(tmp_path / "m.npz")
     assert fnn.load(tmp_path / "m.npz").input_scale == 0.5
+
+
+def test_a_small_net_never_holds_uint8_images_in_float_in_full(backend, peak_bytes):
+    """A net small enough for the numba backend's one-call path still converts uint8
+    images batch by batch: training allocates less than X itself, let alone the float32
+    copy (4x X)."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (5000, 784), dtype=np.uint8)
+    y = rng.integers(0, 10, 5000)
+    model = fnn.MLP([784, 5, 10], seed=0, input_scale=1 / 255)  # 3,970 weights
+    peak = peak_bytes(model.fit, X, y, epochs=1, batch_size=128, verbose=0)
+    assert peak < X.nbytes, peak

@@ -24,7 +24,7 @@ name = "numba"
 
 def train_epochs(net, opt, X, targets, orders, n_epochs, batch_size):
     """One compiled call for small nets (``small.py``), else the generic loop over the ops."""
-    if net.n_weights <= small.SMALL_NET_WEIGHTS:
+    if small.takes(net, X):
         return small.train_epochs(net, opt, X, targets, orders, n_epochs, batch_size)
     return loop.train_epochs(sys.modules[__name__], net, opt, X, targets, orders, n_epochs,
                              batch_size)

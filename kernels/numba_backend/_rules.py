@@ -53,12 +53,14 @@ def sgd_range(p, vel, g, lo, hi, lr, momentum, wd, nesterov, n_decay, commit):
     """SGD over entries lo..hi-1 (weight decay below n_decay only); typed scalars.
 
     Returns (ok, sum |new p|, sum |new v|) (inf for v with momentum 0: v is not
-    touched, so not bounded). commit=False writes nothing; ok says whether
-    every new value would be finite (the sums are 0). commit=True writes them (ok is
-    True). A float sum of absolute values is an upper bound of their maximum (rounding is
-    monotonic), and a finite one proves every term finite: the optimizer kernels keep
-    these sums to skip their check pass (see ``optim.py``). The flags are tested outside
-    the loops and every loop indexes 1-D views from 0: the form LLVM vectorises.
+    touched, so not bounded). commit=False writes nothing; ok says whether every new
+    value would be finite (the sums are 0): each kind of value goes into its own sum of
+    ``x * 0``, NaN exactly when some x is not finite (adding p and v first would refuse
+    two finite values whose sum overflows). commit=True writes them (ok is True). A float
+    sum of absolute values is an upper bound of their maximum (rounding is monotonic),
+    and a finite one proves every term finite: the optimizer kernels keep these sums to
+    skip their check pass (see ``optim.py``). The flags are tested outside the loops and
+    every loop indexes 1-D views from 0: the form LLVM vectorises.
     """
     split = min(max(n_decay, lo), hi)
     zero = p.dtype.type(0)
@@ -107,8 +109,9 @@ def _sgd_momentum(p, v, g, lr, mu, wd, nesterov, commit):
         for j in range(p.shape[0]):
             gj = g[j] + wd * p[j]
             vj = mu * v[j] + gj
-            acc += (p[j] - lr * (gj + mu * vj) + vj) * zero
-        return acc == zero, zero, zero
+            acc += (p[j] - lr * (gj + mu * vj)) * zero
+            acc_v += vj * zero
+        return acc == zero and acc_v == zero, zero, zero
     if commit:
         for j in range(p.shape[0]):
             vj = mu * v[j] + (g[j] + wd * p[j])
@@ -119,8 +122,9 @@ def _sgd_momentum(p, v, g, lr, mu, wd, nesterov, commit):
         return True, acc, acc_v
     for j in range(p.shape[0]):
         vj = mu * v[j] + (g[j] + wd * p[j])
-        acc += (p[j] - lr * vj + vj) * zero
-    return acc == zero, zero, zero
+        acc += (p[j] - lr * vj) * zero
+        acc_v += vj * zero
+    return acc == zero and acc_v == zero, zero, zero
 
 
 @inline
@@ -163,5 +167,7 @@ def _adam_segment(p, m, v, g, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, co
     for j in range(p.shape[0]):
         pn, mn, vn = adam_element(p[j], m[j], v[j], g[j], lr_hat, beta1, c1, beta2, c2,
                                   v_scale, eps, wd)
-        acc += (pn + mn + vn) * zero
-    return acc == zero, zero, zero, zero
+        acc += pn * zero
+        acc_m += mn * zero
+        acc_v += vn * zero
+    return acc == zero and acc_m == zero and acc_v == zero, zero, zero, zero

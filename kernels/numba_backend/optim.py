@@ -61,8 +61,9 @@ def _limit(params):
 
 @inline
 def _sgd_cannot_overflow(bounds, g_sum, lr, mu, wd, nesterov, limit):
-    """With |p| <= bounds[0], |v| <= bounds[1], |g| <= g_sum: new |v|, |p| <= limit?
-    (Coefficients enter by magnitude; NaN or inf anywhere gives False.)"""
+    """With |p| <= bounds[0], |v| <= bounds[1], |g| <= g_sum: are every new value and
+    every intermediate (g + wd p, the step before lr scales it) <= limit? (Coefficients
+    enter by magnitude; NaN or inf anywhere gives False.)"""
     lr, mu, wd = abs(lr), abs(mu), abs(wd)
     g_hat = g_sum + wd * bounds[0]
     v_new = mu * bounds[1] + g_hat if mu != 0 else 0.0
@@ -71,24 +72,27 @@ def _sgd_cannot_overflow(bounds, g_sum, lr, mu, wd, nesterov, limit):
     else:
         step = g_hat + mu * v_new if nesterov else v_new
     p_new = bounds[0] + lr * step
-    return v_new <= limit and p_new <= limit
+    return g_hat <= limit and v_new <= limit and step <= limit and p_new <= limit
 
 
 @inline
 def _adam_cannot_overflow(bounds, g_sum, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd,
                           limit):
     """With |p|, |m|, v <= bounds and |g| <= g_sum: every new value and intermediate
-    (g^2, v * v_scale, the update, whose denominator is at least eps) <= limit? Needs
-    non-negative betas and 1 - betas (as Adam validates), so that v stays >= 0 and its
-    square root is never NaN, and eps > 0."""
+    (g + wd p, g^2, v * v_scale, lr_hat * m, the denominator sqrt(v * v_scale) + eps and
+    the update, whose denominator is at least eps) <= limit? Needs non-negative betas and
+    1 - betas (as Adam validates), so that v stays >= 0 and its square root is never NaN,
+    and eps > 0."""
     if not (beta1 >= 0 and c1 >= 0 and beta2 >= 0 and c2 >= 0 and v_scale >= 0 and eps > 0):
         return False
     g_hat = g_sum + abs(wd) * bounds[0]
     g2 = g_hat * g_hat
     m_new = beta1 * bounds[1] + c1 * g_hat
     v_new = beta2 * bounds[2] + c2 * g2
-    p_new = bounds[0] + abs(lr_hat) * m_new / eps
-    return g2 <= limit and m_new <= limit and v_new * v_scale <= limit and p_new <= limit
+    lr_m = abs(lr_hat) * m_new
+    p_new = bounds[0] + lr_m / eps
+    return (g_hat <= limit and g2 <= limit and m_new <= limit and v_new * v_scale <= limit
+            and lr_m <= limit and eps <= limit and p_new <= limit)
 
 
 @inline

@@ -24,13 +24,24 @@ from .config import JIT, inline
 from .losses import bce_rows, mse_rows, sign_hits
 
 SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights take this path
+SMALL_COPY_BYTES = 1 << 20  # and a narrower input is converted in full up to this size
 STOP_NONE, STOP_LOSS, STOP_GRADIENT = 0, 1, 2
+
+
+def takes(net, X) -> bool:
+    """Whether this path trains net on X: at most SMALL_NET_WEIGHTS weights, and, as it
+    converts the whole input to the net's dtype once, X no narrower than that dtype or
+    its copy at most SMALL_COPY_BYTES (uint8 images go through the generic loop, which
+    converts them batch by batch)."""
+    narrower = X.dtype.itemsize < net.dtype.itemsize
+    copy_bytes = X.size * net.dtype.itemsize
+    return net.n_weights <= SMALL_NET_WEIGHTS and (not narrower or copy_bytes <= SMALL_COPY_BYTES)
 
 
 def train_epochs(net, opt, X, targets, orders, n_epochs, batch_size):
     """``Backend.train_epochs`` for a small net: one compiled call for all epochs."""
     stats = EpochStats.empty(n_epochs)
-    if X.dtype != net.dtype or net.input_scale != 1.0:  # small data: convert it once
+    if X.dtype != net.dtype or net.input_scale != 1.0:  # see takes(): convert it once
         X = input_batch(np.empty(X.shape, net.dtype), X, slice(None), net.input_scale)
     batch = min(batch_size, X.shape[0])
     ws_t, ws = net.workspace(batch, transposed=True), net.workspace(batch)
