@@ -21,8 +21,8 @@ import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
+from ._files import check_writable
 from .errors import FastnnError
 
 EXIT_USAGE = 2
@@ -141,7 +141,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save", metavar="PATH", help="write the trained model here (.npz)")
     parser.add_argument("--data", metavar="DIR",
                         help="where the data files are (mnist, softmax-mnist, housing)")
-    parser.add_argument("--plot", metavar="PATH", help="write PNG figures (see below)")
+    parser.add_argument("--plot", metavar="PATH", help="write figures: PNG, or SVG or PDF by suffix (see below)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2),
                         help="0 quiet, 1 progress bar, 2 also a line per epoch (default: 2 "
                              f"on a terminal when epochs <= {PER_EPOCH_LINES_UP_TO}, 1 on a "
@@ -210,9 +210,10 @@ def _check_outputs(args) -> None:
     """Fail before training, not after, if --save or --plot cannot be written."""
     for option, path in (("--save", args.save), ("--plot", args.plot)):
         if path is not None:
-            parent = Path(path).parent
-            if not parent.is_dir():
-                raise UsageError(f"argument {option}: directory {str(parent)!r} does not exist")
+            try:
+                check_writable(path)
+            except OSError as exc:
+                raise UsageError(f"argument {option}: {exc}") from None
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         raise UsageError("argument --plot: plotting needs matplotlib, which is not installed: "
                          "pip install 'fastnn[plot]'")
@@ -228,13 +229,13 @@ def _plot(problem, model, history, test, path) -> list[str]:
     stem, suffix = os.path.splitext(path)
     X, y = test
     if problem.picture == "boundary":
-        extra = f"{stem}-boundary{suffix or '.png'}"
+        extra = f"{stem}-boundary{suffix}"
         plot.plot_decision_boundary(model, X, y, extra,
                                     title=f"{problem.name}: {problem.scored_on} "
                                           f"{problem.metric} {problem.score(model, test):.4f}")
         written.append(extra)
     elif problem.picture == "images":
-        extra = f"{stem}-images{suffix or '.png'}"
+        extra = f"{stem}-images{suffix}"
         predicted = model.predict(X)
         first = min(16, len(y))
         mistakes = first + np.flatnonzero(predicted[first:] != y[first:])[:20]

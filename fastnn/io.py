@@ -9,9 +9,7 @@ flat buffer: every W, then every b).
 from __future__ import annotations
 
 import math
-import os
 import struct
-import tempfile
 import zipfile
 import zlib
 from io import BytesIO
@@ -20,6 +18,7 @@ from tokenize import TokenError
 
 import numpy as np
 
+from ._files import atomic_write
 from .errors import FastnnError, ModelFileError
 from .kernels.net import count_params
 from .layers import Dense
@@ -38,10 +37,8 @@ _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
 
 
 def save(model, path) -> None:
-    """Write ``model`` to ``path``: a temporary file in the same directory, flushed and
-    fsynced, then renamed over ``path``, so an interrupted save never leaves a truncated
-    model where the old one was."""
-    path = Path(path)
+    """Write ``model`` to ``path`` atomically (see :func:`fastnn._files.atomic_write`): an
+    interrupted save never leaves a truncated model where the old one was."""
     arrays = {
         "format": np.array(FORMAT), "version": np.array(VERSION, np.int64),
         "sizes": np.array(model.sizes, np.int64),
@@ -50,17 +47,8 @@ def save(model, path) -> None:
         "seed": np.array(model.seed, np.int64),
         "input_scale": np.array(model.input_scale, np.float64), "params": model.params,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def load(path):
@@ -169,14 +157,3 @@ def _expect(path, value, name, kind, expected):
 def _shown(value: np.ndarray) -> str:
     """An entry for a one-line message: dtype, shape and its first few values."""
     return f"{value.dtype} {value.shape} {value.ravel()[:6].tolist()!r}"
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

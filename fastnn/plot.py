@@ -4,17 +4,17 @@ matplotlib is an optional extra (``pip install 'fastnn[plot]'``), imported only 
 is called. Figures are built as ``matplotlib.figure.Figure`` on an Agg canvas, never through
 pyplot: no global state is touched and the user's backend never changes, so plotting works
 headless and from worker threads. Every function returns the Figure; given ``path`` it also
-writes a PNG there atomically (a temporary file in the same directory, then ``os.replace``).
+writes it there atomically, as PNG, or SVG or PDF for those suffixes.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import uuid
 
 import numpy as np
 
+from ._files import atomic_write
 from .errors import ConfigError, DTypeError, ShapeError, ValueRangeError
 from .history import History
 
@@ -38,19 +38,12 @@ def _new_figure(**kwargs):
 
 
 def _finish(fig, path):
-    """Write `fig` as a PNG to `path` atomically when `path` is given; return `fig`."""
+    """Write `fig` to `path` atomically when `path` is given, in the format its suffix
+    names (PNG without one); return `fig`."""
     if path is not None:
-        path = os.fspath(path)
-        head, tail = os.path.split(path)
-        tmp = os.path.join(head, f".{tail}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(tmp, "xb") as fh:
-                fig.savefig(fh, format="png")
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+        with atomic_write(path) as fh:
+            fig.savefig(fh, format=fmt)
     return fig
 
 

@@ -142,6 +142,8 @@ def test_bad_fastnn_backend_fails_before_any_work(capsys, monkeypatch):
     (["train", "mnist", "--data", "/nonexistent"], "/nonexistent"),
     (["train", "xor", "--data", "/tmp"], "'xor'"),
     (["train", "xor", "--save", "/nonexistent/dir/m.npz"], "--save"),
+    (["train", "xor", "--save", "/tmp"], "--save: cannot write to /tmp: it is a directory"),
+    (["train", "xor", "--plot", "/tmp/"], "--plot: cannot write to /tmp"),
     (["train"], "PROBLEM"),
     (["frobnicate"], "frobnicate"),
     ([], "COMMAND"),

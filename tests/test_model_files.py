@@ -163,10 +163,39 @@ def test_a_failed_rename_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, mo
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["model.npz"]
 
 
-def test_save_into_a_missing_directory_fails_cleanly(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        make_model()[0].save(tmp_path / "nope" / "m.npz")
+def test_save_into_a_missing_directory_fails_naming_the_path(tmp_path):
+    path = tmp_path / "nope" / "m.npz"
+    with pytest.raises(FileNotFoundError, match=f"cannot write to {path}") as info:
+        make_model()[0].save(path)
+    assert ".tmp" not in str(info.value)
     assert os.listdir(tmp_path) == []
+
+
+def test_save_onto_a_directory_is_refused_and_writes_nothing(tmp_path):
+    with pytest.raises(IsADirectoryError, match=f"{tmp_path}: it is a directory"):
+        make_model()[0].save(tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_saved_file_gets_the_mode_of_any_new_file(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        make_model()[0].save(tmp_path / "m.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_saving_through_a_symlink_replaces_the_file_it_points_to(tmp_path):
+    target, link = tmp_path / "models" / "m.npz", tmp_path / "latest.npz"
+    target.parent.mkdir()
+    make_model(seed=1)[0].save(target)
+    link.symlink_to(target)
+    new, X = make_model(seed=2)
+    new.save(link)
+    assert link.is_symlink() and sorted(os.listdir(target.parent)) == ["m.npz"]
+    assert fnn.load(target).logits(X).tobytes() == new.logits(X).tobytes()
 
 
 # -- load: no pickle, ever --------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""fastnn.plot: PNGs are written, sized, non-blank, and show what they claim to show."""
+"""fastnn.plot: figures are written (PNG, SVG or PDF by suffix), sized, non-blank, and show
+what they claim to show."""
 
 import sys
 
@@ -114,3 +115,12 @@ def test_missing_matplotlib_raises_config_error(monkeypatch, call):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ConfigError, match=r"pip install 'fastnn\[plot\]'"):
         call()
+
+
+@pytest.mark.parametrize("suffix, magic", [(".svg", b"<?xml"), (".pdf", b"%PDF"),
+                                           ("", PNG_SIGNATURE)])
+def test_the_file_format_follows_the_suffix(tmp_path, suffix, magic):
+    path = tmp_path / f"history{suffix}"
+    plot_history({"loss": [1.0, 0.5]}, path=path)
+    assert path.read_bytes().startswith(magic)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]

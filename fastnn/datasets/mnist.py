@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 
+from fastnn._files import atomic_write
 from fastnn.datasets import _sources
 from fastnn.datasets.idx import read_idx
 from fastnn.errors import ChecksumError, DataFileError, DTypeError
@@ -129,22 +129,17 @@ def _fetch(url: str, target: Path) -> None:
     """Stream ``url`` to a temp file beside ``target``; rename only if its sha256 matches."""
     relpath = f"mnist/{target.name}"
     expected = _sources.expected_sha256(relpath)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
+    with atomic_write(target) as out:
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
-                while block := response.read(1 << 20):
-                    digest.update(block)
-                    out.write(block)
+        with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+            while block := response.read(1 << 20):
+                digest.update(block)
+                out.write(block)
         if digest.hexdigest() != expected:
             raise ChecksumError(
                 f"{url}: sha256 mismatch for {relpath}: expected {expected}, "
                 f"found {digest.hexdigest()}; nothing was saved to {target.parent}"
             )
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _read(path: Path) -> np.ndarray:
