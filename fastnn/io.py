@@ -25,7 +25,7 @@ from .layers import Dense
 
 FORMAT = "fastnn-model"
 VERSION = 1
-_KEYS = ("format", "version", "sizes", "activations", "loss", "dtype", "seed", "input_scale",
+KEYS = ("format", "version", "sizes", "activations", "loss", "dtype", "seed", "input_scale",
          "params")
 _MAX_DESCRIPTION_BYTES = 1 << 16  # every entry but params is a few hundred bytes
 # What reading a damaged zip or .npy header can raise; RuntimeError (NotImplementedError
@@ -39,7 +39,13 @@ _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
 def save(model, path) -> None:
     """Write ``model`` to ``path`` atomically (see :func:`fastnn._files.atomic_write`): an
     interrupted save never leaves a truncated model where the old one was."""
-    arrays = {
+    with atomic_write(path) as f:
+        np.savez(f, **model_arrays(model))
+
+
+def model_arrays(model) -> dict[str, np.ndarray]:
+    """The entries of ``model``'s file, by name (see the module docstring)."""
+    return {
         "format": np.array(FORMAT), "version": np.array(VERSION, np.int64),
         "sizes": np.array(model.sizes, np.int64),
         "activations": np.array([layer.activation for layer in model.layers]),
@@ -47,8 +53,6 @@ def save(model, path) -> None:
         "seed": np.array(model.seed, np.int64),
         "input_scale": np.array(model.input_scale, np.float64), "params": model.params,
     }
-    with atomic_write(path) as f:
-        np.savez(f, **arrays)
 
 
 def load(path):
@@ -66,11 +70,11 @@ def load(path):
     try:
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
-            missing = [key for key in _KEYS if f"{key}.npy" not in names]
+            missing = [key for key in KEYS if f"{key}.npy" not in names]
             if missing:
                 raise ModelFileError(f"{path}: not a fastnn model file (missing "
                                      f"{', '.join(missing)})")
-            entries = {key: _entry(z, path, key, _MAX_DESCRIPTION_BYTES) for key in _KEYS[:-1]}
+            entries = {key: _entry(z, path, key, _MAX_DESCRIPTION_BYTES) for key in KEYS[:-1]}
             sizes, acts, dtype = _description(path, entries)
             n_params = count_params(sizes)
             params = _entry(z, path, "params", n_params * dtype.itemsize + _MAX_DESCRIPTION_BYTES)

@@ -30,12 +30,15 @@ from hypothesis.extra import numpy as hnp
 import fastnn as fnn
 from fastnn.datasets import load_mnist, read_idx
 from fastnn.errors import DataFileError, ModelFileError
+from fastnn.io import KEYS, model_arrays
 
 FUZZ_EXAMPLES = int(os.environ.get("FASTNN_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
 CASES = collections.Counter()
+# How each model-file case ended, per test: "loaded" or the error with the path left out.
+OUTCOMES = collections.defaultdict(collections.Counter)
 FUZZ_TESTS = 7
 
 
@@ -248,16 +251,11 @@ def base_models():
 
 
 MODELS = base_models()
-_KEYS = ("format", "version", "sizes", "activations", "loss", "dtype", "seed", "params")
 
 
 def model_entries(model):
-    """The entries ``fastnn.save`` writes, as {key: array}."""
-    return {"format": np.array("fastnn-model"), "version": np.array(1, np.int64),
-            "sizes": np.array(model.sizes, np.int64),
-            "activations": np.array([layer.activation for layer in model.layers]),
-            "loss": np.array(model.loss), "dtype": np.array(model.dtype.name),
-            "seed": np.array(model.seed, np.int64), "params": model.params.copy()}
+    """The entries ``fastnn.save`` writes, as {key: array} (copies: the tests edit them)."""
+    return {key: value.copy() for key, value in model_arrays(model).items()}
 
 
 def saved_bytes(model, tmp_path, compressed=False):
@@ -288,24 +286,33 @@ def zip_fields(blob):
 def same_model(model, expected):
     assert model.sizes == expected.sizes and model.loss == expected.loss
     assert model.dtype == expected.dtype and model.seed == expected.seed
+    assert model.input_scale == expected.input_scale
     assert [l.activation for l in model.layers] == [l.activation for l in expected.layers]
     assert model.params.tobytes() == expected.params.tobytes()
 
 
-def loads_as_written(path):
+def refused(test, path, exc):
+    """Check a ModelFileError's message and record it as the case's outcome."""
+    assert str(path) in str(exc) and "\n" not in str(exc), str(exc)
+    OUTCOMES[test][str(exc).replace(str(path), "PATH")] += 1
+
+
+def loads_as_written(test, path):
     """fastnn.load(path) must raise ModelFileError or return exactly what the file holds
     (read independently with np.load). Returns the model or None."""
     try:
         model = fnn.load(path)
     except ModelFileError as exc:
-        assert str(path) in str(exc) and "\n" not in str(exc), str(exc)
+        refused(test, path, exc)
         return None
+    OUTCOMES[test]["loaded"] += 1
     with np.load(path, allow_pickle=False) as z:
-        written = {key: z[key] for key in _KEYS}
+        written = {key: z[key] for key in KEYS}
     assert model.sizes == tuple(int(s) for s in written["sizes"])
     assert [l.activation for l in model.layers] == [str(a) for a in written["activations"]]
     assert model.loss == str(written["loss"]) and model.dtype.name == str(written["dtype"])
     assert model.seed == int(written["seed"])
+    assert model.input_scale == float(written["input_scale"])
     assert model.params.dtype == written["params"].dtype
     assert model.params.tobytes() == written["params"].tobytes()
     assert np.isfinite(model.params).all()
@@ -325,8 +332,9 @@ def test_fuzz_model_file_bytes(tmp_path, data):
     try:
         loaded = fnn.load(path)
     except ModelFileError as exc:
-        assert str(path) in str(exc) and "\n" not in str(exc), str(exc)
+        refused("model_bytes", path, exc)
         return
+    OUTCOMES["model_bytes"]["loaded"] += 1
     same_model(loaded, model)  # zip CRCs and names guard the content: a load is the original
 
 
@@ -350,6 +358,7 @@ def replacement(draw, key, model):
         "loss": st.sampled_from(["softmax_cross_entropy", "sigmoid_bce", "mse", "hinge"]),
         "dtype": st.sampled_from(["float32", "float64", "float16", "int64", "f4"]),
         "seed": st.one_of(st.integers(0, 2**63 - 1), st.integers(-5, -1)),
+        "input_scale": st.sampled_from([1.0, 1 / 255, 0.0, -1.0, math.nan, math.inf]),
         "params": st.sampled_from(["cast32", "cast64", "nan", "inf", "short", "long", "2d"]),
     }[key]
     if draw(st.booleans()):
@@ -372,7 +381,7 @@ def test_fuzz_model_entries(tmp_path, data):
     CASES["model_entries"] += 1
     model = data.draw(st.sampled_from(MODELS))
     arrays = model_entries(model)
-    for key in data.draw(st.lists(st.sampled_from(_KEYS), min_size=1, max_size=3,
+    for key in data.draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=3,
                                   unique=True)):
         if data.draw(st.integers(0, 9)) == 0:
             del arrays[key]
@@ -387,7 +396,7 @@ def test_fuzz_model_entries(tmp_path, data):
             pass
     path = tmp_path / "m.npz"
     np.savez(path, **arrays)
-    loads_as_written(path)
+    loads_as_written("model_entries", path)
 
 
 def npy_bytes(array):
@@ -427,13 +436,13 @@ def npy_header_edit(draw, blob):
 def test_fuzz_model_npy_headers(tmp_path, data):
     CASES["model_npy_headers"] += 1
     model = data.draw(st.sampled_from(MODELS))
-    key = data.draw(st.sampled_from(_KEYS))
+    key = data.draw(st.sampled_from(KEYS))
     path = tmp_path / "m.npz"
     with zipfile.ZipFile(path, "w") as z:  # valid CRCs: only the .npy header is wrong
         for name, value in model_entries(model).items():
             blob = npy_bytes(value)
             z.writestr(f"{name}.npy", data.draw(npy_header_edit(blob)) if name == key else blob)
-    loaded = loads_as_written(path)
+    loaded = loads_as_written("model_npy_headers", path)
     if loaded is not None and key in ("version", "sizes", "params"):
         same_model(loaded, model)
 
@@ -443,3 +452,15 @@ def test_fuzz_case_count():
     if FUZZ_EXAMPLES != 300 or len(CASES) < FUZZ_TESTS:
         pytest.skip("needs the whole module at the default FASTNN_FUZZ_EXAMPLES")
     assert sum(CASES.values()) >= 2000, CASES
+
+
+def test_fuzz_model_cases_reach_past_the_first_check():
+    """Fuzzing that one early check refuses every time tests nothing after it: in each
+    model-file test some cases load, and no one refusal ends most of the cases."""
+    if FUZZ_EXAMPLES != 300 or len(OUTCOMES) < 3:
+        pytest.skip("needs the whole module at the default FASTNN_FUZZ_EXAMPLES")
+    for test, outcomes in OUTCOMES.items():
+        assert outcomes["loaded"] > 0, (test, outcomes.most_common(3))
+        if test != "model_bytes":  # there, zip's CRC check rightly refuses most flips
+            (message, n), = outcomes.most_common(1)
+            assert n < sum(outcomes.values()) / 2, (test, outcomes.most_common(3))
