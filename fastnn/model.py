@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _validate as check
 from .backend import get_backend
-from .errors import ConfigError, NotFittedError, ShapeError, ValueRangeError
+from .errors import ConfigError, NonFiniteError, NotFittedError, ShapeError, ValueRangeError
 from .kernels import loop
 from .kernels.contract import ACTIVATIONS, LOSSES
 from .kernels.net import Net, count_params
@@ -158,16 +158,26 @@ class Sequential:
 
     def _forward_chunks(self, X, ops=None):
         """Yield (start, stop, logits) over row chunks of a validated X; fresh buffers per
-        call, so concurrent calls from several threads never share memory."""
+        call, so concurrent calls from several threads never share memory. NonFiniteError
+        if some logits are not finite (finite inputs too large for the model overflow)."""
         ops = ops or get_backend()
         rows = min(PREDICT_ROWS, len(X))
         x = np.empty((rows, self.sizes[0]), self.dtype)
         outs = [np.empty((rows, o), self.dtype) for o in self.sizes[1:]]
         for start in range(0, len(X), rows):
             stop = min(start + rows, len(X))
-            inputs = loop.input_batch(x[:stop - start], X, slice(start, stop), self.input_scale)
-            yield start, stop, loop.forward(ops, self.net, inputs,
-                                            [out[:stop - start] for out in outs])
+            with np.errstate(over="ignore", invalid="ignore"):  # reported below instead
+                inputs = loop.input_batch(x[:stop - start], X, slice(start, stop),
+                                          self.input_scale)
+                logits = loop.forward(ops, self.net, inputs, [out[:stop - start] for out in outs])
+            finite = np.isfinite(logits).all(axis=1)
+            if not finite.all():
+                raise NonFiniteError(
+                    f"the model's output overflows {self.dtype.name} for "
+                    f"{np.count_nonzero(~finite)} of these rows (first: row "
+                    f"{start + np.argmin(finite)}): the inputs are finite but too large for "
+                    f"this model's weights")
+            yield start, stop, logits
 
     def _require_fitted(self):
         if not self.fitted:

@@ -9,7 +9,7 @@ and leave the model with the last finite parameters, i.e. exactly those of a run
 stopped one epoch earlier.
 """
 
-import contextlib
+import warnings
 
 import numpy as np
 import pytest
@@ -207,12 +207,29 @@ def test_huge_lr_on_mse_diverges_keeping_the_last_finite_params(backend, dtype, 
     again.fit(X, y, epochs=err.epoch - 1, batch_size=None, optimizer=fnn.SGD(lr=1.0),
               verbose=0)
     np.testing.assert_array_equal(model.params, again.params)
-    # The last finite float32 parameters are large enough to overflow a prediction: numpy
-    # says so, and both models give the same outputs.
-    overflow = (pytest.warns(RuntimeWarning, match="overflow") if dtype == np.float32
-                else contextlib.nullcontext())
-    with overflow:
+    # The last finite float32 parameters are large enough to overflow a prediction: both
+    # models refuse to predict, naming it (no NaN or inf returned, no numpy warning).
+    if dtype == np.float32:
+        for m in (model, again):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                with pytest.raises(fnn.NonFiniteError, match="overflows float32 for"):
+                    m.predict(X)
+    else:
         np.testing.assert_array_equal(model.predict(X), again.predict(X))
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "evaluate"])
+def test_finite_inputs_that_overflow_inside_the_network_are_refused(backend, method):
+    model = fnn.MLP([4, 8, 3], seed=0)
+    model.fitted = True
+    X = np.full((5, 4), 1.0, np.float32)
+    X[3] = 3e38  # finite, but the first layer's product overflows
+    args = (X, np.zeros(5, np.int64)) if method == "evaluate" else (X,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(fnn.NonFiniteError, match=r"for 1 of these rows \(first: row 3\)"):
+            getattr(model, method)(*args)
 
 
 def test_divergence_is_reported_at_the_same_step_however_epochs_are_chunked(backend, capsys):
