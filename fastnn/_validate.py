@@ -109,17 +109,30 @@ def _labels(arr, n_classes, name):
     if arr.ndim != 1:
         raise ShapeError(f"{name} must be a 1-D array of integer class labels, got shape "
                          f"{arr.shape}")
-    if arr.dtype.kind == "f":
-        fractional = arr != np.round(arr)
-        if fractional.any():
-            i = int(np.argmax(fractional))
-            raise ValueRangeError(f"{name} must hold integer class labels, got "
-                                  f"{arr[i].item()!r} at index {i}")
+    arr = integer_valued(arr, name)
     out_of_range = (arr < 0) | (arr >= n_classes)
     if out_of_range.any():
         i = int(np.argmax(out_of_range))
         raise ValueRangeError(f"{name} labels must lie in 0..{n_classes - 1} (the network has "
                               f"{n_classes} outputs), got {arr[i].item()!r} at index {i}")
+    return arr
+
+
+def real_array(a, name: str) -> np.ndarray:
+    """``a`` as an array of real numbers (bool, int, uint, float), all finite."""
+    arr = _as_real_array(a, name)
+    _require_finite(arr, name)
+    return arr
+
+
+def integer_valued(arr: np.ndarray, name: str) -> np.ndarray:
+    """A finite real array as C-contiguous int64; ValueRangeError for a fractional value."""
+    if arr.dtype.kind == "f":
+        fractional = arr != np.round(arr)
+        if fractional.any():
+            i = _first(fractional)
+            raise ValueRangeError(f"{name} must hold integer class labels, got "
+                                  f"{arr[i].item()!r} at index {i}")
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
