@@ -109,13 +109,12 @@ def _labels(arr, n_classes, name):
     if arr.ndim != 1:
         raise ShapeError(f"{name} must be a 1-D array of integer class labels, got shape "
                          f"{arr.shape}")
-    arr = integer_valued(arr, name)
+    _refuse(arr.dtype.kind == "f" and arr != np.round(arr), arr, name,
+            "must hold integer class labels")
     out_of_range = (arr < 0) | (arr >= n_classes)
-    if out_of_range.any():
-        i = int(np.argmax(out_of_range))
-        raise ValueRangeError(f"{name} labels must lie in 0..{n_classes - 1} (the network has "
-                              f"{n_classes} outputs), got {arr[i].item()!r} at index {i}")
-    return arr
+    _refuse(out_of_range, arr, name, f"labels must lie in 0..{n_classes - 1} (the network "
+                                     f"has {n_classes} outputs)")
+    return np.ascontiguousarray(arr, dtype=np.int64)
 
 
 def real_array(a, name: str) -> np.ndarray:
@@ -126,14 +125,22 @@ def real_array(a, name: str) -> np.ndarray:
 
 
 def integer_valued(arr: np.ndarray, name: str) -> np.ndarray:
-    """A finite real array as C-contiguous int64; ValueRangeError for a fractional value."""
-    if arr.dtype.kind == "f":
-        fractional = arr != np.round(arr)
-        if fractional.any():
-            i = _first(fractional)
-            raise ValueRangeError(f"{name} must hold integer class labels, got "
-                                  f"{arr[i].item()!r} at index {i}")
+    """A finite real array as C-contiguous int64; ValueRangeError for a fractional value
+    or one beyond int64."""
+    _refuse(arr.dtype.kind == "f" and arr != np.round(arr), arr, name,
+            "must hold integer class labels")
+    limits = np.iinfo(np.int64)
+    _refuse(arr.dtype.kind in "uf" and ((arr > limits.max) | (arr < limits.min)), arr, name,
+            "labels must fit in int64")
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _refuse(bad, arr, name, must):
+    """ValueRangeError "{name} {must}, got {value} at index {i}" for the first True of bad
+    (an array, or False for nothing to refuse)."""
+    if np.any(bad):
+        i = _first(bad)
+        raise ValueRangeError(f"{name} {must}, got {arr[i].item()!r} at index {i}")
 
 
 def positive_int(value, name: str) -> int:
