@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+KEPT_WORKSPACES = 2  # the numba backend's small-net path uses two at once
+
 
 class Net:
     """A multi-layer perceptron's parameters, gradients and reusable batch workspaces.
@@ -45,11 +47,14 @@ class Net:
         return len(self.activations)
 
     def workspace(self, batch_size: int, transposed: bool = False) -> Workspace:
-        """Buffers for batches of up to ``batch_size`` rows, made once per size and layout."""
+        """Buffers for batches of up to ``batch_size`` rows, made once per size and layout;
+        only the KEPT_WORKSPACES most recently asked for are kept, so training with ever
+        new batch sizes (full batches of data of varying length) does not grow memory."""
         key = (batch_size, transposed)
-        ws = self._workspaces.get(key)
-        if ws is None:
-            ws = self._workspaces[key] = Workspace(self, batch_size, transposed)
+        ws = self._workspaces.pop(key, None) or Workspace(self, batch_size, transposed)
+        self._workspaces[key] = ws  # the most recent last
+        for old in list(self._workspaces)[:-KEPT_WORKSPACES]:
+            del self._workspaces[old]
         return ws
 
 

@@ -7,6 +7,7 @@ of the library with each other (bit-identical where the contract promises it).
 """
 
 import re
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -321,3 +322,21 @@ def test_a_small_net_never_holds_uint8_images_in_float_in_full(backend, peak_byt
     model = fnn.MLP([784, 5, 10], seed=0, input_scale=1 / 255)  # 3,970 weights
     peak = peak_bytes(model.fit, X, y, epochs=1, batch_size=128, verbose=0)
     assert peak < X.nbytes, peak
+
+
+def test_training_on_ever_new_batch_sizes_does_not_grow_memory(backend):
+    """Batch buffers are kept for the latest batch sizes only: full-batch training on data
+    of twenty different lengths holds about one batch's buffers afterwards, not twenty."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((700, 50)), rng.integers(0, 10, 700)
+    model = fnn.MLP([50, 256, 10], seed=0)  # 15,360 weights: the generic loop
+    one_batch = 700 * (50 + 2 * (256 + 10)) * 4  # x, every out and dout, float32
+    model.fit(X[:500], y[:500], epochs=1, batch_size=None, verbose=0)
+    tracemalloc.start()
+    try:
+        for n in range(510, 700, 10):
+            model.fit(X[:n], y[:n], epochs=1, batch_size=None, verbose=0)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held < 3 * one_batch, (held, one_batch)
