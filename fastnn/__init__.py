@@ -10,7 +10,7 @@ Backends (``FASTNN_BACKEND`` or ``fnn.set_backend``): ``numba`` (default), ``num
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import datasets, metrics
+from . import datasets, metrics, plot
 from .backend import backend_name, get_backend, set_backend, use_backend
 from .errors import *  # noqa: F403 - the documented exception family
 from .errors import __all__ as _error_names
@@ -28,4 +28,4 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = ["MLP", "Sequential", "Dense", "SGD", "Adam", "History", "load", "save",
            "set_backend", "get_backend", "backend_name", "use_backend", "datasets",
-           "metrics", "set_num_threads", "thread_info", "__version__", *_error_names]
+           "metrics", "plot", "set_num_threads", "thread_info", "__version__", *_error_names]

@@ -4,7 +4,8 @@
 gives numba and BLAS the same n, so the two never oversubscribe the cores: fastnn
 never runs them at the same time, each gets all n threads in turn. Before numba is
 imported the setting also goes into ``NUMBA_NUM_THREADS``, which makes it process-wide
-(``numba.set_num_threads`` alone only applies to the calling thread). When numba is
+(``numba.set_num_threads`` alone only applies to the calling thread) and fixes the size of
+numba's pool: a later, larger n reaches BLAS only, with a RuntimeWarning. When numba is
 already imported, ``numba.set_num_threads`` starts its OpenMP threads, so their wait
 policy is made passive first, as the numba backend does (see its ``config.py``): spinning
 OpenMP threads starve BLAS's.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from numbers import Integral
 
 from .errors import ConfigError
 
@@ -45,16 +48,21 @@ def apply_env() -> None:
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads for numba kernels and for BLAS (capped at the CPU count)."""
     global _requested
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
         raise ConfigError(f"number of threads must be a positive integer, got {n!r}")
-    n = min(n, os.cpu_count() or n)
+    n = min(int(n), os.cpu_count() or int(n))
     _requested = n
     if "numba" not in sys.modules:
         os.environ["NUMBA_NUM_THREADS"] = str(n)
     else:
         import numba
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        pool = numba.config.NUMBA_NUM_THREADS
+        if n > pool:
+            warnings.warn(f"numba's thread pool holds {pool} thread(s), fixed when numba "
+                          f"loaded (by an earlier set_num_threads or NUMBA_NUM_THREADS): "
+                          f"numba keeps {pool}, BLAS gets {n}", RuntimeWarning, stacklevel=2)
+        numba.set_num_threads(min(n, pool))
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=n, user_api="blas")
 

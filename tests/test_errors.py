@@ -425,6 +425,24 @@ def test_set_num_threads_makes_openmp_wait_passively_when_numba_is_imported():
     assert kept.stdout.split() == ["omp", "ACTIVE"], kept.stderr
 
 
+def test_numpy_integers_set_the_thread_count():
+    proc = run_python("import numpy as np, fastnn as f; f.set_num_threads(np.int64(1)); "
+                      "print(f.thread_info()['requested'])")
+    assert proc.returncode == 0 and proc.stdout.split() == ["1"], proc.stderr
+
+
+def test_more_threads_than_numbas_pool_holds_warns_and_reaches_blas():
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs 2 CPUs")
+    code = ("import fastnn as f; f.set_num_threads(1); f.set_backend('numba'); "
+            "f.set_num_threads(2); i = f.thread_info(); "
+            "print(i['numba_threads'], i['blas'][0]['num_threads'])")
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "2"]
+    assert "RuntimeWarning" in proc.stderr and "numba keeps 1, BLAS gets 2" in proc.stderr
+
+
 def test_openmp_started_spinning_before_fastnn_is_reported():
     proc = run_python(NUMBA_THREADS_FIRST, FASTNN_BACKEND="numba", NUMBA_THREADING_LAYER="omp")
     assert proc.returncode == 0, proc.stderr
