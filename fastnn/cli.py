@@ -186,7 +186,10 @@ def _run_train(args: argparse.Namespace) -> int:
           f"{problem.threshold:g}; backend {backend})")
     if args.save:
         model.save(args.save)
-        print(f"saved the model to {args.save}")
+        print(f"saved the model to {args.save}" + (
+            f"; it takes raw inputs and scales them by {model.input_scale:.6g} itself "
+            f"(for MNIST: the 0-255 pixels of load_mnist(dtype=np.uint8), not load_mnist()'s "
+            f"0-1 floats)" if model.input_scale != 1.0 else ""))
     if args.plot:
         for path in _plot(problem, model, history, test, args.plot):
             print(f"wrote {path}")

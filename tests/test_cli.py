@@ -9,7 +9,7 @@ import pytest
 import fastnn as fnn
 import fastnn.backend
 from fastnn import cli
-from fastnn.datasets import logic_gate
+from fastnn.datasets import load_mnist, logic_gate
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -86,15 +86,23 @@ def test_plot_writes_history_and_decision_boundary(capsys, backend, tmp_path):
 
 
 @pytest.mark.slow
-def test_plot_writes_mnist_image_grid(capsys, backend, tmp_path):
+def test_plot_writes_mnist_image_grid_and_the_saved_model_says_what_it_takes(capsys, backend,
+                                                                            tmp_path):
     pytest.importorskip("matplotlib")
     status, out, err = run(capsys, "train", "softmax-mnist", "--backend", backend,
-                           "--epochs", 1, "--plot", tmp_path / "m.png")
+                           "--epochs", 1, "--plot", tmp_path / "m.png", "--save",
+                           tmp_path / "m.npz")
     assert status == 0, err
     assert "1 epoch, batch 128" in out
-    assert float(out.split("test accuracy ")[1].split()[0]) > 0.85
+    accuracy = float(out.split("test accuracy ")[1].split()[0])
+    assert accuracy > 0.85
     for name in ("m.png", "m-images.png"):
         assert (tmp_path / name).read_bytes()[:8] == PNG_SIGNATURE
+    # The saved model takes what the message says: uint8 pixels, scoring as printed.
+    assert "the 0-255 pixels of load_mnist(dtype=np.uint8)" in out
+    _, (X_test, y_test) = load_mnist(dtype=np.uint8)
+    score = fnn.load(tmp_path / "m.npz").evaluate(X_test, y_test)["accuracy"]
+    assert f"{score:.4f}" == f"{accuracy:.4f}"
 
 
 def test_plot_without_a_picture_writes_only_the_history(capsys, tmp_path):
