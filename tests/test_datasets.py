@@ -156,6 +156,27 @@ def test_mnist_from_fastnn_data(tmp_path, monkeypatch, bundled_mnist, no_bundle,
     assert_same(load_mnist(download=False), bundled_mnist)
 
 
+def test_mnist_path_may_be_the_data_root_holding_mnist(tmp_path, bundled_mnist):
+    copy_mnist(tmp_path / "mnist")
+    assert_same(load_mnist(tmp_path), bundled_mnist)
+
+
+def test_fastnn_data_that_is_no_directory_is_an_error_not_a_fall_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path / "typo"))
+    for load in (lambda: load_mnist(download=False), load_california_housing):
+        with pytest.raises(DataFileError, match="FASTNN_DATA=.*typo.* is not a directory"):
+            load()
+
+
+def test_an_incomplete_mnist_copy_in_fastnn_data_is_an_error(tmp_path, monkeypatch):
+    copy_mnist(tmp_path / "mnist")
+    (tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz").unlink()
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+    with pytest.raises(DataFileError, match="holds 3 of the four MNIST files; missing: "
+                                            "t10k-images-idx3-ubyte"):
+        load_mnist(download=False)
+
+
 def test_mnist_corrupted_copy_raises_checksum_error(tmp_path):
     copy_mnist(tmp_path)
     bad = tmp_path / "train-labels-idx1-ubyte.gz"

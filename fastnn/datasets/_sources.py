@@ -34,9 +34,15 @@ def bundled(relpath: str) -> Path | None:
 
 
 def env_root() -> Path | None:
-    """The ``FASTNN_DATA`` directory, or None if the variable is unset or empty."""
+    """The ``FASTNN_DATA`` directory, or None if the variable is unset or empty;
+    DataFileError if it is set but names no directory (a typo must not go unnoticed)."""
     root = os.environ.get("FASTNN_DATA")
-    return Path(root) if root else None
+    if not root:
+        return None
+    if not os.path.isdir(root):
+        raise DataFileError(f"FASTNN_DATA={root!r} is not a directory: point it at the "
+                            "directory holding your data files, or unset it")
+    return Path(root)
 
 
 def cache_dir(subdir: str) -> Path:

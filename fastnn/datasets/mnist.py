@@ -1,8 +1,10 @@
 """MNIST handwritten digits: find the four IDX files, verify them, return flat arrays.
 
-Search order, first complete directory wins: the ``path`` argument (authoritative: if it
-lacks a file, that is the error), ``$FASTNN_DATA/mnist``, ``$FASTNN_DATA``, the bundled
-copy, the user cache; then, if allowed, a download into the cache from
+Search order, first complete directory wins: the ``path`` argument or its ``mnist``
+folder (authoritative: if neither has all four files, that is the error),
+``$FASTNN_DATA/mnist``, ``$FASTNN_DATA`` (a FASTNN_DATA that is no directory, or a folder
+there with only some of the files, is an error, not a fall-through), the bundled copy, the
+user cache; then, if allowed, a download into the cache from
 ``$FASTNN_MNIST_URL`` (default :data:`DEFAULT_URL`). Each file may be gzipped (``.gz``,
 checked against the bundled SHA256SUMS) or un-gzipped (no digest; the IDX checks still run).
 """
@@ -74,13 +76,15 @@ def _missing(found: dict[str, Path]) -> str:
 def _locate(path, download: bool) -> list[Path]:
     """The four files (MNIST_FILES order) from the first place that has all of them."""
     if path is not None:
+        for directory in (Path(path), Path(path) / "mnist"):
+            found = _find(directory)
+            if len(found) == len(MNIST_FILES):
+                return [found[name] for name in MNIST_FILES]
         found = _find(Path(path))
-        if len(found) < len(MNIST_FILES):
-            raise DataFileError(
-                f"{path}: expected the four MNIST files (.gz or un-gzipped), "
-                f"found {len(found)}; missing: {_missing(found)}"
-            )
-        return [found[name] for name in MNIST_FILES]
+        raise DataFileError(
+            f"{path}: expected the four MNIST files (.gz or un-gzipped) there or in its "
+            f"mnist/ folder, found {len(found)}; missing: {_missing(found)}"
+        )
 
     cache = _sources.cache_dir("mnist")
     env = _sources.env_root()
@@ -94,6 +98,9 @@ def _locate(path, download: bool) -> list[Path]:
         found = _find(directory)
         if len(found) == len(MNIST_FILES):
             return [found[name] for name in MNIST_FILES]
+        if found and label == "FASTNN_DATA":  # an incomplete copy the user pointed at
+            raise DataFileError(f"FASTNN_DATA: {directory} holds {len(found)} of the four "
+                                f"MNIST files; missing: {_missing(found)}")
         looked.append(f"{label} {directory}: missing {_missing(found)}")
 
     url = os.environ.get("FASTNN_MNIST_URL") or DEFAULT_URL
