@@ -21,8 +21,9 @@ def pytest_configure(config):
         workloads.samples_from_env()
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.addinivalue_line("markers", "cold: compiles every kernel in a fresh process with an "
-                                       "empty numba cache (1-2 min); deselect with -m 'not cold'")
+    config.addinivalue_line("markers", "cold: compiles the kernels one MNIST batch needs in a "
+                                       "fresh process with an empty numba cache (10-20 s); "
+                                       "deselect with -m 'not cold'")
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

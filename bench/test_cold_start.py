@@ -5,8 +5,8 @@ The child measures itself with ``time.perf_counter()`` and prints JSON: ``import
 (``import fastnn``), ``first_batch_s`` (loading the backend, compiling or loading the
 kernels, the fit) and the numba cache hits and misses; the parent puts them in
 extra_info. The timed function is the whole child process, interpreter start included.
-``NUMBA_CACHE_DIR`` points at a new temporary directory: empty (every kernel compiles;
-marked ``cold``, 1-2 min) or warm (filled by one untimed run first).
+``NUMBA_CACHE_DIR`` points at a new temporary directory: empty (every kernel that batch
+needs compiles; marked ``cold``, 10-20 s) or warm (filled by one untimed run first).
 """
 
 import json

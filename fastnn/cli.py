@@ -1,8 +1,8 @@
-"""The ``fastnn`` command: ``fastnn train PROBLEM`` and ``fastnn info``.
+"""The ``fastnn`` command: ``fastnn train PROBLEM``, ``info``, ``check`` and ``bench``.
 
 Subcommands live in one table, ``COMMANDS``: each is a name, a help line, a function
 adding its arguments and a function running it (returning the exit status); adding one
-(``check``, ``bench``) is two functions and a new entry (``_add_backend`` gives it
+is two functions and a new entry (``_add_backend`` gives it
 ``--backend``, applied by ``main`` before the command runs). Every user
 mistake (a bad argument, a missing data file, a fastnn error) ends as one line
 ``fastnn: error: <message>`` on stderr and exit status 2, never a traceback.

@@ -1,7 +1,7 @@
 """The kernel contract: the ops every fastnn backend implements.
 
 The numpy backend (``fastnn.kernels.numpy_backend``) is the living definition of each op;
-the numba backend must agree with it within the tolerances in ``tests/tolerances.py``.
+the numba backend must agree with it within the tolerances in ``kernels/tolerances.py``.
 ``fastnn`` (the model API) is the only caller.
 
 Conventions, for every op:
@@ -28,7 +28,6 @@ from .net import EpochStats, Net, OptimizerState
 
 ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
 LOSSES = ("softmax_cross_entropy", "sigmoid_bce", "mse")
-OPTIMIZERS = ("sgd", "adam")
 OPS = (
     "dense_forward",
     "dense_backward",
@@ -103,7 +102,7 @@ class Backend(Protocol):
         """Row-wise softmax, max-shifted. out, logits (n, k)."""
 
     def sigmoid(self, out: np.ndarray, x: np.ndarray) -> None:
-        """Elementwise logistic function, stable for any x. out, x same shape."""
+        """Elementwise logistic function, stable for any x. out, x (n, k)."""
 
     # -- optimizers: one pass over a flat parameter buffer ------------------------------
     def sgd_step(self, params: np.ndarray, velocity: np.ndarray, grads: np.ndarray,
@@ -139,7 +138,8 @@ class Backend(Protocol):
                      orders: np.ndarray | None, n_epochs: int, batch_size: int) -> EpochStats:
         """Minibatch training for ``n_epochs`` epochs, updating ``net`` and ``opt`` in place.
 
-        X (N, i) float of net.dtype; targets int64 (N,) for softmax cross-entropy, else
+        X (N, i) of net.dtype, or an integer or bool dtype (converted batch by batch);
+        every batch is multiplied by ``net.input_scale`` as it is gathered; targets int64 (N,) for softmax cross-entropy, else
         (N, k) of net.dtype; orders int64 (n_epochs, N), each row the sample order of one
         epoch, or None for the natural order. Batches are consecutive slices of the order
         of ``batch_size`` rows, the last one possibly shorter. Stops before the update of

@@ -1,10 +1,10 @@
 """Each backend named by ``--backends`` against the numpy reference, op by op and whole runs.
 
-Every comparison uses a tolerance derived in ``tests/tolerances.py`` from the op's inputs
+Every comparison uses a tolerance derived in ``kernels/tolerances.py`` from the op's inputs
 (magnitude-aware rounding bounds), and its failure message gives the max abs and max rel
 error and the first mismatching index/value pairs. ``--backends numpy`` compares numpy
 with itself (identical results: passes trivially, but exercises the tests); a backend
-that cannot be loaded here is skipped with the reason.
+that cannot be loaded here is an error, not a skip.
 
 Inputs come in every memory layout the contract allows (C, Fortran, row slices of a wider
 buffer, every other element of a bigger one; the gaps hold NaN so reading them shows);
@@ -389,8 +389,8 @@ def test_sgd_steps(ref, candidate, dtype, size, kind, weight_decay, bad_step, se
     """Several steps, each backend from its own state (with its optimizer bounds, so the
     numba backend's one-pass path runs from step 2); a poisoned step must change nothing.
 
-    With momentum 0 the velocity is not compared: the reference leaves it untouched while
-    the contract's wording (v = momentum*v + g) would make it g; it never affects params.
+    With momentum 0 the velocity is not compared: the contract leaves it untouched, and
+    it never affects params.
     """
     p0, grads, n_decay = optimizer_case(seed, size, dtype, bad_step)
     lr, momentum, nesterov = 0.05, (0.0 if kind == "plain" else 0.9), kind == "nesterov"
