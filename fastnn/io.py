@@ -19,7 +19,7 @@ from tokenize import TokenError
 import numpy as np
 
 from ._files import atomic_write
-from .errors import FastnnError, ModelFileError
+from .errors import FastnnError, ModelFileError, NotFittedError
 from .kernels.net import count_params
 from .layers import Dense
 
@@ -38,7 +38,12 @@ _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
 
 def save(model, path) -> None:
     """Write ``model`` to ``path`` atomically (see :func:`fastnn._files.atomic_write`): an
-    interrupted save never leaves a truncated model where the old one was."""
+    interrupted save never leaves a truncated model where the old one was. A model that
+    was neither fitted nor given parameters is refused: its file would load as trained."""
+    if not model.fitted:
+        raise NotFittedError("this model has not been fitted: saving it would write its "
+                             "random initial weights, which load() treats as trained; call "
+                             "fit() or set_params() first")
     with atomic_write(path) as f:
         np.savez(f, **model_arrays(model))
 

@@ -428,3 +428,9 @@ def test_an_entry_declaring_a_huge_size_in_the_zip_is_refused(tmp_path):
     struct.pack_into("<I", data, at + 24, 0xFFFFFFF0)
     path.write_bytes(bytes(data))
     expect_model_error(path, "'loss'", "4294967280 bytes", "at most 65536")
+
+
+def test_an_unfitted_model_is_not_saved(tmp_path):
+    with pytest.raises(fnn.NotFittedError, match="load\\(\\) treats as trained"):
+        fnn.MLP([3, 2], seed=0).save(tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
