@@ -46,8 +46,9 @@ def _require_finite(arr, name):
                                  f"the first at index {_first(bad)}")
 
 
-def _converted(arr, dtype, name):
-    """``arr`` (finite) as C-contiguous ``dtype``; refuses values that overflow to inf."""
+def converted(arr, dtype, name):
+    """``arr`` (finite) as C-contiguous ``dtype``; ValueRangeError for values that
+    overflow it (indexed in arr's own shape)."""
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
     if out.dtype.kind == "f" and out.dtype.itemsize < arr.dtype.itemsize:
@@ -80,7 +81,7 @@ def features(X, n_features: int, dtype, name: str = "X", keep_integers: bool = F
     _require_finite(arr, name)
     if keep_integers and arr.dtype.kind in "biu":
         return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
-    return _converted(arr, dtype, name)
+    return converted(arr, dtype, name)
 
 
 def targets(y, n_rows: int, loss: str, n_outputs: int, dtype, name: str = "y") -> np.ndarray:
@@ -92,15 +93,14 @@ def targets(y, n_rows: int, loss: str, n_outputs: int, dtype, name: str = "y") -
     _require_finite(arr, name)
     if loss == "softmax_cross_entropy":
         return _labels(arr, n_outputs, name)
-    if arr.ndim == 1 and n_outputs == 1:
-        arr = arr.reshape(-1, 1)
-    if arr.shape != (n_rows, n_outputs):
+    shape = (n_rows, 1) if arr.ndim == 1 and n_outputs == 1 else arr.shape  # (n,) as (n, 1)
+    if shape != (n_rows, n_outputs):
         raise ShapeError(f"{name} must have shape ({n_rows}, {n_outputs}) for a network with "
                          f"{n_outputs} output(s), got {arr.shape}")
     if loss == "sigmoid_bce" and ((arr < 0).any() or (arr > 1).any()):
         raise ValueRangeError(f"{name}: sigmoid_bce targets must lie in [0, 1], got values from "
                               f"{arr.min().item()!r} to {arr.max().item()!r}")
-    return _converted(arr, dtype, name)
+    return converted(arr, dtype, name).reshape(n_rows, n_outputs)
 
 
 def _labels(arr, n_classes, name):
@@ -143,6 +143,13 @@ def _refuse(bad, arr, name, must):
         raise ValueRangeError(f"{name} {must}, got {arr[i].item()!r} at index {i}")
 
 
+def seed(value, name: str = "seed") -> int:
+    """A seed: an int >= 0 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ValueRangeError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
 def positive_int(value, name: str) -> int:
     """An int >= 1 (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
@@ -173,7 +180,7 @@ def choice(value, name: str, valid) -> str:
 def float_dtype(dtype) -> np.dtype:
     """float32 or float64."""
     try:
-        dt = np.dtype(dtype)
+        dt = None if dtype is None else np.dtype(dtype)  # np.dtype(None) is float64
     except TypeError:
         dt = None  # tested with `is None`: np.dtype("float64") == None is True
     if dt is None or dt not in (np.dtype(np.float32), np.dtype(np.float64)):

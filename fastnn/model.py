@@ -42,10 +42,8 @@ class Sequential:
         if loss == "softmax_cross_entropy" and layers[-1].out_features < 2:
             raise ValueRangeError("softmax_cross_entropy needs at least 2 outputs (classes); "
                                   "use loss='sigmoid_bce' for one output")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueRangeError(f"seed must be a non-negative integer, got {seed!r}")
         self.layers = layers
-        self.seed = int(seed)
+        self.seed = check.seed(seed)
         self.dtype = check.float_dtype(dtype)
         init_seed, shuffle_seed = np.random.SeedSequence(self.seed).spawn(2)
         self.shuffle_rng = np.random.default_rng(shuffle_seed)
@@ -78,11 +76,10 @@ class Sequential:
 
     def set_params(self, params) -> None:
         """Replace all parameters from a flat (p,) array; the model counts as fitted."""
-        params = np.asarray(params)
+        params = check.real_array(params, "params")
         if params.shape != self.net.params.shape:
             raise ShapeError(f"params must have shape {self.net.params.shape}, got {params.shape}")
-        self.net.params[...] = check.features(params[None, :], params.size, self.dtype,
-                                              "params")[0]
+        self.net.params[...] = check.converted(params, self.dtype, "params")
         self.fitted = True
 
     def fit(self, X, y, epochs: int = 10, batch_size: int | None = 32, optimizer="sgd",

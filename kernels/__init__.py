@@ -29,7 +29,7 @@ def load_backend(name: str):
     Raises BackendError for an unknown name (listing the valid ones) or a backend that
     cannot be imported here (saying why and how to pick another).
     """
-    if name not in BACKENDS:
+    if not isinstance(name, str) or name not in BACKENDS:
         raise BackendError(
             f"unknown backend {name!r}; valid backends are {', '.join(sorted(BACKENDS))}")
     if name not in _loaded:

@@ -315,6 +315,20 @@ def test_housing_malformed_csv(tmp_path, text, fragment):
     assert str(path) in str(info.value)
 
 
+def test_housing_csv_with_a_byte_order_mark_and_trailing_blank_lines(tmp_path):
+    path = tmp_path / "cal_housing.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + f"{HEADER}\r\n{ROW}\r\n{ROW}\r\n\r\n \n".encode())
+    X, y = load_california_housing(path)
+    assert X.shape == (2, 8) and y.tolist() == [4.526, 4.526]
+
+
+def test_a_blank_line_between_rows_is_still_an_error(tmp_path):
+    path = tmp_path / "cal_housing.csv"
+    path.write_text(f"{HEADER}\n{ROW}\n\n{ROW}\n")
+    with pytest.raises(DataFileError, match="line 3: expected 9 fields, found 1"):
+        load_california_housing(path)
+
+
 def test_housing_not_found(tmp_path, monkeypatch):
     monkeypatch.setattr(housing, "_bundled_dir", lambda: None)
     with pytest.raises(DataFileError, match="FASTNN_DATA"):

@@ -124,7 +124,7 @@ BAD_TARGETS = [
     ("mse-nan", 1, "mse", with_value(np.ones(N), 11, np.nan), NonFiniteError,
      ["y", "1 NaN", "index 11"]),
     ("mse-beyond-float32", 1, "mse", with_value(np.ones(N), 4, -1e300), ValueRangeError,
-     ["y", "float32", "-1e+300", "index (4, 0)"]),
+     ["y", "float32", "-1e+300", "index 4;"]),
     ("mse-string", 1, "mse", np.array(["1.0"] * N), DTypeError, ["y", "dtype <U3"]),
     ("bce-above-1", 2, "sigmoid_bce", with_value(np.zeros((N, 2)), (3, 1), 2.0),
      ValueRangeError, ["y", "sigmoid_bce", "[0, 1]", "2.0"]),
@@ -549,3 +549,29 @@ def test_float_labels_and_column_labels_are_accepted(backend):
     reference = train(X, y)
     for labels in (y.astype(np.float64), y.reshape(-1, 1), y.astype(np.uint8), y.tolist()):
         np.testing.assert_array_equal(train(X, labels).params, reference.params)
+
+
+# -- the helpers around the model: datasets, preprocessing, parameters ------------------
+
+def _set_nan_params():
+    model = fnn.MLP([4, 3], seed=0)
+    params = np.zeros(model.params.size)
+    params[7] = np.nan
+    model.set_params(params)
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (_set_nan_params, NonFiniteError, ["params", "1 NaN", "index 7"]),
+    (lambda: fnn.datasets.load_mnist(dtype="bogus"), DTypeError, ["load_mnist", "'bogus'"]),
+    (lambda: fnn.set_backend(["numpy"]), BackendError, ["unknown backend", "['numpy']"]),
+    (lambda: fnn.MLP([2, 2], dtype=None), DTypeError, ["float32 or float64", "None"]),
+    (lambda: fnn.datasets.make_moons(seed=-1), ValueRangeError, ["seed", "-1"]),
+    (lambda: fnn.datasets.make_moons(10.5), ValueRangeError, ["n_samples", "10.5"]),
+    (lambda: fnn.datasets.make_moons(noise=float("inf")), ValueRangeError, ["noise", "inf"]),
+    (lambda: fnn.datasets.train_test_split(np.zeros((10, 2)), np.zeros(10), seed=-1),
+     ValueRangeError, ["train_test_split", "seed", "-1"]),
+    (lambda: fnn.datasets.Standardizer().fit(np.array([[np.nan, 1.0], [1.0, 2.0]])),
+     NonFiniteError, ["Standardizer.fit", "index (0, 0)"]),
+])
+def test_helpers_name_the_bad_argument(call, error, words):
+    expect(error, words, call)

@@ -17,9 +17,12 @@ def read_numeric_csv(path: Path, columns: tuple[str, ...]) -> np.ndarray:
     """Parse the CSV at ``path`` (gzip detected by magic) into float64 (rows, len(columns)).
 
     The first line must name ``columns`` in order; every other line must hold that many
-    finite numbers. Errors are DataFileError naming the file and the 1-based line number.
+    finite numbers (blank lines at the end are ignored). Errors are DataFileError naming
+    the file and the 1-based line number.
     """
     lines = _read_text(path).splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
     if not lines:
         raise DataFileError(f"{path}: expected a header line, found an empty file")
     header = tuple(name.strip() for name in lines[0].split(","))
@@ -51,12 +54,13 @@ def read_numeric_csv(path: Path, columns: tuple[str, ...]) -> np.ndarray:
 
 
 def _read_text(path: Path) -> str:
-    """The file's ASCII text, gunzipped if it starts with the gzip magic."""
+    """The file's ASCII text, gunzipped if it starts with the gzip magic, without the
+    UTF-8 byte order mark some spreadsheets write first."""
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-        return raw.decode("ascii")
+        return raw.removeprefix(b"\xef\xbb\xbf").decode("ascii")
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise DataFileError(
             f"{path}: expected a complete gzip stream, found a corrupt one ({exc})"

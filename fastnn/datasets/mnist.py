@@ -43,7 +43,10 @@ def load_mnist(path=None, *, dtype=np.float32, download=True):
     0..255 (a quarter of the float32 memory). y: int64 labels 0..9, (60000,) and (10000,).
     ``path``: a directory holding the four files; the module docstring has the search order.
     """
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"load_mnist: expected dtype uint8 or a float dtype, got {dtype!r}") from None
     if dtype != np.uint8 and dtype.kind != "f":
         raise DTypeError(f"load_mnist: expected dtype uint8 or a float dtype, got {dtype}")
     train_images, train_labels, test_images, test_labels = _locate(path, download)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastnn import _validate as check
 from fastnn.errors import NotFittedError, ShapeError
 
 __all__ = ["Standardizer"]
@@ -23,7 +24,7 @@ class Standardizer:
 
     def fit(self, X) -> "Standardizer":
         """Learn the statistics of X (n, d), n >= 1."""
-        X = np.asarray(X)
+        X = check.real_array(X, "Standardizer.fit: X")
         if X.ndim != 2 or len(X) == 0:
             raise ShapeError(f"Standardizer.fit: expected X of shape (n, d), n >= 1, got {X.shape}")
         self.mean_ = X.mean(axis=0, dtype=np.float64)

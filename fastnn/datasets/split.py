@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from fastnn import _validate as check
 from fastnn.errors import ShapeError, ValueRangeError
 
 __all__ = ["train_test_split"]
@@ -27,7 +28,7 @@ def train_test_split(X, y, *, test_size: float = 0.2, seed: int = 0, stratify: b
         )
     if not 0.0 < test_size < 1.0:
         raise ValueRangeError(f"train_test_split: expected 0 < test_size < 1, got {test_size}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check.seed(seed, "train_test_split: seed"))
     if stratify:
         train, test = _stratified(y, test_size, rng)
     else:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 
+from fastnn import _validate as check
 from fastnn.datasets import _sources
 from fastnn.datasets._csv import read_numeric_csv
 from fastnn.errors import ConfigError, DataFileError, ValueRangeError
@@ -56,10 +59,10 @@ def make_moons(n_samples: int = 200, *, noise: float = 0.2, seed: int = 0):
     (1 - cos t, 0.5 - sin t); t evenly spaced over [0, pi]. Gaussian noise of std ``noise``
     is added, then rows are shuffled, both from ``np.random.default_rng(seed)``.
     """
-    if n_samples < 2:
-        raise ValueRangeError(f"make_moons: expected n_samples >= 2, got {n_samples}")
-    if not noise >= 0:
-        raise ValueRangeError(f"make_moons: expected noise >= 0, got {noise}")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 2:
+        raise ValueRangeError(f"make_moons: expected an integer n_samples >= 2, got {n_samples!r}")
+    noise = check.real(noise, "make_moons: noise", low=0.0)
+    seed = check.seed(seed, "make_moons: seed")
     n_inner = n_samples // 2
     t_outer = np.linspace(0.0, np.pi, n_samples - n_inner)
     t_inner = np.linspace(0.0, np.pi, n_inner)
