@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from . import _validate as check
 from ._files import atomic_write
 from .errors import ConfigError, DTypeError, ShapeError, ValueRangeError
 from .history import History
@@ -94,7 +95,7 @@ def plot_decision_boundary(model, X, y, path=None, resolution=200, title=None):
     (X's dtype if floating, else float64) covering the data with a 10% margin and returns
     int labels (m,).
     """
-    X = np.asarray(X)
+    X = check.real_array(X, "X")
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] == 0:
         raise ShapeError(f"X must have shape (n, 2) with n >= 1, got {X.shape}")
@@ -136,7 +137,10 @@ def plot_images(images, y_true, y_pred, path=None, n=25, image_shape=(28, 28)):
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if images.dtype.kind not in "biuf":
         raise DTypeError(f"images must have a real dtype, got {images.dtype}")
-    count = min(int(n), images.shape[0] if images.ndim else 0)
+    if images.ndim < 2:
+        raise ShapeError(f"images must be (m, {math.prod(image_shape)}) or "
+                         f"(m, *{tuple(image_shape)}), got shape {images.shape}")
+    count = min(int(n), images.shape[0])
     if count < 1:
         raise ValueRangeError(f"need n >= 1 and an image, got n={n}, images {images.shape}")
     if len(y_true) < count or len(y_pred) < count:

@@ -10,6 +10,7 @@ pytest.importorskip("matplotlib")
 
 import matplotlib.image  # noqa: E402
 
+from fastnn import errors as fnn_errors  # noqa: E402
 from fastnn.errors import ConfigError, ShapeError  # noqa: E402
 from fastnn.history import History  # noqa: E402
 from fastnn.plot import plot_decision_boundary, plot_history, plot_images  # noqa: E402
@@ -124,3 +125,14 @@ def test_the_file_format_follows_the_suffix(tmp_path, suffix, magic):
     plot_history({"loss": [1.0, 0.5]}, path=path)
     assert path.read_bytes().startswith(magic)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_nan_points_are_named_as_the_users_not_the_grids():
+    X = np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 0.0]])
+    with pytest.raises(fnn_errors.NonFiniteError, match=r"X holds 1 NaN .* index \(1, 0\)"):
+        plot_decision_boundary(ThresholdModel(), X, [0, 1, 0])
+
+
+def test_one_flat_image_is_a_shape_error_naming_the_expected_shape():
+    with pytest.raises(ShapeError, match=r"\(m, 784\) .* got shape \(784,\)"):
+        plot_images(np.zeros(784), [0], [1])
