@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,14 +16,13 @@ def atomic_write(path) -> Iterator[BinaryIO]:
     """Yield a new binary file beside ``path``; when the block ends without an error it is
     flushed, fsynced and renamed over ``path``, otherwise removed.
 
-    The file is created like any new file (mode 0o666 less the umask). A symlink at
-    ``path`` is followed, so the file it points to is replaced, not the link. Errors name
-    ``path``, never the temporary file; a directory at ``path`` is refused before anything
-    is written.
+    A replaced file keeps its permission bits; a new one gets those of any new file (0o666
+    less the umask). A symlink at ``path`` is followed, so the file it points to is
+    replaced, not the link. Errors name ``path``, never the temporary file; a directory at
+    ``path`` is refused before anything is written.
     """
     path = Path(os.path.realpath(path))
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot write to {path}: it is a directory")
+    _refuse_directory(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         try:
@@ -33,6 +33,8 @@ def atomic_write(path) -> Iterator[BinaryIO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -43,12 +45,16 @@ def check_writable(path) -> None:
     """Raise OSError naming ``path`` unless a file could be written there: its directory
     exists and is writable, and ``path`` is not a directory (for checks before long work)."""
     path = Path(os.path.realpath(path))
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot write to {path}: it is a directory")
+    _refuse_directory(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write to {path}: {path.parent} is not a directory")
     if not os.access(path.parent, os.W_OK):
         raise PermissionError(f"cannot write to {path}: {path.parent} is not writable")
+
+
+def _refuse_directory(path: Path) -> None:
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write to {path}: it is a directory")
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -187,6 +187,14 @@ def test_a_saved_file_gets_the_mode_of_any_new_file(tmp_path, umask):
     assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+def test_a_replaced_file_keeps_its_mode(tmp_path):
+    path = tmp_path / "m.npz"
+    make_model(seed=1)[0].save(path)
+    path.chmod(0o640)
+    make_model(seed=2)[0].save(path)
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
 def test_saving_through_a_symlink_replaces_the_file_it_points_to(tmp_path):
     target, link = tmp_path / "models" / "m.npz", tmp_path / "latest.npz"
     target.parent.mkdir()
