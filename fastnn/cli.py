@@ -141,7 +141,8 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save", metavar="PATH", help="write the trained model here (.npz)")
     parser.add_argument("--data", metavar="DIR",
                         help="where the data files are (mnist, softmax-mnist, housing)")
-    parser.add_argument("--plot", metavar="PATH", help="write figures: PNG, or SVG or PDF by suffix (see below)")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="write figures: PNG, or SVG or PDF by suffix (see below)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2),
                         help="0 quiet, 1 progress bar, 2 also a line per epoch (default: 2 "
                              f"on a terminal when epochs <= {PER_EPOCH_LINES_UP_TO}, 1 on a "

@@ -171,7 +171,7 @@ class Sequential:
             if not finite.all():
                 raise NonFiniteError(
                     f"the model's output overflows {self.dtype.name} for "
-                    f"{np.count_nonzero(~finite)} of these rows (first: row "
+                    f"{np.count_nonzero(~finite)} of rows {start}..{stop - 1} (first: row "
                     f"{start + np.argmin(finite)}): the inputs are finite but too large for "
                     f"this model's weights")
             yield start, stop, logits

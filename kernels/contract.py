@@ -139,11 +139,12 @@ class Backend(Protocol):
         """Minibatch training for ``n_epochs`` epochs, updating ``net`` and ``opt`` in place.
 
         X (N, i) of net.dtype, or an integer or bool dtype (converted batch by batch);
-        every batch is multiplied by ``net.input_scale`` as it is gathered; targets int64 (N,) for softmax cross-entropy, else
-        (N, k) of net.dtype; orders int64 (n_epochs, N), each row the sample order of one
-        epoch, or None for the natural order. Batches are consecutive slices of the order
-        of ``batch_size`` rows, the last one possibly shorter. Stops before the update of
-        the first batch whose loss or gradient is not finite (see :class:`EpochStats`).
-        The generic version (``kernels/loop.py``) is built from the ops above; a backend
-        may override it, e.g. with one compiled call for small networks.
+        every batch is multiplied by ``net.input_scale`` as it is gathered; targets int64
+        (N,) for softmax cross-entropy, else (N, k) of net.dtype; orders int64 (n_epochs,
+        N), each row the sample order of one epoch, or None for the natural order. Batches
+        are consecutive slices of the order of ``batch_size`` rows, the last one possibly
+        shorter. Stops before the update of the first batch whose loss or gradient is not
+        finite (see :class:`EpochStats`). The generic version (``kernels/loop.py``) is
+        built from the ops above; a backend may override it, e.g. with one compiled call
+        for small networks.
         """

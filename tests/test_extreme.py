@@ -228,7 +228,7 @@ def test_finite_inputs_that_overflow_inside_the_network_are_refused(backend, met
     args = (X, np.zeros(5, np.int64)) if method == "evaluate" else (X,)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(fnn.NonFiniteError, match=r"for 1 of these rows \(first: row 3\)"):
+        with pytest.raises(fnn.NonFiniteError, match=r"for 1 of rows 0..4 \(first: row 3\)"):
             getattr(model, method)(*args)
 
 

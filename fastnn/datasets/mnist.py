@@ -46,7 +46,8 @@ def load_mnist(path=None, *, dtype=np.float32, download=True):
     try:
         dtype = np.dtype(dtype)
     except TypeError:
-        raise DTypeError(f"load_mnist: expected dtype uint8 or a float dtype, got {dtype!r}") from None
+        raise DTypeError(f"load_mnist: expected dtype uint8 or a float dtype, got "
+                         f"{dtype!r}") from None
     if dtype != np.uint8 and dtype.kind != "f":
         raise DTypeError(f"load_mnist: expected dtype uint8 or a float dtype, got {dtype}")
     train_images, train_labels, test_images, test_labels = _locate(path, download)
