@@ -109,10 +109,10 @@ def _labels(arr, n_classes, name):
     if arr.ndim != 1:
         raise ShapeError(f"{name} must be a 1-D array of integer class labels, got shape "
                          f"{arr.shape}")
-    _refuse(arr.dtype.kind == "f" and arr != np.round(arr), arr, name,
+    refuse(arr.dtype.kind == "f" and arr != np.round(arr), arr, name,
             "must hold integer class labels")
     out_of_range = (arr < 0) | (arr >= n_classes)
-    _refuse(out_of_range, arr, name, f"labels must lie in 0..{n_classes - 1} (the network "
+    refuse(out_of_range, arr, name, f"labels must lie in 0..{n_classes - 1} (the network "
                                      f"has {n_classes} outputs)")
     return np.ascontiguousarray(arr, dtype=np.int64)
 
@@ -127,15 +127,15 @@ def real_array(a, name: str) -> np.ndarray:
 def integer_valued(arr: np.ndarray, name: str) -> np.ndarray:
     """A finite real array as C-contiguous int64; ValueRangeError for a fractional value
     or one beyond int64."""
-    _refuse(arr.dtype.kind == "f" and arr != np.round(arr), arr, name,
+    refuse(arr.dtype.kind == "f" and arr != np.round(arr), arr, name,
             "must hold integer class labels")
     limits = np.iinfo(np.int64)
-    _refuse(arr.dtype.kind in "uf" and ((arr > limits.max) | (arr < limits.min)), arr, name,
+    refuse(arr.dtype.kind in "uf" and ((arr > limits.max) | (arr < limits.min)), arr, name,
             "labels must fit in int64")
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def _refuse(bad, arr, name, must):
+def refuse(bad, arr, name, must):
     """ValueRangeError "{name} {must}, got {value} at index {i}" for the first True of bad
     (an array, or False for nothing to refuse)."""
     if np.any(bad):

@@ -50,7 +50,8 @@ def set_num_threads(n: int) -> None:
     global _requested
     if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
         raise ConfigError(f"number of threads must be a positive integer, got {n!r}")
-    n = min(int(n), os.cpu_count() or int(n))
+    n = int(n)
+    n = min(n, os.cpu_count() or n)
     _requested = n
     if "numba" not in sys.modules:
         os.environ["NUMBA_NUM_THREADS"] = str(n)

@@ -34,8 +34,8 @@ def takes(net, X) -> bool:
     its copy at most SMALL_COPY_BYTES (uint8 images go through the generic loop, which
     converts them batch by batch)."""
     narrower = X.dtype.itemsize < net.dtype.itemsize
-    copy_bytes = X.size * net.dtype.itemsize
-    return net.n_weights <= SMALL_NET_WEIGHTS and (not narrower or copy_bytes <= SMALL_COPY_BYTES)
+    small_copy = X.size * net.dtype.itemsize <= SMALL_COPY_BYTES
+    return net.n_weights <= SMALL_NET_WEIGHTS and (not narrower or small_copy)
 
 
 def train_epochs(net, opt, X, targets, orders, n_epochs, batch_size):
