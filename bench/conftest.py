@@ -47,16 +47,18 @@ def mnist_train():
 
 @pytest.fixture
 def record(benchmark):
-    """``record(workload, backend, batch, samples=None)`` after timing: adds the median to
-    the closing table and ``samples_per_s`` (if samples) to the benchmark's extra_info."""
+    """``record(workload, backend, batch, samples=None, seconds=None, **extra)`` after
+    timing: adds ``seconds`` (default: the benchmark's median) and ``extra`` to the closing
+    table, and ``samples_per_s`` (if samples) to the benchmark's extra_info."""
 
-    def add(workload, backend, batch, samples=None):
+    def add(workload, backend, batch, samples=None, seconds=None, **extra):
         if not benchmark.stats:  # --benchmark-disable: nothing was timed
             return
-        median = benchmark.stats["median"]
-        row = {"workload": workload, "backend": backend, "batch": batch, "seconds": median}
+        seconds = benchmark.stats["median"] if seconds is None else seconds
+        row = {"workload": workload, "backend": backend, "batch": batch, "seconds": seconds,
+               **extra}
         if samples:
-            row.update(samples=samples, samples_per_s=samples / median)
+            row.update(samples=samples, samples_per_s=samples / seconds)
             benchmark.extra_info["samples_per_s"] = row["samples_per_s"]
         _RESULTS.append(row)
 

@@ -9,6 +9,7 @@ contract requires. The optimizer steps run over the flat 235,146-parameter buffe
 import numpy as np
 import pytest
 
+import fastnn as fnn
 from fastnn import benchmark as workloads
 from fastnn.kernels import load_backend
 from fastnn.kernels.net import Net
@@ -86,15 +87,24 @@ def _flat_buffers():
     return net
 
 
-def test_sgd_step(benchmark, backend):
-    net = _flat_buffers()
-    time_op(benchmark, backend, f"sgd_step p={net.n_params}", "sgd_step", net.params,
-            np.zeros_like(net.params), net.grads, workloads.MNIST_LR, workloads.MNIST_MOMENTUM,
-            0.0, False, net.n_weights)
+OPTIMIZERS = {"sgd-momentum": fnn.SGD(lr=workloads.MNIST_LR, momentum=workloads.MNIST_MOMENTUM),
+              "adam": fnn.Adam(), "adamw": fnn.AdamW()}
 
 
-def test_adam_step(benchmark, backend):
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_optimizer_step(benchmark, backend, optimizer):
+    """One step over the flat buffer, its state carried from round to round; the gradient
+    (scratch to the op) is restored before each round, untimed."""
     net = _flat_buffers()
-    time_op(benchmark, backend, f"adam_step p={net.n_params}", "adam_step", net.params,
-            np.zeros_like(net.params), np.zeros_like(net.params), net.grads, 10, 1e-3, 0.9,
-            0.999, 1e-8, 0.0, net.n_weights)
+    ops = load_backend(backend)
+    state = OPTIMIZERS[optimizer].state(net.n_params, net.dtype)
+    grads = net.grads.copy()
+
+    def fresh_gradient():
+        net.grads[...] = grads
+        return (net.params, net.grads, state, net.n_weights, 1e-3), {}
+
+    benchmark.group = f"optimizer_step[{optimizer}] p={net.n_params}"
+    benchmark.extra_info.update(backend=backend, dtype="float32",
+                                threads=workloads.DEFAULT_THREADS)
+    benchmark.pedantic(ops.optimizer_step, setup=fresh_gradient, rounds=300, warmup_rounds=10)

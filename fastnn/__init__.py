@@ -10,7 +10,8 @@ Backends (``FASTNN_BACKEND`` or ``fnn.set_backend``): ``numba`` (default), ``num
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import datasets, metrics, plot
+from . import callbacks, datasets, metrics, plot, schedules
+from .callbacks import Callback, EarlyStopping, ModelCheckpoint
 from .backend import backend_name, get_backend, set_backend, use_backend
 from .errors import *  # noqa: F403 - the documented exception family
 from .errors import __all__ as _error_names
@@ -18,7 +19,8 @@ from .history import History
 from .io import load, save
 from .layers import Dense
 from .model import MLP, Sequential
-from .optimizers import SGD, Adam
+from .optimizers import *  # noqa: F403 - Optimizer and every optimizer class
+from .optimizers import __all__ as _optimizer_names
 from .threads import set_num_threads, thread_info
 
 try:
@@ -26,6 +28,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = ["MLP", "Sequential", "Dense", "SGD", "Adam", "History", "load", "save",
-           "set_backend", "get_backend", "backend_name", "use_backend", "datasets",
-           "metrics", "plot", "set_num_threads", "thread_info", "__version__", *_error_names]
+__all__ = ["MLP", "Sequential", "Dense", *_optimizer_names, "History", "load", "save",
+           "Callback", "EarlyStopping", "ModelCheckpoint", "set_backend", "get_backend",
+           "backend_name", "use_backend", "callbacks", "datasets", "metrics", "plot",
+           "schedules", "set_num_threads", "thread_info", "__version__", *_error_names]

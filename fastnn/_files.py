@@ -28,7 +28,9 @@ def atomic_write(path) -> Iterator[BinaryIO]:
         try:
             f = open(tmp, "xb")
         except OSError as exc:
-            raise type(exc)(f"cannot write to {path}: {exc.strerror}") from exc
+            reason = (f"directory {path.parent} does not exist" if not path.parent.exists()
+                      else exc.strerror)
+            raise type(exc)(f"cannot write to {path}: {reason}") from exc
         with f:
             yield f
             f.flush()
@@ -46,8 +48,11 @@ def check_writable(path) -> None:
     exists and is writable, and ``path`` is not a directory (for checks before long work)."""
     path = Path(os.path.realpath(path))
     _refuse_directory(path)
+    if not path.parent.exists():
+        raise FileNotFoundError(f"cannot write to {path}: directory {path.parent} does not "
+                                "exist")
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write to {path}: {path.parent} is not a directory")
+        raise NotADirectoryError(f"cannot write to {path}: {path.parent} is not a directory")
     if not os.access(path.parent, os.W_OK):
         raise PermissionError(f"cannot write to {path}: {path.parent} is not writable")
 

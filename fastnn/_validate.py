@@ -14,15 +14,25 @@ import numpy as np
 from .errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
 
 
-def _as_real_array(a, name):
+def _as_real_array(a, name, hint=""):
+    """``a`` as an array of bool, int, uint or float; DTypeError (ending in ``hint`` for
+    strings) otherwise."""
     try:
         arr = np.asarray(a)
     except (ValueError, TypeError) as exc:
         raise ShapeError(f"{name} must be a rectangular numeric array: {exc}") from None
     if arr.dtype.kind not in "biuf":
         raise DTypeError(f"{name} must hold real numbers (int, uint or float), got dtype "
-                         f"{arr.dtype}" + (" (complex)" if arr.dtype.kind == "c" else ""))
+                         f"{arr.dtype}" + (" (complex)" if arr.dtype.kind == "c" else "")
+                         + (hint if arr.dtype.kind in "USO" else ""))
     return arr
+
+
+_STRING_HINTS = {
+    "labels": "; to train on class names, encode them as 0..k-1 first: classes, y = "
+              "np.unique(y, return_inverse=True) (classes[k] names label k)",
+    "numbers": "; numbers stored as text convert with np.asarray(y, dtype=float)",
+}
 
 
 def _first(mask):
@@ -86,7 +96,8 @@ def features(X, n_features: int, dtype, name: str = "X", keep_integers: bool = F
 
 def targets(y, n_rows: int, loss: str, n_outputs: int, dtype, name: str = "y") -> np.ndarray:
     """y as the kernels want it for ``loss``: int64 labels (n,) or float (n, n_outputs)."""
-    arr = _as_real_array(y, name)
+    arr = _as_real_array(y, name, _STRING_HINTS["labels" if loss == "softmax_cross_entropy"
+                                                else "numbers"])
     if arr.shape[:1] != (n_rows,):
         raise ShapeError(f"{name} must have one row per sample of X ({n_rows}), got shape "
                          f"{arr.shape}")

@@ -3,6 +3,8 @@
 The process default comes from the environment variable ``FASTNN_BACKEND`` (``numba`` if
 unset), read on first use. ``set_backend`` changes the process default; ``use_backend``
 overrides it for a ``with`` block (per thread and per asyncio task, via a ContextVar).
+Names are case-insensitive everywhere (``NumPy`` is ``numpy``); the name in force is
+always reported in lower case.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ _override: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 
 def _checked(name) -> str:
+    """``name`` in lower case, after loading that backend (BackendError naming the
+    problem, with the name as given)."""
+    if isinstance(name, str) and name.lower() in BACKENDS:
+        name = name.lower()
     threads.apply_env()
-    load_backend(name)  # raises BackendError naming the problem
+    load_backend(name)
     return name
 
 
 def set_backend(name: str) -> None:
-    """Make ``name`` (numpy, numba or check) the process-wide backend."""
+    """Make ``name`` (numpy, numba or check, any case) the process-wide backend."""
     global _default
     _default = _checked(name)
 
@@ -51,8 +57,9 @@ def get_backend():
 
 @contextlib.contextmanager
 def use_backend(name: str):
-    """``with use_backend("numpy"): ...`` runs the block on that backend."""
-    token = _override.set(_checked(name))
+    """``with use_backend("numpy"): ...`` runs the block on that backend (any case)."""
+    name = _checked(name)
+    token = _override.set(name)
     try:
         yield load_backend(name)
     finally:

@@ -1,28 +1,35 @@
 """Benchmark workloads and the ``fastnn bench`` command.
 
-The workloads are shared by ``bench/`` (pytest-benchmark: many rounds, saved JSON) and
-``fastnn bench`` (a quick table: one warm-up and three timed runs per configuration, the
-median reported; the runs of one batch size's floor and backends alternate, round by
-round, see :func:`time_interleaved`). Each ``*_runner`` builds everything up front and
-returns a callable that runs exactly the timed work:
+The workloads are shared by ``bench/`` (pytest-benchmark, saved JSON) and ``fastnn bench``
+(a quick table):
 
-- MNIST-MLP, :func:`mnist_epoch_runner`: one epoch of 784-256-128-10 ReLU, softmax
-  cross-entropy, SGD lr 0.05 momentum 0.9, shuffled, float32, through the public
-  ``model.fit(X, y, epochs=1, ...)`` (so including fit's input validation);
+- MNIST-MLP, :func:`mnist_run`: 784-256-128-10 ReLU, softmax cross-entropy, SGD lr 0.05
+  momentum 0.9, shuffled, float32, for E epochs of ONE ongoing run, as a user trains:
+  one public ``model.fit(X, y, epochs=E, ...)`` call (so including fit's input
+  validation), the optimizer state carried from epoch to epoch. Per-epoch seconds come
+  from ``history["samples_per_s"]``; they are real per-epoch times because ``fit`` runs
+  MNIST-sized data one epoch per backend call (a chunk of several epochs would report
+  the chunk's mean for each). The first epoch (compiling, or loading numba's cache,
+  and cold caches) is reported apart; the steady number is the median of epochs 2..E;
+- the peers, :func:`run_peer`: the same run in PyTorch eager, JAX (one jitted step) and
+  scikit-learn, each a script of ``fastnn.peers`` in a fresh process of its own, with
+  its library's own defaults and T threads, reporting the same first and steady
+  numbers (inside fastnn's process PyTorch ran 2x slower, beside fastnn's thread pools);
 - the GEMM floor, :func:`gemm_floor_runner`: only the eight float32 matrix products of
   each training step (three forward, three weight gradients, two input gradients)
   through numpy's BLAS into preallocated outputs, for the same ceil(N/B) steps with a
-  partial last batch: the practical hardware limit of an epoch;
+  partial last batch: the practical hardware limit of an epoch. It is timed in this
+  process, one warm-up then REPEATS runs before the batch size's backends and peers and
+  REPEATS after them, the median of all reported;
 - the tutorial nets, :func:`tutorial_runner`: XOR and two moons, full-batch gradient
-  descent for 10,000 and 20,000 iterations through ``fit``; per-call overhead dominates;
-- the PyTorch eager CPU peer, :func:`torch_epoch_runner`, when torch is installed.
+  descent for 10,000 and 20,000 iterations through ``fit``; per-call overhead dominates.
+  One warm-up and three timed runs alternating between backends (see
+  :func:`time_interleaved`), the median reported.
 
-Ratios, from medians of the same workload and batch: ``x GEMM floor`` = seconds / the
-floor's seconds (1.0 is the hardware limit); ``vs numpy`` and ``vs torch`` = their
-seconds / these seconds (speed-ups). pytest-benchmark cannot put one test's result into
-another's ``extra_info``, so ``bench/`` prints this table at the end of its run, and from
-its saved JSON a ratio is ``median`` of a benchmark over ``median`` of ``test_gemm_floor``
-in the same group (``mnist-epoch-b{B}``).
+Ratios, for the same workload and batch: ``x GEMM floor`` = steady seconds / the floor's
+seconds (1.0 is the hardware limit); ``vs numpy`` and ``vs torch`` = their seconds /
+these seconds (speed-ups). pytest-benchmark cannot put one test's result into another's
+``extra_info``, so ``bench/`` prints this table at the end of its run.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -42,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 import fastnn as fnn
-from fastnn.cli import _positive_int
+from fastnn._args import int_at_least, positive_int
 from fastnn.datasets import load_mnist, logic_gate, make_moons
 
 MNIST_SIZES = (784, 256, 128, 10)
@@ -52,9 +60,12 @@ FLOOR = "gemm-floor"  # the "backend" name of the GEMM floor rows
 DEFAULT_BATCHES = (32, 128, 1024)
 DEFAULT_BACKENDS = ("numpy", "numba")
 DEFAULT_THREADS = 2
+DEFAULT_EPOCHS = 4  # of one run: the first apart, the median of the other three
 WARMUP, REPEATS = 1, 3  # fastnn bench: untimed runs, then timed runs whose median counts
 SAMPLES_ENV = "FASTNN_BENCH_SAMPLES"
-ROW_ORDER = (FLOOR, "numpy", "numba", "check", "torch")
+PEERS = {"torch": "fastnn.peers.torch_mlp", "jax": "fastnn.peers.jax_mlp",
+         "sklearn": "fastnn.peers.sklearn_mlp"}
+ROW_ORDER = (FLOOR, "numpy", "numba", "check", *PEERS)
 
 
 @dataclass(frozen=True)
@@ -95,21 +106,60 @@ def samples_from_env() -> int | None:
     return int(value)
 
 
-def mnist_epoch_runner(backend: str, batch: int, X: np.ndarray, y: np.ndarray,
-                       seed: int = 0) -> Callable[[], None]:
-    """A callable running one MNIST-MLP epoch of ``model.fit`` on ``backend``.
+def load_mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST test set: X float32 (10000, 784), y int64 (10000,)."""
+    return load_mnist()[1]
 
-    X float32 (n, 784), y int64 (n,). The model is built here, once; each call continues
-    training it for one epoch (fit starts a fresh optimizer state each call).
+
+def mnist_run(backend: str, batch: int, X: np.ndarray, y: np.ndarray, epochs: int,
+              seed: int = 0) -> tuple[list[float], fnn.Sequential]:
+    """Train a fresh MNIST-MLP on ``backend`` for ``epochs`` epochs of one ``model.fit``
+    call; return (wall seconds of each epoch, the trained model).
+
+    X float32 (n, 784), y int64 (n,). The seconds are ``n / history["samples_per_s"]``:
+    per epoch as long as fit runs one epoch per backend call (the training loop does for
+    MNIST-sized data), else each epoch of a chunk gets the chunk's mean.
     """
     model = fnn.MLP(MNIST_SIZES, activation="relu", seed=seed)
     optimizer = fnn.SGD(lr=MNIST_LR, momentum=MNIST_MOMENTUM)
+    with fnn.use_backend(backend):
+        history = model.fit(X, y, epochs=epochs, batch_size=batch, optimizer=optimizer,
+                            verbose=0)
+    return [len(X) / rate for rate in history["samples_per_s"]], model
 
-    def epoch():
-        with fnn.use_backend(backend):
-            model.fit(X, y, epochs=1, batch_size=batch, optimizer=optimizer, verbose=0)
 
-    return epoch
+def epoch_summary(epoch_seconds: list[float]) -> dict:
+    """{"epoch_seconds", "first_epoch_s", "seconds": median of epochs 2..E (the steady
+    number; absent if E = 1)} of one run's per-epoch wall seconds."""
+    summary = {"epoch_seconds": list(epoch_seconds), "first_epoch_s": epoch_seconds[0]}
+    if len(epoch_seconds) > 1:
+        summary["seconds"] = statistics.median(epoch_seconds[1:])
+    return summary
+
+
+def run_peer(name: str, batch: int, samples: int | None, epochs: int,
+             threads: int = DEFAULT_THREADS, timeout: float | None = None) -> dict:
+    """Run peer ``name`` (a key of PEERS) in a fresh Python process, with this process's
+    environment (fastnn keeps its thread settings out of it); its JSON report.
+
+    The report has peer, version, batch, samples, epoch_seconds, first_epoch_s,
+    steady_epoch_s and test_accuracy (see ``fastnn.peers``), or ``skipped`` (its library is
+    missing) or ``error`` (the process failed: its exit status and last stderr line).
+    """
+    argv = [sys.executable, "-m", PEERS[name], "--batch", str(batch), "--epochs", str(epochs),
+            "--threads", str(threads)]
+    if samples is not None:
+        argv += ["--samples", str(samples)]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ),
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"peer": name, "error": f"timed out after {timeout:g} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"peer": name, "error": f"exit status {done.returncode}: {last}"}
+    return json.loads(lines[-1])
 
 
 def gemm_floor_runner(batch: int, n_samples: int,
@@ -165,39 +215,6 @@ def tutorial_runner(name: str, backend: str, seed: int = 0) -> Callable[[], None
     return run
 
 
-def torch_epoch_runner(batch: int, X: np.ndarray, y: np.ndarray, threads: int = DEFAULT_THREADS,
-                       seed: int = 0) -> Callable[[], None] | None:
-    """A callable running one MNIST-MLP epoch in PyTorch eager mode; None without torch.
-
-    Same model, loss, SGD momentum 0.9, float32 and shuffling (a permutation each epoch,
-    batches gathered by index); ``torch.set_num_threads(threads)``.
-    """
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.manual_seed(seed)
-    torch.set_num_threads(threads)
-    layers = []
-    for i, o in zip(MNIST_SIZES[:-1], MNIST_SIZES[1:]):
-        layers += [torch.nn.Linear(i, o), torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1])
-    optimizer = torch.optim.SGD(model.parameters(), lr=MNIST_LR, momentum=MNIST_MOMENTUM)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
-    rng = np.random.default_rng(seed)
-
-    def epoch():
-        order = torch.from_numpy(rng.permutation(len(X_t)))
-        for start in range(0, len(X_t), batch):
-            idx = order[start:start + batch]
-            optimizer.zero_grad(set_to_none=True)
-            loss_fn(model(X_t[idx]), y_t[idx]).backward()
-            optimizer.step()
-
-    return epoch
-
-
 # -- timing, ratios, table --------------------------------------------------------------
 
 def time_interleaved(fns: dict[str, Callable[[], None]], warmup: int = WARMUP,
@@ -223,9 +240,13 @@ def time_interleaved(fns: dict[str, Callable[[], None]], warmup: int = WARMUP,
 
 def add_ratios(rows: list[dict]) -> list[dict]:
     """Sort rows and add ``x_gemm_floor``, ``vs_numpy``, ``vs_torch`` where the reference
-    row (same workload and batch) exists. Rows need workload, backend, batch, seconds."""
-    seconds = {(r["workload"], r["batch"], r["backend"]): r["seconds"] for r in rows}
+    row (same workload and batch) exists. Rows need workload, backend, batch, and
+    seconds unless they are a skipped or failed peer's (with a ``note``)."""
+    seconds = {(r["workload"], r["batch"], r["backend"]): r["seconds"]
+               for r in rows if "seconds" in r}
     for r in rows:
+        if "seconds" not in r:
+            continue
         for key, ref_backend in (("x_gemm_floor", FLOOR), ("vs_numpy", "numpy"),
                                  ("vs_torch", "torch")):
             ref = seconds.get((r["workload"], r["batch"], ref_backend))
@@ -237,13 +258,18 @@ def add_ratios(rows: list[dict]) -> list[dict]:
     return rows
 
 
+_TEXT_COLUMNS = ("workload", "backend", "note")
+
+
 def format_table(rows: list[dict]) -> str:
     """The rows as an aligned text table: blank where a number does not apply, columns
     that apply to no row left out."""
     columns = [("workload", "workload", "{}"), ("backend", "backend", "{}"),
                ("batch", "batch", "{}"), ("samples_per_s", "samples/s", "{:,.0f}"),
-               ("seconds", "s/run", "{:.4f}"), ("x_gemm_floor", "x GEMM floor", "{:.2f}"),
-               ("vs_numpy", "vs numpy", "{:.2f}x"), ("vs_torch", "vs torch", "{:.2f}x")]
+               ("first_epoch_s", "1st epoch s", "{:.3f}"), ("seconds", "steady s", "{:.4f}"),
+               ("x_gemm_floor", "x GEMM floor", "{:.2f}"), ("vs_numpy", "vs numpy", "{:.2f}x"),
+               ("vs_torch", "vs torch", "{:.2f}x"), ("test_accuracy", "test acc", "{:.4f}"),
+               ("note", "note", "{}")]
     columns = [c for c in columns if c[0] == "batch" or any(c[0] in r for r in rows)]
     cells = [[title for _, title, _ in columns]]
     for r in rows:
@@ -251,8 +277,8 @@ def format_table(rows: list[dict]) -> str:
         cells.append([fmt.format(batch if key == "batch" else r[key]) if key in r else ""
                       for key, _, fmt in columns])
     widths = [max(len(row[j]) for row in cells) for j in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) if j < 2 else c.rjust(w)
-                               for j, (c, w) in enumerate(zip(row, widths))).rstrip()
+    return "\n".join("  ".join(c.ljust(w) if key in _TEXT_COLUMNS else c.rjust(w)
+                               for (key, _, _), c, w in zip(columns, row, widths)).rstrip()
                      for row in cells)
 
 
@@ -264,10 +290,11 @@ def machine_info() -> dict:
             "numpy": np.__version__, "numpy_blas": _numpy_blas(), "numba": numba.__version__,
             "numba_threading_layer_config": numba.config.THREADING_LAYER,
             "threads": fnn.thread_info()}
-    try:
-        info["torch"] = importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:
-        info["torch"] = None
+    for distribution in ("torch", "jax", "scikit-learn"):  # the peers' libraries
+        try:
+            info[distribution] = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            info[distribution] = None
     return info
 
 
@@ -291,7 +318,7 @@ def _numpy_blas() -> str:
 
 def _int_list(text: str) -> tuple[int, ...]:
     try:
-        return tuple(_positive_int(part) for part in text.split(","))
+        return tuple(positive_int(part) for part in text.split(","))
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"must be a comma list of positive integers, got {text!r}") from None
@@ -307,25 +334,72 @@ def _backend_list(text: str) -> tuple[str, ...]:
     return names
 
 
+def _epochs(text: str) -> int:
+    try:
+        return int_at_least(2, "")(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be an integer of at least 2 (the first "
+                                         f"epoch is reported apart), got {text!r}") from None
+
+
+def _peer_list(text: str) -> tuple[str, ...]:
+    if text.strip().lower() == "none":
+        return ()
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names or any(name not in PEERS for name in names):
+        raise argparse.ArgumentTypeError(f"must be a comma list of {', '.join(PEERS)}, or "
+                                         f"'none', got {text!r}")
+    return names
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``fastnn bench`` options."""
     parser.description = (
-        "Quick benchmark: MNIST-MLP epochs per backend and batch size against the GEMM floor "
-        "(only the matrix products of an epoch, the practical hardware limit) and PyTorch "
-        "if installed, then the tutorial nets (xor, moons). One warm-up and three timed runs "
-        "per row, the median reported; the floor and backends of a batch size run in "
-        "alternating rounds, so their ratios come from the same moments. For careful "
-        "numbers: python -m pytest bench/ --benchmark-only.")
+        "Quick benchmark: per batch size, E epochs of one MNIST-MLP training run per "
+        "backend (the first epoch apart, the median of the others as the steady number) "
+        "against the GEMM floor (only the matrix products of an epoch, the practical "
+        "hardware limit), and the same run in PyTorch, JAX and scikit-learn, each in a "
+        "fresh process with its own defaults (skipped, with the reason, when not "
+        "installed); then the tutorial nets (xor, moons). For careful numbers: "
+        "python -m pytest bench/ --benchmark-only.")
     parser.add_argument("--batch", type=_int_list, default=DEFAULT_BATCHES, metavar="B,...",
                         help="MNIST batch sizes (default 32,128,1024)")
     parser.add_argument("--backends", type=_backend_list, default=DEFAULT_BACKENDS,
                         metavar="NAME,...", help="backends to time (default numpy,numba)")
-    parser.add_argument("--samples", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--peers", type=_peer_list, default=tuple(PEERS), metavar="NAME,...",
+                        help=f"peer libraries to time, or 'none' (default "
+                             f"{','.join(PEERS)})")
+    parser.add_argument("--epochs", type=_epochs,
+                        default=DEFAULT_EPOCHS, metavar="E",
+                        help=f"epochs of each MNIST run (default {DEFAULT_EPOCHS})")
+    parser.add_argument("--samples", type=positive_int, default=None, metavar="N",
                         help="use the first N MNIST training images (default all 60,000)")
-    parser.add_argument("--threads", type=_positive_int, default=DEFAULT_THREADS,
-                        help=f"threads for numba, BLAS and torch (default {DEFAULT_THREADS})")
+    parser.add_argument("--threads", type=positive_int, default=DEFAULT_THREADS,
+                        help=f"threads for numba, BLAS and the peers (default "
+                             f"{DEFAULT_THREADS})")
     parser.add_argument("--json", metavar="PATH",
                         help="also write every number and the machine info here as JSON")
+
+
+def _say(text: str) -> None:
+    print(f"  {text}", file=sys.stderr, flush=True)
+
+
+def _peer_row(report: dict, batch: int) -> dict:
+    """A table row from a peer's JSON report (or its skip or error)."""
+    name = report["peer"]
+    row = {"workload": MNIST_WORKLOAD, "backend": name, "batch": batch}
+    if "epoch_seconds" not in report:
+        row["note"] = (f"skipped: {report['skipped']}" if "skipped" in report else
+                       f"failed: {report.get('error', 'no report')}")
+        _say(f"{name} batch {batch}: {row['note']}")
+        return row
+    row.update(epoch_summary(report["epoch_seconds"]), samples=report["samples"],
+               test_accuracy=report["test_accuracy"], note=f"{name} {report['version']}",
+               peer=report)
+    _say(f"{name} {report['version']} batch {batch}: first epoch "
+         f"{row['first_epoch_s']:.3f} s, steady {row['seconds']:.4f} s")
+    return row
 
 
 def run(args: argparse.Namespace) -> int:
@@ -336,42 +410,48 @@ def run(args: argparse.Namespace) -> int:
     fnn.set_num_threads(args.threads)
     threads = fnn.thread_info()["requested"]  # capped at the CPU count
     X, y = load_mnist_train(args.samples)
+    X_test, y_test = load_mnist_test()
     n = len(X)
     rows = []
 
-    def measure(workload, batch, runners, samples=None):
-        """Time ``runners`` ({backend: callable}) interleaved; one row each."""
-        for backend, (median, times) in time_interleaved(runners, WARMUP, REPEATS).items():
-            row = {"workload": workload, "backend": backend, "batch": batch,
-                   "seconds": median, "times": times}
-            if samples:
-                row.update(samples=samples, samples_per_s=samples / median)
-            rows.append(row)
-            print(f"  {workload} {backend} batch {'full' if batch is None else batch}: "
-                  f"{median:.4f} s", file=sys.stderr, flush=True)
-
-    print(f"fastnn bench: {n:,} MNIST samples, {threads} threads, backends "
-          f"{', '.join(args.backends)}", file=sys.stderr, flush=True)
+    print(f"fastnn bench: {n:,} MNIST samples, {args.epochs} epochs per run, {threads} "
+          f"threads, backends {', '.join(args.backends)}, peers "
+          f"{', '.join(args.peers) or 'none'}", file=sys.stderr, flush=True)
     _warn_if_busy()
     for batch in args.batch:
-        runners = {FLOOR: gemm_floor_runner(batch, n)}
-        runners.update((backend, mnist_epoch_runner(backend, batch, X, y))
-                       for backend in args.backends)
-        measure(MNIST_WORKLOAD, batch, runners, n)
+        floor = gemm_floor_runner(batch, n)
+        floor_times = time_interleaved({FLOOR: floor}, WARMUP, REPEATS)[FLOOR][1]
+        for backend in args.backends:
+            epoch_seconds, model = mnist_run(backend, batch, X, y, args.epochs)
+            with fnn.use_backend(backend):
+                accuracy = model.evaluate(X_test, y_test)["accuracy"]
+            row = {"workload": MNIST_WORKLOAD, "backend": backend, "batch": batch,
+                   "samples": n, **epoch_summary(epoch_seconds), "test_accuracy": accuracy}
+            rows.append(row)
+            _say(f"{backend} batch {batch}: first epoch {row['first_epoch_s']:.3f} s, "
+                 f"steady {row['seconds']:.4f} s")
+        rows += [_peer_row(run_peer(name, batch, n, args.epochs, threads), batch)
+                 for name in args.peers]
+        floor_times += time_interleaved({FLOOR: floor}, 0, REPEATS)[FLOOR][1]
+        rows.append({"workload": MNIST_WORKLOAD, "backend": FLOOR, "batch": batch,
+                     "samples": n, "seconds": statistics.median(floor_times),
+                     "times": floor_times})
+        _say(f"{FLOOR} batch {batch}: {rows[-1]['seconds']:.4f} s")
     for name in TUTORIALS:
-        measure(name, None, {backend: tutorial_runner(name, backend)
-                             for backend in args.backends})
-    for batch in args.batch:  # last: torch's idle worker threads must not slow the others
-        runner = torch_epoch_runner(batch, X, y, threads=threads)
-        if runner is None:
-            print("  torch: not installed, skipped", file=sys.stderr)
-            break
-        measure(MNIST_WORKLOAD, batch, {"torch": runner}, n)
+        runners = {backend: tutorial_runner(name, backend) for backend in args.backends}
+        for backend, (median, times) in time_interleaved(runners, WARMUP, REPEATS).items():
+            rows.append({"workload": name, "backend": backend, "batch": None,
+                         "seconds": median, "times": times})
+            _say(f"{name} {backend}: {median:.4f} s")
+    for row in rows:
+        if "samples" in row and "seconds" in row:
+            row["samples_per_s"] = row["samples"] / row["seconds"]
 
     print(format_table(add_ratios(rows)))
     if args.json:
-        settings = {"samples": n, "threads": threads, "batches": list(args.batch),
-                    "backends": list(args.backends), "warmup": WARMUP, "repeats": REPEATS}
+        settings = {"samples": n, "epochs": args.epochs, "threads": threads,
+                    "batches": list(args.batch), "backends": list(args.backends),
+                    "peers": list(args.peers), "warmup": WARMUP, "repeats": REPEATS}
         document = {"machine": machine_info(), "load_average_1min": os.getloadavg()[0],
                     "settings": settings, "results": rows}
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")

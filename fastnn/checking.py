@@ -13,6 +13,7 @@ import numpy as np
 from .kernels import check_backend as check
 from .kernels.contract import ACTIVATIONS
 from .kernels.numpy_backend.dense import activate
+from .optimizers import OPTIMIZERS, SGD
 
 DTYPES = (np.float32, np.float64)
 DENSE_SHAPES = ((128, 784, 256), (128, 256, 128), (128, 128, 10), (1, 3, 1), (7, 5, 3),
@@ -73,17 +74,25 @@ def cases(rng: np.random.Generator):
         for p, n_decay in ((235_146, 234_752), (37, 30)):
             params = rng.standard_normal(p).astype(dtype)
             grads = (rng.standard_normal(p) * 0.1).astype(dtype)
-            for momentum, nesterov, wd in ((0.0, False, 0.0), (0.9, False, 5e-4), (0.9, True, 0.0)):
-                velocity = (rng.standard_normal(p) * 0.1).astype(dtype)
-                rows, _ = check.run_sgd_step(params.copy(), velocity, grads.copy(), 0.05,
-                                             momentum, wd, nesterov, n_decay)
-                yield name, f"p={p} mu={momentum:g}{' nesterov' if nesterov else ''} wd={wd:g}", rows
-            m = (rng.standard_normal(p) * 0.01).astype(dtype)
-            v = (rng.random(p) * 1e-4).astype(dtype)
-            for step in (1, 100):
-                rows, _ = check.run_adam_step(params.copy(), m.copy(), v.copy(), grads.copy(),
-                                              step, 1e-3, 0.9, 0.999, 1e-8, 1e-4, n_decay)
-                yield name, f"p={p} step={step}", rows
+            for label, optimizer, step in _optimizer_cases():
+                state = optimizer.state(p, dtype)
+                state.step = step
+                for slot in state.slots:  # moments are >= 0 for v, any sign for the others
+                    slot[...] = np.abs(rng.standard_normal(p) * 0.01).astype(dtype)
+                rows, _ = check.run_optimizer_step(params.copy(), grads.copy(), state, n_decay,
+                                                   optimizer.lr)
+                yield name, f"p={p} {label}", rows
+
+
+def _optimizer_cases():
+    """(label, optimizer, steps already taken) for every rule and its variants."""
+    for momentum, nesterov, wd in ((0.0, False, 0.0), (0.9, False, 5e-4), (0.9, True, 0.0)):
+        yield (f"sgd mu={momentum:g}{' nesterov' if nesterov else ''} wd={wd:g}",
+               SGD(lr=0.05, momentum=momentum, nesterov=nesterov, weight_decay=wd), 0)
+    for rule, cls in OPTIMIZERS.items():
+        if rule != "sgd":
+            for step in (0, 99):
+                yield f"{rule} step={step + 1}", cls(lr=1e-3, weight_decay=1e-4), step
 
 
 def run(seed: int = 0, out=print) -> bool:

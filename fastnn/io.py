@@ -1,13 +1,13 @@
 """Saving and loading models: one ``.npz`` file, written atomically, read without pickle.
 
-File format (version 1), every entry a plain array: ``format`` ("fastnn-model"),
-``version`` (1), ``sizes`` int64 (L+1,), ``activations`` str (L,), ``loss`` str,
-``dtype`` str, ``seed`` int64, ``input_scale`` float64, ``params`` (p,) of ``dtype`` (the
-flat buffer: every W, then every b).
+The format and the writer live in :mod:`fastnn._model_file` (``save`` is re-exported
+here); this module reads, trusting nothing: a file with an entry fastnn does not know is
+refused, naming the entry.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 import zipfile
@@ -18,15 +18,19 @@ from tokenize import TokenError
 
 import numpy as np
 
-from ._files import atomic_write
-from .errors import FastnnError, ModelFileError, NotFittedError
+from . import schedules
+from ._model_file import FORMAT, KEYS, OPTIMIZER_KEYS, VERSION, model_arrays, save
+from .errors import FastnnError, ModelFileError
 from .kernels.net import count_params
 from .layers import Dense
+from .model import Sequential
+from .optimizers import OPTIMIZERS
 
-FORMAT = "fastnn-model"
-VERSION = 1
-KEYS = ("format", "version", "sizes", "activations", "loss", "dtype", "seed", "input_scale",
-         "params")
+_OPTIMIZER_CLASSES = {cls.__name__: cls for cls in OPTIMIZERS.values()}
+_SCHEDULE_CLASSES = {name: getattr(schedules, name) for name in schedules.__all__}
+
+__all__ = ["load", "save", "model_arrays", "FORMAT", "VERSION", "KEYS"]
+
 _MAX_DESCRIPTION_BYTES = 1 << 16  # every entry but params is a few hundred bytes
 # What reading a damaged zip or .npy header can raise; RuntimeError (NotImplementedError
 # included) is zipfile's answer to features fastnn never writes (encryption, patch data).
@@ -36,30 +40,6 @@ _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                        (2, 0): np.lib.format.read_array_header_2_0}
 
 
-def save(model, path) -> None:
-    """Write ``model`` to ``path`` atomically (see :func:`fastnn._files.atomic_write`): an
-    interrupted save never leaves a truncated model where the old one was. A model that
-    was neither fitted nor given parameters is refused: its file would load as trained."""
-    if not model.fitted:
-        raise NotFittedError("this model has not been fitted: saving it would write its "
-                             "random initial weights, which load() treats as trained; call "
-                             "fit() or set_params() first")
-    with atomic_write(path) as f:
-        np.savez(f, **model_arrays(model))
-
-
-def model_arrays(model) -> dict[str, np.ndarray]:
-    """The entries of ``model``'s file, by name (see the module docstring)."""
-    return {
-        "format": np.array(FORMAT), "version": np.array(VERSION, np.int64),
-        "sizes": np.array(model.sizes, np.int64),
-        "activations": np.array([layer.activation for layer in model.layers]),
-        "loss": np.array(model.loss), "dtype": np.array(model.dtype.name),
-        "seed": np.array(model.seed, np.int64),
-        "input_scale": np.array(model.input_scale, np.float64), "params": model.params,
-    }
-
-
 def load(path):
     """Read a model saved by :func:`save`; never unpickles.
 
@@ -67,10 +47,9 @@ def load(path):
     holds before its array is made, and ``params`` against the size the architecture
     implies, so a corrupt or hostile file can neither run code nor make fastnn allocate
     more than the file holds. Raises FileNotFoundError if there is no file, ModelFileError
-    if it is corrupt, truncated, of another format or version, or inconsistent.
+    if it is corrupt, truncated, of another format or version, holds an entry fastnn does
+    not know, or is inconsistent.
     """
-    from .model import Sequential
-
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as z:
@@ -79,10 +58,29 @@ def load(path):
             if missing:
                 raise ModelFileError(f"{path}: not a fastnn model file (missing "
                                      f"{', '.join(missing)})")
+            known = {f"{key}.npy" for key in KEYS + OPTIMIZER_KEYS}
+            unknown = sorted(names - known)
+            if unknown:
+                name = unknown[0].removesuffix(".npy")
+                raise ModelFileError(f"{path}: unknown entry {name!r} ({len(unknown)} in all); "
+                                     f"a fastnn model file holds only {', '.join(KEYS)} (and "
+                                     f"a checkpoint {', '.join(OPTIMIZER_KEYS)})")
+            present = [key for key in OPTIMIZER_KEYS if f"{key}.npy" in names]
+            if present and len(present) < len(OPTIMIZER_KEYS):
+                missing = [key for key in OPTIMIZER_KEYS if key not in present]
+                raise ModelFileError(f"{path}: a checkpoint needs every optimizer entry; "
+                                     f"missing {', '.join(missing)}")
             entries = {key: _entry(z, path, key, _MAX_DESCRIPTION_BYTES) for key in KEYS[:-1]}
             sizes, acts, dtype = _description(path, entries)
             n_params = count_params(sizes)
             params = _entry(z, path, "params", n_params * dtype.itemsize + _MAX_DESCRIPTION_BYTES)
+            checkpoint = None
+            if present:
+                checkpoint = {key: _entry(z, path, key, _MAX_DESCRIPTION_BYTES)
+                              for key in ("optimizer", "optimizer_step", "shuffle_state")}
+                checkpoint["optimizer_slots"] = _entry(
+                    z, path, "optimizer_slots", 2 * n_params * dtype.itemsize
+                    + _MAX_DESCRIPTION_BYTES)
     except (FileNotFoundError, ModelFileError):
         raise
     except _UNREADABLE as exc:
@@ -101,7 +99,51 @@ def load(path):
         raise ModelFileError(f"{path}: inconsistent model description: {exc}") from None
     model.params[...] = params
     model.fitted = True
+    if checkpoint is not None:
+        _restore_optimizer(path, model, checkpoint)
     return model
+
+
+def _restore_optimizer(path, model, entries) -> None:
+    """Give ``model`` the optimizer, its state and the shuffling state of a checkpoint."""
+    try:
+        optimizer = _rebuilt(json.loads(_text(path, entries, "optimizer")), _OPTIMIZER_CLASSES)
+        state = optimizer.state(model.net.n_params, model.dtype)
+        slots, step = entries["optimizer_slots"], entries["optimizer_step"]
+        if slots.shape != (len(state.slots), model.net.n_params) or slots.dtype != model.dtype:
+            raise ValueError(f"optimizer_slots must be {model.dtype.name} of shape "
+                             f"({len(state.slots)}, {model.net.n_params}), got {slots.dtype} "
+                             f"{slots.shape}")
+        if not np.isfinite(slots).all():
+            raise ValueError("optimizer_slots hold NaN or infinite values")
+        if step.shape != () or step.dtype.kind != "i" or step < 0:
+            raise ValueError(f"optimizer_step must be a non-negative integer, got {step!r}")
+        for slot, saved in zip(state.slots, slots):
+            slot[...] = saved
+        state.step = int(step)
+        model.shuffle_rng.bit_generator.state = json.loads(_text(path, entries,
+                                                                 "shuffle_state"))
+    except (FastnnError, ValueError, TypeError, KeyError) as exc:
+        raise ModelFileError(f"{path}: inconsistent optimizer state: {exc}") from None
+    model.optimizer, model.optimizer_state = optimizer, state
+
+
+def _text(path, entries, key) -> str:
+    value = entries[key]
+    if value.shape != () or value.dtype.kind != "U":
+        raise ModelFileError(f"{path}: entry {key!r} must be a string, got {value.dtype} "
+                             f"{value.shape}")
+    return value.item()
+
+
+def _rebuilt(described, classes):
+    """The optimizer (or schedule) of a checkpoint's JSON, through its class's checks."""
+    cls = classes.get(described["class"])
+    if cls is None:
+        raise ValueError(f"unknown class {described['class']!r}")
+    fields = {key: _rebuilt(value, _SCHEDULE_CLASSES) if isinstance(value, dict) else value
+              for key, value in described["fields"].items()}
+    return cls(**fields)
 
 
 def _entry(z: zipfile.ZipFile, path, key: str, max_bytes: int) -> np.ndarray:
@@ -138,7 +180,7 @@ def _entry(z: zipfile.ZipFile, path, key: str, max_bytes: int) -> np.ndarray:
 def _description(path, entries) -> tuple[list[int], list[str], np.dtype]:
     """Sizes, activation names and float dtype from the small entries, checked."""
     _expect(path, entries["format"], "format", "U", FORMAT)
-    _expect(path, entries["version"], "version", "i", VERSION)
+    _expect(path, entries["version"], "version", "i", VERSION, _version_hint(entries["version"]))
     sizes, acts = entries["sizes"], entries["activations"]
     if sizes.dtype.kind != "i" or sizes.ndim != 1 or len(sizes) < 2 or (sizes < 1).any():
         raise ModelFileError(f"{path}: sizes must be positive integers, got {_shown(sizes)}")
@@ -157,10 +199,18 @@ def _description(path, entries) -> tuple[list[int], list[str], np.dtype]:
     return [int(s) for s in sizes], [str(a) for a in acts], np.dtype(dtype)
 
 
-def _expect(path, value, name, kind, expected):
+def _expect(path, value, name, kind, expected, hint=""):
     if value.dtype.kind != kind or value.shape != () or value.item() != expected:
-        raise ModelFileError(f"{path}: {name} must be {expected!r}, got {_shown(value)}"
-                             + (" (saved by a newer fastnn?)" if name == "version" else ""))
+        raise ModelFileError(f"{path}: {name} must be {expected!r}, got {_shown(value)}{hint}")
+
+
+def _version_hint(value: np.ndarray) -> str:
+    """Why an integer version other than VERSION is refused."""
+    if value.dtype.kind != "i" or value.shape != ():
+        return ""
+    if value.item() > VERSION:
+        return " (saved by a newer fastnn?)"
+    return f" (an older or invalid version: this fastnn reads version {VERSION} only)"
 
 
 def _shown(value: np.ndarray) -> str:

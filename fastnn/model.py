@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
+from . import _model_file
 from . import _validate as check
 from .backend import get_backend
 from .errors import ConfigError, NonFiniteError, NotFittedError, ShapeError, ValueRangeError
@@ -60,6 +62,8 @@ class Sequential:
             layer.init_weights(W, init_rng)
         self.fitted = False
         self.history = None
+        self.optimizer = None  # the last fit's optimizer, and the state it left:
+        self.optimizer_state = None  # a later fit continues it (see fastnn.training)
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -82,17 +86,28 @@ class Sequential:
         self.net.params[...] = check.converted(params, self.dtype, "params")
         self.fitted = True
 
-    def fit(self, X, y, epochs: int = 10, batch_size: int | None = 32, optimizer="sgd",
-            validation_data=None, shuffle: bool = True, verbose: int = 1):
-        """Train in place and return a :class:`fastnn.History` (see ``fastnn.training.fit``)."""
+    def fit(self, X, y, epochs: int = 10, batch_size: int | None = 32, optimizer=None,
+            validation_data=None, validation_split=None, callbacks=(), shuffle: bool = True,
+            verbose: int = 1):
+        """Train in place and return a :class:`fastnn.History` (see ``fastnn.training.fit``);
+        a later call continues this one (optimizer state and history)."""
         from .training import fit
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                   validation_data=validation_data, shuffle=shuffle, verbose=verbose)
+                   validation_data=validation_data, validation_split=validation_split,
+                   callbacks=callbacks, shuffle=shuffle, verbose=verbose)
+
+    def reset_optimizer(self) -> None:
+        """Forget the optimizer and its state (velocities, moments, step count): the next
+        ``fit`` starts them afresh. The parameters and the history are kept."""
+        self.optimizer = self.optimizer_state = None
 
     def logits(self, X) -> np.ndarray:
         """The last layer's output (n, k) of the model's dtype."""
+        return self._logits(X, stacklevel=3)
+
+    def _logits(self, X, stacklevel: int) -> np.ndarray:
         self._require_fitted()
-        X = check.features(X, self.sizes[0], self.dtype, keep_integers=True)
+        X = self._inputs(X, stacklevel + 1)
         logits = np.empty((len(X), self.sizes[-1]), self.dtype)
         for start, stop, chunk in self._forward_chunks(X):
             logits[start:stop] = chunk
@@ -101,7 +116,7 @@ class Sequential:
     def predict(self, X) -> np.ndarray:
         """Class labels int64 (n,) for softmax_cross_entropy; 0/1 int64 (n,) or (n, k) for
         sigmoid_bce; the outputs (n,) or (n, k) for mse (a single output is flattened)."""
-        logits = self.logits(X)
+        logits = self._logits(X, stacklevel=3)
         if self.loss == "softmax_cross_entropy":
             return np.argmax(logits, axis=1)
         if self.loss == "sigmoid_bce":
@@ -112,7 +127,7 @@ class Sequential:
         """Probabilities (n, k): softmax rows (softmax_cross_entropy) or sigmoids (sigmoid_bce)."""
         if self.loss == "mse":
             raise ConfigError("predict_proba needs a classification loss; this model uses mse")
-        logits = self.logits(X)
+        logits = self._logits(X, stacklevel=3)
         ops = get_backend()
         (ops.softmax if self.loss == "softmax_cross_entropy" else ops.sigmoid)(logits, logits)
         return logits
@@ -120,7 +135,7 @@ class Sequential:
     def evaluate(self, X, y) -> dict[str, float]:
         """``{'loss', 'accuracy'}`` (classification) or ``{'loss', 'r2'}`` (mse) on (X, y)."""
         self._require_fitted()
-        X = check.features(X, self.sizes[0], self.dtype, keep_integers=True)
+        X = self._inputs(X, stacklevel=3)
         t = check.targets(y, len(X), self.loss, self.sizes[-1], self.dtype)
         ops = get_backend()
         loss_op = getattr(ops, self.loss)
@@ -136,10 +151,39 @@ class Sequential:
         """``accuracy`` for classification losses, ``r2`` for mse."""
         return "r2" if self.loss == "mse" else "accuracy"
 
-    def save(self, path) -> None:
-        """Write the model to ``path`` atomically (see ``fastnn.io.save``)."""
-        from .io import save
-        save(self, path)
+    def save(self, path, include_optimizer: bool = False) -> None:
+        """Write the model to ``path`` atomically (see ``fastnn.save``); with
+        ``include_optimizer`` a checkpoint that resumes training exactly."""
+        _model_file.save(self, path, include_optimizer)
+
+    def summary(self) -> str:
+        """A table of the layers: in -> out features, activation, parameter count, total."""
+        rows = [("layer", "in -> out", "activation", "parameters")]
+        rows += [(f"{i} Dense", f"{l.in_features} -> {l.out_features}", l.activation,
+                  f"{(l.in_features + 1) * l.out_features:,}")
+                 for i, l in enumerate(self.layers)]
+        widths = [max(len(row[c]) for row in rows) for c in range(4)]
+        lines = ["  ".join(f"{cell:<{w}}" if c < 3 else f"{cell:>{w}}"
+                           for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                 for row in rows]
+        rule = "-" * len(max(lines, key=len))
+        scale = f", input_scale {self.input_scale:g}" if self.input_scale != 1 else ""
+        return "\n".join([lines[0], rule, *lines[1:], rule,
+                          f"total {self.net.n_params:,} parameters ({self.dtype.name}); "
+                          f"loss {self.loss}{scale}"])
+
+    def _inputs(self, X, stacklevel: int) -> np.ndarray:
+        """X validated for prediction; a UserWarning (pointing ``stacklevel`` frames up) if
+        this model scales its inputs down but X looks scaled already (float, |X| <= 1)."""
+        X = check.features(X, self.sizes[0], self.dtype, keep_integers=True)
+        if self.input_scale < 1 and X.dtype.kind == "f" and max(X.max(), -X.min()) <= 1:
+            warnings.warn(
+                f"this model multiplies its inputs by input_scale={self.input_scale:.6g} "
+                f"itself, so it expects raw values (e.g. 0-255 pixels: "
+                f"load_mnist(dtype=np.uint8)), but every value of X lies in [-1, 1]: X looks "
+                f"scaled already; pass the unscaled values (X / {self.input_scale:.6g})",
+                UserWarning, stacklevel=stacklevel)
+        return X
 
     def _metric(self, loss_sum, correct, t: np.ndarray):
         """Accuracy from correct counts, or R² = 1 - SSE/SST from summed mse losses.

@@ -1,43 +1,65 @@
-"""Optimizers: validated hyper-parameters that create the kernels' optimizer state."""
+"""Optimizers: validated hyper-parameters that create the kernels' optimizer state.
+
+Each class names its update rule (``kernels/optimizers/<rule>.py``, which defines the
+arithmetic on every backend); everything else here is the rule's hyper-parameters and
+their checks. ``lr`` is a positive number or a schedule (``fastnn.schedules``): a callable
+mapping an int64 array of 0-based step indices to learning rates, evaluated per step.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from . import _validate as check
 from .errors import ConfigError, ValueRangeError
-from .kernels.net import OptimizerState
+from .kernels.optimizers import RULES, OptimizerState
+
+
+class Optimizer:
+    """Base of fastnn's optimizers: ``rule`` names the update, the dataclass fields other
+    than ``lr`` are the rule's hyper-parameters."""
+
+    rule: ClassVar[str]
+    lr: float
+
+    def state(self, n_params: int, dtype) -> OptimizerState:
+        """Fresh state (zero slots) for a flat buffer of ``n_params`` entries of ``dtype``."""
+        rule = RULES[self.rule]
+        return OptimizerState(self.rule, self.lr,
+                              {name: getattr(self, name) for name in rule.hyper},
+                              tuple(np.zeros(n_params, dtype) for _ in rule.slots))
+
+    def _check_lr(self):
+        if not callable(self.lr):
+            check.real(self.lr, "lr", low=0, low_open=True)
 
 
 @dataclass(frozen=True)
-class SGD:
+class SGD(Optimizer):
     """Stochastic gradient descent with momentum, optional Nesterov, and L2 on the weights."""
 
+    rule: ClassVar[str] = "sgd"
     lr: float = 0.01
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
 
     def __post_init__(self):
-        check.real(self.lr, "lr", low=0, low_open=True)
+        self._check_lr()
         check.real(self.momentum, "momentum", low=0, high=1, high_open=True)
         check.real(self.weight_decay, "weight_decay", low=0)
         if self.nesterov and self.momentum == 0:
             raise ValueRangeError("nesterov=True needs momentum > 0")
 
-    def state(self, n_params: int, dtype) -> OptimizerState:
-        """Fresh state (zero velocity) for a flat buffer of ``n_params``."""
-        return OptimizerState("sgd", self.lr, (np.zeros(n_params, dtype),),
-                              momentum=self.momentum, nesterov=self.nesterov,
-                              weight_decay=self.weight_decay)
-
 
 @dataclass(frozen=True)
-class Adam:
+class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction; weight_decay is L2 added to the gradient."""
 
+    rule: ClassVar[str] = "adam"
     lr: float = 0.001
     beta1: float = 0.9
     beta2: float = 0.999
@@ -45,28 +67,34 @@ class Adam:
     weight_decay: float = 0.0
 
     def __post_init__(self):
-        check.real(self.lr, "lr", low=0, low_open=True)
+        self._check_lr()
         check.real(self.beta1, "beta1", low=0, high=1, high_open=True)
         check.real(self.beta2, "beta2", low=0, high=1, high_open=True)
         check.real(self.eps, "eps", low=0, low_open=True)
         check.real(self.weight_decay, "weight_decay", low=0)
 
-    def state(self, n_params: int, dtype) -> OptimizerState:
-        """Fresh state (zero moments) for a flat buffer of ``n_params``."""
-        return OptimizerState("adam", self.lr, (np.zeros(n_params, dtype),
-                                                np.zeros(n_params, dtype)),
-                              weight_decay=self.weight_decay, beta1=self.beta1,
-                              beta2=self.beta2, eps=self.eps)
+
+@dataclass(frozen=True)
+class AdamW(Adam):
+    """Adam with decoupled weight decay (PyTorch ``AdamW``): each step first multiplies the
+    weights (not the biases) by ``1 - lr * weight_decay``; no L2 term in the gradient."""
+
+    rule: ClassVar[str] = "adamw"
+    weight_decay: float = 0.01
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+OPTIMIZERS = {cls.rule: cls for cls in (SGD, Adam, AdamW)}
 
 
-def get_optimizer(optimizer) -> SGD | Adam:
-    """An optimizer object, or one made with defaults from its name ("sgd", "adam")."""
-    if isinstance(optimizer, (SGD, Adam)):
+def get_optimizer(optimizer) -> Optimizer:
+    """An optimizer object, or one made with defaults from its name (any case)."""
+    if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str):
         return OPTIMIZERS[check.choice(optimizer.lower(), "optimizer", tuple(OPTIMIZERS))]()
-    raise ConfigError(f"optimizer must be fastnn.SGD(...), fastnn.Adam(...), 'sgd' or "
-                            f"'adam', got {optimizer!r}")
+    names = ", ".join(f"fastnn.{cls.__name__}(...)" for cls in OPTIMIZERS.values())
+    raise ConfigError(f"optimizer must be one of {names}, or one of their names "
+                      f"{', '.join(map(repr, OPTIMIZERS))}; got {optimizer!r}")
+
+
+__all__ = ["Optimizer", *(cls.__name__ for cls in OPTIMIZERS.values())]

@@ -4,7 +4,8 @@ matplotlib is an optional extra (``pip install 'fastnn[plot]'``), imported only 
 is called. Figures are built as ``matplotlib.figure.Figure`` on an Agg canvas, never through
 pyplot: no global state is touched and the user's backend never changes, so plotting works
 headless and from worker threads. Every function returns the Figure; given ``path`` it also
-writes it there atomically, as PNG, or SVG or PDF for those suffixes.
+writes it there atomically, as PNG, or SVG or PDF for those suffixes (see
+:func:`figure_format`; any other suffix is a ConfigError and writes nothing).
 """
 
 from __future__ import annotations
@@ -19,9 +20,22 @@ from ._files import atomic_write
 from .errors import ConfigError, DTypeError, ShapeError, ValueRangeError
 from .history import History
 
-__all__ = ["plot_history", "plot_decision_boundary", "plot_images"]
+__all__ = ["plot_history", "plot_decision_boundary", "plot_images", "figure_format",
+           "FORMATS"]
 
+FORMATS = ("png", "svg", "pdf")
 _MARKER_LIMIT = 50  # above this many epochs, lines only
+
+
+def figure_format(path) -> str:
+    """The format ``path``'s suffix names, lower case: png (also for no suffix), svg or
+    pdf; ConfigError naming the supported suffixes for any other."""
+    suffix = os.path.splitext(os.fspath(path))[1]
+    fmt = suffix.lstrip(".").lower() or "png"
+    if fmt not in FORMATS:
+        raise ConfigError(f"cannot write a figure as {suffix!r} ({os.fspath(path)}): "
+                          f"supported suffixes are {', '.join('.' + f for f in FORMATS)}")
+    return fmt
 
 
 def _new_figure(**kwargs):
@@ -42,7 +56,7 @@ def _finish(fig, path):
     """Write `fig` to `path` atomically when `path` is given, in the format its suffix
     names (PNG without one); return `fig`."""
     if path is not None:
-        fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+        fmt = figure_format(path)
         with atomic_write(path) as fh:
             fig.savefig(fh, format=fmt)
     return fig
@@ -53,15 +67,18 @@ def plot_history(history, path=None):
 
     `history`: a :class:`History` or a plain ``{key: list of float}`` dict with ``loss`` and
     optionally ``accuracy``/``r2``, ``val_loss``, ``val_accuracy``/``val_r2``. Epochs count
-    from 1; markers are drawn only up to 50 epochs, so 20,000-epoch runs stay fast. With no
-    metric recorded only the loss panel is drawn; with neither, ValueRangeError.
+    from 1 (a History's thinned long runs at their true epochs); markers are drawn only up
+    to 50 points, so 20,000-epoch runs stay fast. With no metric recorded only the loss
+    panel is drawn; with neither, ValueRangeError.
     """
     if isinstance(history, History):
-        record, metric = history.history, history.metric
+        record, metric, epochs_of = dict(history), history.metric, history.epochs_of
     else:
         record = dict(history)
         metric = "r2" if "r2" in record or "val_r2" in record else "accuracy"
-    panels = [key for key in ("loss", metric) if record.get(key) or record.get("val_" + key)]
+        epochs_of = None
+    panels = [key for key in ("loss", metric)
+              if len(record.get(key, ())) or len(record.get("val_" + key, ()))]
     if not panels:
         raise ValueRangeError(
             f"history holds no 'loss' or {metric!r} values; keys: {sorted(record)}")
@@ -71,8 +88,8 @@ def plot_history(history, path=None):
             values = np.asarray(record.get(name, []), dtype=np.float64)
             if values.size:
                 marker = "o" if values.size <= _MARKER_LIMIT else None
-                ax.plot(np.arange(1, values.size + 1), values, marker=marker, markersize=3,
-                        label=label)
+                x = epochs_of(name) if epochs_of else np.arange(1, values.size + 1)
+                ax.plot(x, values, marker=marker, markersize=3, label=label)
         ax.set(title=key, xlabel="epoch", ylabel=key)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)

@@ -2,13 +2,13 @@
 
 ``FASTNN_NUM_THREADS=n`` (read when the first backend loads) or ``set_num_threads(n)``
 gives numba and BLAS the same n, so the two never oversubscribe the cores: fastnn
-never runs them at the same time, each gets all n threads in turn. Before numba is
-imported the setting also goes into ``NUMBA_NUM_THREADS``, which makes it process-wide
-(``numba.set_num_threads`` alone only applies to the calling thread) and fixes the size of
-numba's pool: a later, larger n reaches BLAS only, with a RuntimeWarning. When numba is
-already imported, ``numba.set_num_threads`` starts its OpenMP threads, so their wait
-policy is made passive first, as the numba backend does (see its ``config.py``): spinning
-OpenMP threads starve BLAS's.
+never runs them at the same time, each gets all n threads in turn. No environment
+variable is written (other libraries, and child processes, read them): numba's pool keeps
+its size (the core count, or the user's ``NUMBA_NUM_THREADS``) and ``numba.set_num_threads``
+uses n of them in the calling thread (numba's rule: a worker thread calls
+``set_num_threads`` itself); a larger n reaches BLAS only, with a RuntimeWarning. numba's
+pool is started with OpenMP's passive wait, as the numba backend does (see its
+``config.py``): spinning OpenMP threads starve BLAS's.
 """
 
 from __future__ import annotations
@@ -46,24 +46,28 @@ def apply_env() -> None:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads for numba kernels and for BLAS (capped at the CPU count)."""
+    """Use ``n`` threads for numba kernels and for BLAS; more than the CPU count is
+    capped at it, with a RuntimeWarning naming both."""
     global _requested
     if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
         raise ConfigError(f"number of threads must be a positive integer, got {n!r}")
     n = int(n)
-    n = min(n, os.cpu_count() or n)
+    cores = os.cpu_count() or n
+    if n > cores:
+        warnings.warn(f"{n} threads requested but this machine has {cores} CPU(s): using "
+                      f"{cores}", RuntimeWarning, stacklevel=2)
+        n = cores
     _requested = n
-    if "numba" not in sys.modules:
-        os.environ["NUMBA_NUM_THREADS"] = str(n)
-    else:
-        import numba
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        pool = numba.config.NUMBA_NUM_THREADS
-        if n > pool:
-            warnings.warn(f"numba's thread pool holds {pool} thread(s), fixed when numba "
-                          f"loaded (by an earlier set_num_threads or NUMBA_NUM_THREADS): "
-                          f"numba keeps {pool}, BLAS gets {n}", RuntimeWarning, stacklevel=2)
-        numba.set_num_threads(min(n, pool))
+    import numba
+
+    from .kernels.numba_backend.config import start_threads
+
+    pool = start_threads()  # OpenMP's passive wait; the environment is left as it was
+    if n > pool:
+        warnings.warn(f"numba's thread pool holds {pool} thread(s), fixed when numba "
+                      f"started it (NUMBA_NUM_THREADS): numba keeps {pool}, BLAS gets {n}",
+                      RuntimeWarning, stacklevel=2)
+    numba.set_num_threads(min(n, pool))
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=n, user_api="blas")
 

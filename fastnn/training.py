@@ -1,77 +1,191 @@
 """The training loop: validation, epochs, shuffling, progress, history, divergence.
 
 Epochs run inside the backend's ``train_epochs`` in chunks: one epoch per call when there
-is per-epoch work to do here (validation, per-epoch lines), otherwise as many epochs as
-make about ``CHUNK_SAMPLES`` samples, so tiny full-batch problems run thousands of
-epochs per compiled call.
+is per-epoch work to do here (validation, per-epoch lines, callbacks) or when an epoch
+has at least ``CHUNK_SAMPLES`` samples (so the progress bar and the history follow every
+epoch of MNIST-sized data), otherwise up to as many epochs as make about
+``CHUNK_SAMPLES`` samples, so tiny full-batch problems run thousands of epochs per
+compiled call. Calls start at one epoch and double up to that size, so the bar moves from
+the start and an exploding loss is seen within twice the epochs it took.
+
+Callbacks (``fastnn.callbacks``) run after every epoch and may stop training; an epoch
+whose finite mean loss explodes stops it with TrainingDivergedError (see ``EXPLOSION``).
+
+Training continues: the optimizer's state (slots, step count, and so the position of a
+learning-rate schedule) stays with the model between ``fit`` calls, and the history grows.
+A ``fit`` whose optimizer has the same rule as the kept state continues it, with the new
+hyper-parameters from its next step on; another rule, or ``model.reset_optimizer()``,
+starts from fresh state.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from . import _validate as check
+from . import schedules
 from .backend import get_backend
+from .callbacks import validation_rows
+from .kernels.loop import steps_per_epoch
 from .errors import ConfigError, TrainingDivergedError, ValueRangeError
 from .history import History
 from .optimizers import get_optimizer
 
-CHUNK_SAMPLES = 1 << 20
+CHUNK_SAMPLES = 1 << 16
 
 
-def fit(model, X, y, *, epochs=10, batch_size=32, optimizer="sgd", validation_data=None,
-        shuffle=True, verbose=1) -> History:
+def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_data=None,
+        validation_split=None, callbacks=(), shuffle=True, verbose=1) -> History:
     """Train ``model`` in place; return (and keep as ``model.history``) its History.
 
     X (n, i) real array; y int labels (n,) or targets (n,) / (n, k) per the model's loss;
-    batch_size=None trains full-batch; shuffle reorders the samples every epoch (seeded
-    by the model's seed); verbose 0 silent, 1 a progress bar, 2 also a line per epoch.
-    Raises TrainingDivergedError, keeping the last finite parameters, if the loss or a
-    gradient stops being finite.
+    batch_size=None trains full-batch; optimizer: an optimizer or its name, None for the
+    model's current one (``SGD()`` at first); validation_data (X_val, y_val), or
+    validation_split, a fraction of the rows held out (seeded by the model's seed) and
+    scored after every epoch; callbacks: see ``fastnn.callbacks``; shuffle reorders the
+    samples every epoch (seeded by the model's seed); verbose 0 silent, 1 a progress bar,
+    2 also a line per epoch. Raises TrainingDivergedError, keeping the last finite
+    parameters, if the loss or a gradient stops being finite, or if an epoch's mean loss
+    explodes (see :func:`_exploded`).
     """
     epochs = check.positive_int(epochs, "epochs")
     if verbose not in (0, 1, 2):
         raise ValueRangeError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     X = check.features(X, model.sizes[0], model.dtype, keep_integers=True)
     t = check.targets(y, len(X), model.loss, model.sizes[-1], model.dtype)
+    if validation_split is not None:
+        if validation_data is not None:
+            raise ConfigError("give validation_data or validation_split, not both")
+        rows, held_out = validation_rows(len(X), validation_split, model.seed)
+        validation_data = (X[held_out], t[held_out])
+        X, t = X[rows], t[rows]
     n = len(X)
     batch = n if batch_size is None else min(check.positive_int(batch_size, "batch_size"), n)
     validation = _validation(model, validation_data)
-    opt = get_optimizer(optimizer)
-    state = opt.state(model.net.n_params, model.dtype)
+    callbacks = list(callbacks)
+    opt = get_optimizer(model.optimizer or "sgd" if optimizer is None else optimizer)
+    state = optimizer_state(model, opt, steps_per_epoch(n, batch), epochs)
     ops = get_backend()
     shuffled = bool(shuffle) and batch < n
-    per_epoch_work = validation is not None or verbose == 2
+    per_epoch_work = validation is not None or verbose == 2 or bool(callbacks)
     chunk = 1 if per_epoch_work else max(1, min(epochs, CHUNK_SAMPLES // n))
 
-    history = model.history = History(metric=model.metric)
+    if model.history is None:
+        model.history = History(metric=model.metric)
+    history = model.history
     model.fitted = True
-    with tqdm(total=epochs, unit="epoch", disable=verbose == 0, leave=verbose > 0) as bar:
-        done = 0
-        while done < epochs:
-            count = min(chunk, epochs - done)
-            orders = (np.stack([model.shuffle_rng.permutation(n) for _ in range(count)])
-                      if shuffled else None)
-            start = time.perf_counter()
-            stats = ops.train_epochs(model.net, state, X, t, orders, count, batch)
-            seconds = time.perf_counter() - start
-            finished = count if stats.failed_epoch < 0 else stats.failed_epoch
-            _record(history, model, stats, finished, t, n * finished / max(seconds, 1e-12))
-            if stats.failed_epoch >= 0:
-                raise _diverged(stats, done, opt, history)
-            if validation is not None:
-                scores = model.evaluate(*validation)
-                history.append(**{f"val_{key}": value for key, value in scores.items()})
-            done += count
-            bar.update(count)
-            if verbose:
-                bar.set_postfix(history.last(), refresh=False)
-            if verbose == 2:
-                bar.write(_epoch_line(done, epochs, history.last()))
+    baseline = trivial_loss(model, t)
+    best = math.inf
+    for callback in callbacks:
+        getattr(callback, "on_train_begin", _nothing)(model)
+    try:
+        with tqdm(total=epochs, unit="epoch", disable=verbose == 0, leave=verbose > 0) as bar:
+            done, ramp = 0, 1
+            while done < epochs:
+                count = min(chunk, ramp, epochs - done)
+                ramp *= 2
+                orders = (np.stack([model.shuffle_rng.permutation(n) for _ in range(count)])
+                          if shuffled else None)
+                first_step = state.step
+                start = time.perf_counter()
+                stats = ops.train_epochs(model.net, state, X, t, orders, count, batch)
+                seconds = time.perf_counter() - start
+                finished = count if stats.failed_epoch < 0 else stats.failed_epoch
+                losses = _record(history, model, stats, finished, t, state, first_step,
+                                 steps_per_epoch(n, batch), n * finished / max(seconds, 1e-12))
+                if stats.failed_epoch >= 0:
+                    raise _diverged(stats, done, opt, history)
+                exploded = _exploded(losses, best, baseline)
+                if exploded is not None:
+                    at, best_before = exploded
+                    raise _exploded_error(done + at + 1, losses[at], best_before, baseline,
+                                          opt, history, done + count)
+                best = min(best, *losses) if len(losses) else best
+                if validation is not None:
+                    scores = model.evaluate(*validation)
+                    history.append(**{f"val_{key}": value for key, value in scores.items()})
+                done += count
+                bar.update(count)
+                if verbose:
+                    bar.set_postfix(history.last(), refresh=False)
+                if verbose == 2:
+                    bar.write(_epoch_line(done, epochs, history.last()))
+                if any([getattr(callback, "on_epoch_end", _nothing)(
+                        model, history.epochs, history.last()) for callback in callbacks]):
+                    break
+    finally:
+        for callback in callbacks:
+            getattr(callback, "on_train_end", _nothing)(model)
     return history
+
+
+def _nothing(*args):
+    return None
+
+
+EXPLOSION = 1e3
+"""An epoch whose mean training loss exceeds EXPLOSION times the larger of the best
+earlier epoch loss of the same ``fit`` and a trivial predictor's loss
+(:func:`trivial_loss`) has diverged, though it is finite: the loss of a network trained
+at far too high a learning rate grows by many orders of magnitude (a small net at lr 1e6
+reached 1e34) before it overflows. A fit's first epoch has no earlier epoch: it has
+diverged above EXPLOSION**2 times the trivial loss (a net on unscaled inputs may start
+far above the trivial loss and still train)."""
+
+
+def trivial_loss(model, t) -> float:
+    """The loss of a model that ignores its input: log k for softmax cross-entropy over k
+    classes, log 2 for binary cross-entropy, mean t^2 (predicting zero) for mse."""
+    if model.loss == "softmax_cross_entropy":
+        return math.log(model.sizes[-1])
+    if model.loss == "sigmoid_bce":
+        return math.log(2)
+    return float(np.mean(np.square(t, dtype=np.float64)))
+
+
+def _exploded(losses, best, baseline) -> tuple[int, float] | None:
+    """(index, best earlier loss) of the first of ``losses`` (one per epoch) that is an
+    explosion, or None; ``best`` is the best earlier epoch's loss of this fit (inf before
+    the first)."""
+    for i, loss in enumerate(losses):
+        limit = EXPLOSION * max(best, baseline) if math.isfinite(best) else \
+            EXPLOSION**2 * baseline
+        if loss > limit:
+            return i, best
+        best = min(best, loss)
+    return None
+
+
+def _exploded_error(epoch, loss, best, baseline, opt, history,
+                    last_epoch) -> TrainingDivergedError:
+    lr = "a schedule" if callable(opt.lr) else f"{opt.lr:g}"
+    reference = (f"{EXPLOSION:g} times the larger of the best earlier epoch's ({best:.3g}) "
+                 f"and a trivial predictor's ({baseline:.3g})" if math.isfinite(best) else
+                 f"{EXPLOSION**2:g} times a trivial predictor's ({baseline:.3g})")
+    err = TrainingDivergedError(
+        f"training diverged at epoch {epoch}: its mean loss {loss:.3g} is more than "
+        f"{reference}. The model keeps its (finite) parameters from the end of epoch "
+        f"{last_epoch}; try a lower learning rate (lr is {lr}) or standardised inputs.")
+    err.epoch, err.batch, err.history = epoch, None, history
+    return err
+
+
+def optimizer_state(model, optimizer, steps_per_epoch: int, epochs: int):
+    """The state ``optimizer`` continues on ``model``: the kept one if it has the same
+    rule (taking the new learning rate and hyper-parameters), else a fresh one; a
+    learning-rate schedule is bound to this fit's steps per epoch and epochs."""
+    fresh = optimizer.state(model.net.n_params, model.dtype)
+    fresh.lr = schedules.bound(optimizer.lr, steps_per_epoch, epochs)
+    kept = model.optimizer_state
+    if kept is not None and kept.rule == fresh.rule:
+        kept.lr, kept.hyper = fresh.lr, fresh.hyper
+        fresh = kept
+    model.optimizer, model.optimizer_state = optimizer, fresh
+    return fresh
 
 
 def _validation(model, validation_data):
@@ -87,11 +201,17 @@ def _validation(model, validation_data):
                                 "validation y")
 
 
-def _record(history, model, stats, finished, t, samples_per_s):
+def _record(history, model, stats, finished, t, state, first_step, steps_per_epoch,
+            samples_per_s):
+    """Append ``finished`` epochs to the history; returns their mean losses."""
     loss_sum = stats.loss_sum[:finished]
+    last_steps = first_step + steps_per_epoch * np.arange(1, finished + 1) - 1
+    lrs = (state.lr(last_steps) if callable(state.lr)
+           else np.full(finished, float(state.lr)))
     history.extend(loss=loss_sum / len(t),
                    **{model.metric: model._metric(loss_sum, stats.correct[:finished], t)},
-                   samples_per_s=[samples_per_s] * finished)
+                   lr=lrs, samples_per_s=[samples_per_s] * finished)
+    return (loss_sum / len(t)).tolist()
 
 
 def _diverged(stats, done, opt, history) -> TrainingDivergedError:

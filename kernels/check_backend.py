@@ -3,21 +3,30 @@
 The numba results are compared with the reference within the derived tolerances of
 ``tolerances.py``; a disagreement raises BackendMismatchError naming the op, the shapes
 and the max abs/rel difference. Otherwise the numba results are what the caller gets.
-``train_epochs`` is the generic loop over these checked ops, so every op of every step is
-compared (the numba backend's one-call path for small nets is covered by the tests).
+
+Training takes the path the numba backend would take. On the generic loop every op of
+every step is one of the checked ops below. On numba's small-network path (one compiled
+call, ``numba_backend/small.py``) it runs one batch per call and then replays each op of
+that step on the reference *from the fused path's own inputs* (its activations, its
+layer gradients, its parameter gradients), so each per-op tolerance applies exactly.
 It is slow by design: a tool to validate the fast backend on your machine and data.
 """
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from ..errors import BackendMismatchError
-from . import loop, numba_backend as fast, numpy_backend as ref, tolerances as tol
+from . import load_backend, loop, tolerances as tol
+from .compare import compare, report
+from .net import EpochStats, Net
+from .numba_backend import small
+from .optimizers import OptimizerState
 
 name = "check"
+OPS = ("dense_forward", "dense_backward", "softmax_cross_entropy", "sigmoid_bce", "mse",
+       "count_correct", "softmax", "sigmoid", "optimizer_step", "train_epochs")
+fast, ref = load_backend("numba"), load_backend("numpy")
 
 
 def _copy(a):
@@ -34,7 +43,7 @@ def compared(op: str, shapes: str, checks) -> list[dict]:
     ``checks``: a list of (output name, numba value, reference value, atol, rtol)."""
     rows = []
     for output, got, want, atol, rtol in checks:
-        result = tol.compare(got, want, atol, rtol)
+        result = compare(got, want, atol, rtol)
         rows.append({"op": op, "output": output, "shapes": shapes, **result})
     return rows
 
@@ -43,8 +52,8 @@ def _raise_on_mismatch(rows) -> None:
     for row in rows:
         if not row["ok"]:
             raise BackendMismatchError(
-                "check backend: " + tol.report(f"numba {row['op']} vs the numpy reference, "
-                                               f"{row['output']} ({row['shapes']})", row))
+                "check backend: " + report(f"numba {row['op']} vs the numpy reference, "
+                                           f"{row['output']} ({row['shapes']})", row))
 
 
 def run_dense_forward(out, x, W, b, activation):
@@ -94,40 +103,22 @@ def run_transform(op, out, x):
     return compared(op, _shapes(x=x), [("out", out, want, atol, rtol)])
 
 
-def run_sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay,
-                 bounds=None):
-    before = {"p": params.copy(), "v": velocity.copy(), "g": grads.copy()}
-    want = [a.copy() for a in (params, velocity, grads)]
-    ok_ref = ref.sgd_step(*want, lr, momentum, weight_decay, nesterov, n_decay)
-    ok = fast.sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay,
-                       bounds)
-    zero = np.zeros(params.shape)
-    err = tol.sgd_error_step({"p": zero, "v": zero}, before["p"], before["v"], before["g"],
-                             lr, momentum, weight_decay, nesterov, n_decay, params.dtype)
+def run_optimizer_step(params, grads, state, n_decay, lr):
+    """optimizer_step on both backends (numba's in place); returns (rows, applied)."""
+    slots_before = [s.copy() for s in state.slots]
+    tols = tol.optimizer_step_tol(state, params, slots_before, grads, n_decay, lr)
+    mirror = OptimizerState(state.rule, state.lr, state.hyper,
+                            tuple(s.copy() for s in state.slots), state.step)
+    want_params = params.copy()
+    ok_ref = ref.optimizer_step(want_params, grads.copy(), mirror, n_decay, lr)
+    ok = fast.optimizer_step(params, grads, state, n_decay, lr)
     checks = [("applied", ok, ok_ref, 0, 0)]
     if ok_ref:
-        checks += [("params", params, want[0], 2 * tol.SAFETY * err["p"] + tol.floor(params.dtype), 0),
-                   ("velocity", velocity, want[1], 2 * tol.SAFETY * err["v"] + tol.floor(params.dtype), 0)]
-    return compared("sgd_step", _shapes(params=params), checks), ok
-
-
-def run_adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
-                  bounds=None):
-    before = [a.copy() for a in (params, m, v, grads)]
-    want = [a.copy() for a in (params, m, v, grads)]
-    ok_ref = ref.adam_step(*want, step, lr, beta1, beta2, eps, weight_decay, n_decay)
-    ok = fast.adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
-                        bounds)
-    zero = np.zeros(params.shape)
-    err = tol.adam_error_step({"p": zero, "m": zero, "v": zero}, *before, step, lr, beta1,
-                              beta2, eps, weight_decay, n_decay, params.dtype)
-    floor = tol.floor(params.dtype)
-    checks = [("applied", ok, ok_ref, 0, 0)]
-    if ok_ref:
-        checks += [(name, got, w, 2 * tol.SAFETY * err[key] + floor, 0)
-                   for name, key, got, w in (("params", "p", params, want[0]),
-                                             ("m", "m", m, want[1]), ("v", "v", v, want[2]))]
-    return compared("adam_step", _shapes(params=params), checks), ok
+        checks.append(("params", params, want_params, tols["params"], 0))
+        slot_names = tol.RULES[state.rule].slots
+        checks += [(key, got, want, tols[key], 0)
+                   for key, got, want in zip(slot_names, state.slots, mirror.slots)]
+    return compared(f"optimizer_step[{state.rule}]", _shapes(params=params), checks), ok
 
 
 # -- the contract's ops: run both, raise on disagreement, return numba's results ------------
@@ -171,23 +162,100 @@ def sigmoid(out, x):
     _raise_on_mismatch(run_transform("sigmoid", out, x))
 
 
-def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay,
-             bounds=None):
-    rows, ok = run_sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov,
-                            n_decay, bounds)
+def optimizer_step(params, grads, state, n_decay, lr):
+    rows, ok = run_optimizer_step(params, grads, state, n_decay, lr)
     _raise_on_mismatch(rows)
     return ok
 
 
-def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
-              bounds=None):
-    rows, ok = run_adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay,
-                             n_decay, bounds)
+def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
+    """The path numba takes: the generic loop over the checked ops, or numba's small-net
+    path one batch at a time, each step replayed op by op on the reference."""
+    if not small.takes(net, state, X):
+        return loop.train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size)
+    stats = EpochStats.empty(n_epochs)
+    n = X.shape[0]
+    lrs = state.learning_rates(n_epochs * loop.steps_per_epoch(n, batch_size))
+    step = 0
+    for epoch in range(n_epochs):
+        order = np.arange(n) if orders is None else orders[epoch]
+        for batch, start in enumerate(range(0, n, batch_size)):
+            rows = order[start:start + batch_size]
+            xb = loop.input_batch(np.empty((len(rows), X.shape[1]), net.dtype), X, rows,
+                                  net.input_scale)
+            one = _small_step_checked(net, state, xb, targets[rows], float(lrs[step]))
+            if one.failed_epoch >= 0:
+                stats.failed_epoch, stats.failed_batch = epoch, batch
+                stats.failed_what = one.failed_what
+                return stats
+            stats.loss_sum[epoch] += one.loss_sum[0]
+            stats.correct[epoch] += one.correct[0]
+            step += 1
+    return stats
+
+
+def _small_step_checked(net, state, x, t, lr) -> EpochStats:
+    """One step of numba's small-net path on batch (x, t), then every op of it replayed on
+    the reference from the fused path's own intermediates; raises on a mismatch."""
+    m = len(x)
+    before = Net(net.sizes, net.activations, net.loss, net.dtype, params=net.params.copy())
+    slots = tuple(s.copy() for s in state.slots)
+    one_step = OptimizerState(state.rule, lr, state.hyper, state.slots, state.step)
+    stats = small.train_epochs(fast, net, one_step, x, t, None, 1, m)
+    if stats.failed_epoch >= 0:
+        return stats
+    state.step = one_step.step
+    ws = net.workspace(m, transposed=True)
+    acts = [x] + [out[:, :m].T for out in ws.out]  # (m, units), as the fused path saw them
+    dz = [d[:, :m].T for d in ws.dout]
+    rows = []
+    for l, (W, b, act) in enumerate(zip(before.W, before.b, net.activations)):
+        rows += run_on_reference_only(f"small-net dense_forward[{act}] layer {l}", acts[l + 1],
+                                      lambda out, l=l: ref.dense_forward(out, acts[l], W, b, act),
+                                      tol.dense_forward_tol(acts[l], W, b, act))
+    logits = np.ascontiguousarray(acts[-1])
+    loss_atol, (grad_atol, grad_rtol) = getattr(tol, f"{net.loss}_tol")(logits, t)
+    dout = np.empty_like(logits)
+    want_loss = getattr(ref, net.loss)(dout, logits, t)
+    rows += compared(f"small-net {net.loss}", _shapes(logits=logits),
+                     [("loss", stats.loss_sum[0] / m, want_loss, loss_atol, 0.0)])
+    if net.loss != "mse":
+        rows += compared("small-net count_correct", _shapes(logits=logits),
+                         [("count", stats.correct[0],
+                           ref.count_correct(logits, t, net.loss), 0, 0)])
+    dout_atol = grad_atol + grad_rtol * np.abs(dout)
+    for l in reversed(range(net.n_layers)):
+        W, act = before.W[l], net.activations[l]
+        tols = tol.dense_backward_tol(dout, acts[l], W, act)
+        want = [np.empty_like(W), np.empty(W.shape[1], W.dtype),
+                None if l == 0 else np.empty_like(acts[l]), dout]
+        ref.dense_backward(*want, acts[l], W, np.ascontiguousarray(acts[l + 1]), act)
+        checks = [("dz", dz[l], want[3], dout_atol + tols["dz"][0], 0.0)]
+        # the parameter gradients from the fused path's own dz: exact inputs for the product
+        grad_tols = tol.dense_backward_tol(dz[l], acts[l], W, "identity")
+        checks += [("dW", net.dW[l], acts[l].T.astype(np.float64) @ dz[l], *grad_tols["dW"]),
+                   ("db", net.db[l], dz[l].astype(np.float64).sum(axis=0), *grad_tols["db"])]
+        rows += compared(f"small-net dense_backward[{act}] layer {l}",
+                         _shapes(dout=dout, x=acts[l], W=W), checks)
+        if l:  # the next layer down starts from the fused path's own dz
+            dout = np.ascontiguousarray(dz[l] @ W.T.astype(np.float64)).astype(net.dtype)
+            dout_atol = tol.dense_backward_tol(dz[l], acts[l], W, "identity")["dx"][0]
+    mirror = OptimizerState(state.rule, lr, state.hyper, tuple(s.copy() for s in slots),
+                            state.step - 1)
+    tols = tol.optimizer_step_tol(mirror, before.params, slots, net.grads, net.n_weights, lr)
+    want_params = before.params.copy()
+    ref.optimizer_step(want_params, net.grads.copy(), mirror, net.n_weights, lr)
+    rows += compared(f"small-net optimizer_step[{state.rule}]", _shapes(params=net.params),
+                     [("params", net.params, want_params, tols["params"], 0)]
+                     + [(key, got, want, tols[key], 0) for key, got, want in
+                        zip(tol.RULES[state.rule].slots, state.slots, mirror.slots)])
     _raise_on_mismatch(rows)
-    return ok
+    return stats
 
 
-def train_epochs(net, opt, X, targets, orders, n_epochs, batch_size):
-    """The generic loop over the checked ops above."""
-    return loop.train_epochs(sys.modules[__name__], net, opt, X, targets, orders, n_epochs,
-                             batch_size)
+def run_on_reference_only(op, got, compute, tolerance):
+    """Rows comparing ``got`` with ``compute(out)`` run into a fresh buffer."""
+    want = np.empty(got.shape, got.dtype)
+    compute(want)
+    atol, rtol = tolerance
+    return compared(op, _shapes(out=got), [("out", got, want, atol, rtol)])

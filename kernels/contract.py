@@ -4,6 +4,12 @@ The numpy backend (``fastnn.kernels.numpy_backend``) is the living definition of
 the numba backend must agree with it within the tolerances in ``kernels/tolerances.py``.
 ``fastnn`` (the model API) is the only caller.
 
+A backend module names the ops it implements in ``OPS``; :func:`assemble` gives it the
+reference's for the rest (a partial backend), and fails at load naming any op it lists but
+does not define. ``train_epochs`` defaults to the generic loop of ``loop.py`` over the
+assembled ops; a backend that overrides it defines ``train_epochs(ops, net, ...)`` and
+receives the assembled ops first.
+
 Conventions, for every op:
 
 - shapes: ``n`` rows in the batch, ``i`` input features, ``o`` output units, ``k`` outputs
@@ -20,11 +26,14 @@ Conventions, for every op:
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 import numpy as np
 
-from .net import EpochStats, Net, OptimizerState
+from . import loop
+from .net import EpochStats, Net
+from .optimizers import OptimizerState
 
 ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
 LOSSES = ("softmax_cross_entropy", "sigmoid_bce", "mse")
@@ -37,8 +46,7 @@ OPS = (
     "count_correct",
     "softmax",
     "sigmoid",
-    "sgd_step",
-    "adam_step",
+    "optimizer_step",
     "train_epochs",
 )
 
@@ -104,39 +112,26 @@ class Backend(Protocol):
     def sigmoid(self, out: np.ndarray, x: np.ndarray) -> None:
         """Elementwise logistic function, stable for any x. out, x (n, k)."""
 
-    # -- optimizers: one pass over a flat parameter buffer ------------------------------
-    def sgd_step(self, params: np.ndarray, velocity: np.ndarray, grads: np.ndarray,
-                 lr: float, momentum: float, weight_decay: float, nesterov: bool,
-                 n_decay: int, bounds: np.ndarray | None = None) -> bool:
-        """SGD with momentum and L2 weight decay (PyTorch semantics), in place.
+    # -- optimizers: one update rule over the flat parameter buffer -----------------------
+    def optimizer_step(self, params: np.ndarray, grads: np.ndarray, state: OptimizerState,
+                       n_decay: int, lr: float) -> bool:
+        """One step of ``state.rule`` (``kernels/optimizers/<rule>.py`` defines it) at
+        learning rate ``lr``, in place; on success ``state.step`` advances by one.
 
-        params, velocity, grads (p,); the first ``n_decay`` entries (the weights) get
-        ``g += weight_decay * param``; with momentum, ``v = momentum*v + g`` and the step
-        is ``v`` (or ``g + momentum*v`` with Nesterov); without, the step is g and the
-        velocity is not touched; ``param -= lr * step``. grads is scratch (may be
-        overwritten). All or nothing: if any new parameter or velocity would be NaN or
-        inf (a bad gradient, or an overflow), nothing is written and it returns False.
-        bounds: None, or the float64 (3,) ``OptimizerState.bounds`` of the state being
-        stepped: upper bounds of max |param| and max |slot| as the previous step left
-        them (inf: unknown). A backend may use them to prove that no value can overflow
-        and skip a check pass; after a step it must leave valid bounds (or inf).
-        """
-
-    def adam_step(self, params: np.ndarray, m: np.ndarray, v: np.ndarray, grads: np.ndarray,
-                  step: int, lr: float, beta1: float, beta2: float, eps: float,
-                  weight_decay: float, n_decay: int, bounds: np.ndarray | None = None
-                  ) -> bool:
-        """Adam with L2 weight decay added to the gradient (PyTorch ``Adam``), in place.
-
-        params, m, v, grads (p,); ``step`` is the 1-based step number used for bias
-        correction; coefficients such as ``1 - beta2`` are formed in float64 and then
-        rounded to the dtype. All or nothing, and bounds (of params, m, v), as for sgd_step.
+        params, grads (p,) and every buffer of ``state.slots`` (p,); the first ``n_decay``
+        entries are weights, the rest biases. grads is scratch. All or nothing: if any new
+        parameter or slot value would be NaN or inf, nothing is written and it returns
+        False. After the step no slot holds a subnormal value (flushed to zero; the
+        parameters are never flushed). A backend may keep private data about a state
+        between steps (keyed by the state object, valid while ``state.step`` is what it
+        left), never inside it.
         """
 
     # -- a whole training run -----------------------------------------------------------
-    def train_epochs(self, net: Net, opt: OptimizerState, X: np.ndarray, targets: np.ndarray,
-                     orders: np.ndarray | None, n_epochs: int, batch_size: int) -> EpochStats:
-        """Minibatch training for ``n_epochs`` epochs, updating ``net`` and ``opt`` in place.
+    def train_epochs(self, net: Net, state: OptimizerState, X: np.ndarray,
+                     targets: np.ndarray, orders: np.ndarray | None, n_epochs: int,
+                     batch_size: int) -> EpochStats:
+        """Minibatch training for ``n_epochs`` epochs, updating ``net`` and ``state`` in place.
 
         X (N, i) of net.dtype, or an integer or bool dtype (converted batch by batch);
         every batch is multiplied by ``net.input_scale`` as it is gathered; targets int64
@@ -144,7 +139,39 @@ class Backend(Protocol):
         N), each row the sample order of one epoch, or None for the natural order. Batches
         are consecutive slices of the order of ``batch_size`` rows, the last one possibly
         shorter. Stops before the update of the first batch whose loss or gradient is not
-        finite (see :class:`EpochStats`). The generic version (``kernels/loop.py``) is
-        built from the ops above; a backend may override it, e.g. with one compiled call
-        for small networks.
+        finite (see :class:`EpochStats`). Step s of the call (0-based) uses the learning
+        rate ``state.learning_rates(total steps)[s]``. The generic version
+        (``kernels/loop.py``) is built from the ops above; a backend may override it, e.g.
+        with one compiled call for small networks.
         """
+
+
+class Ops:
+    """A loaded backend: its own ops where it has them, the reference's elsewhere.
+
+    ``name`` is the backend's; ``own`` lists the ops it implements itself.
+    """
+
+    def __init__(self, module, reference=None):
+        self.name = module.name
+        self.own = tuple(getattr(module, "OPS", ()))
+        unknown = [op for op in self.own if op not in OPS]
+        missing = [op for op in self.own if not callable(getattr(module, op, None))]
+        if reference is None:  # the reference itself must define every op but the loop
+            missing += [op for op in OPS if op != "train_epochs" and op not in self.own]
+        if unknown or missing:
+            raise LookupError(
+                f"backend {self.name!r} is incomplete: "
+                + "; ".join(part for part in (
+                    f"it lists op(s) the contract does not have: {', '.join(unknown)}"
+                    if unknown else "",
+                    f"it does not define: {', '.join(missing)}" if missing else "") if part))
+        for op in OPS:
+            if op == "train_epochs":
+                continue
+            setattr(self, op, getattr(module if op in self.own else reference, op))
+        run = module.train_epochs if "train_epochs" in self.own else loop.train_epochs
+        self.train_epochs = functools.partial(run, self)
+
+    def __repr__(self):
+        return f"<fastnn backend {self.name!r}: own ops {', '.join(self.own)}>"

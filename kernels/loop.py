@@ -12,27 +12,30 @@ import math
 
 import numpy as np
 
-from .net import EpochStats, Net, OptimizerState
+from .net import EpochStats, Net
+from .optimizers import OptimizerState
 
 
 @np.errstate(over="ignore", invalid="ignore")
-def train_epochs(ops, net: Net, opt: OptimizerState, X: np.ndarray, targets: np.ndarray,
+def train_epochs(ops, net: Net, state: OptimizerState, X: np.ndarray, targets: np.ndarray,
                  orders: np.ndarray | None, n_epochs: int, batch_size: int) -> EpochStats:
-    """See ``Backend.train_epochs`` in ``contract.py``; ``ops`` is the backend.
+    """See ``Backend.train_epochs`` in ``contract.py``; ``ops`` is the assembled backend.
 
     Overflow warnings are silenced: a non-finite loss or update stops the loop instead.
     """
     stats = EpochStats.empty(n_epochs)
     n = X.shape[0]
+    lrs = state.learning_rates(n_epochs * steps_per_epoch(n, batch_size)).tolist()
     full = min(batch_size, n)
     ws = net.workspace(full)
     batches = {m: _BatchViews(ws, m) for m in {full, n % batch_size or full}}
     stage = ws.stage(X.dtype) if X.dtype != net.dtype else None
     loss_op = getattr(ops, net.loss)
     classifies = net.loss != "mse"
+    batches_of = range(0, n, batch_size)
     for epoch in range(n_epochs):
         order = None if orders is None else orders[epoch]
-        for batch, start in enumerate(range(0, n, batch_size)):
+        for batch, start in enumerate(batches_of):
             stop = min(start + batch_size, n)
             m = stop - start
             views = batches[m]
@@ -45,7 +48,8 @@ def train_epochs(ops, net: Net, opt: OptimizerState, X: np.ndarray, targets: np.
             if classifies:
                 stats.correct[epoch] += ops.count_correct(logits, t, net.loss)
             backward(ops, net, x, views.out, views.dout)
-            if not apply_update(ops, net, opt):
+            if not ops.optimizer_step(net.params, net.grads, state, net.n_weights,
+                                      lrs[epoch * len(batches_of) + batch]):
                 return _failed(stats, epoch, batch, "gradient")
             stats.loss_sum[epoch] += loss * m
     return stats
@@ -72,18 +76,9 @@ def backward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], douts: list[n
                            net.activations[l])
 
 
-def apply_update(ops, net: Net, opt: OptimizerState) -> bool:
-    """One optimizer step of ``opt`` on ``net.params``; False (nothing changed) if a gradient is not finite."""
-    if opt.kind == "sgd":
-        ok = ops.sgd_step(net.params, opt.slots[0], net.grads, opt.lr, opt.momentum,
-                          opt.weight_decay, opt.nesterov, net.n_weights, opt.bounds)
-    else:
-        ok = ops.adam_step(net.params, opt.slots[0], opt.slots[1], net.grads, opt.step + 1,
-                           opt.lr, opt.beta1, opt.beta2, opt.eps, opt.weight_decay,
-                           net.n_weights, opt.bounds)
-    if ok:
-        opt.step += 1
-    return ok
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch of n rows: ceil(n / batch_size)."""
+    return -(-n // batch_size)
 
 
 def input_batch(out, X, rows, scale, stage=None):

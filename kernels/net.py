@@ -104,29 +104,6 @@ class Workspace:
 
 
 @dataclass
-class OptimizerState:
-    """An optimizer's hyper-parameters and slots (flat buffers shaped like Net.params).
-
-    kind "sgd": ``slots = (velocity,)``; kind "adam": ``slots = (m, v)``; ``step`` counts
-    the updates applied so far (Adam's bias correction uses ``step + 1`` next).
-    ``bounds`` float64 (3,): upper bounds of max |params|, max |slots[0]|, max |slots[1]|
-    left by the last step, inf where unknown (see ``Backend.sgd_step``).
-    """
-
-    kind: str
-    lr: float
-    slots: tuple[np.ndarray, ...]
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    step: int = 0
-    bounds: np.ndarray = field(default_factory=lambda: np.full(3, np.inf))
-
-
-@dataclass
 class EpochStats:
     """What ``train_epochs`` reports, one entry per epoch run.
 

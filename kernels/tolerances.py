@@ -32,14 +32,14 @@ Units and facts used throughout:
 Contents:
 
 - :func:`tol`: the table, ``(atol, rtol)`` from an op name, a reduction length and a
-  magnitude; the ``*_tol`` functions take an op's inputs (any dtype, any layout), compute
-  its magnitudes in float64, and return ``(atol, rtol)`` ready for :func:`compare` (atol
-  may be an array broadcasting against the output);
-- :func:`sgd_error_step`, :func:`adam_error_step`: error bounds propagated through
-  optimizer steps; :func:`trajectory_atol`: whole training runs, whose amplification of
-  rounding differences is measured (noisy twins, see there);
-- :func:`compare`, :func:`report`, :func:`assert_close`: the comparison, with the max abs
-  and rel errors and the first mismatching index/value pairs (reusable by ``fastnn check``).
+  magnitude; one ``*_tol`` function per op of the contract takes the op's inputs (any
+  dtype, any layout), computes its magnitudes in float64, and returns ``(atol, rtol)``
+  ready for ``compare.compare`` (atol may be an array broadcasting against the output);
+- :func:`optimizer_step_tol`: each optimizer rule propagates its own bounds through one
+  step (``optimizers/<rule>.py``, ``error_step``); this turns them into tolerances.
+
+The units (u, gamma_k, SAFETY, the underflow floor) live in ``rounding.py``; the
+comparison harness in ``compare.py``.
 """
 
 from __future__ import annotations
@@ -48,35 +48,8 @@ import math
 
 import numpy as np
 
-SAFETY = 4.0
-"""The single safety factor, applied to every bound below (see the module docstring).
-
-It covers what the first-order analysis drops (products of two small errors, the
-1/(1 - K u) terms at second order) and small differences between the rounding counts
-assumed here and those of a particular implementation (e.g. a scale formed as 2/N and
-then multiplied, instead of one division)."""
-
-TRANSCENDENTAL_ULPS = 4
-"""Accuracy assumed for exp, tanh, log, log1p: this many ulps (numba/LLVM vs numpy SIMD)."""
-
-def unit_roundoff(dtype) -> float:
-    """u: half the machine epsilon; 2^-24 for float32, 2^-53 for float64."""
-    return float(np.finfo(dtype).eps) / 2
-
-
-def gamma(k, dtype) -> float | np.ndarray:
-    """Higham's gamma_k = k u / (1 - k u): the relative error bound of a k-term sum."""
-    u = unit_roundoff(dtype)
-    k = np.asarray(k, dtype=np.float64)
-    if np.any(k * u >= 1):
-        raise ValueError(f"gamma_k undefined for k u >= 1 (k={np.max(k)}, u={u})")
-    g = k * u / (1 - k * u)
-    return float(g) if g.ndim == 0 else g
-
-
-def floor(dtype) -> float:
-    """The absolute floor of every tolerance: underflowed results (subnormal or flushed)."""
-    return 2 * SAFETY * float(np.finfo(dtype).tiny)
+from .optimizers import RULES
+from .rounding import SAFETY, TRANSCENDENTAL_ULPS, floor, gamma, unit_roundoff
 
 
 def _rounding_units():
@@ -278,168 +251,13 @@ def mse_tol(pred, targets):
     return loss_atol, (floor(dt), 2 * SAFETY * 3 * u)
 
 
-# -- optimizers: forward error bounds propagated step by step -----------------------------------
-def sgd_error_step(err, p, v, g, lr, momentum, weight_decay, nesterov, n_decay, dtype):
-    """Propagate first-order error bounds through one ``sgd_step``; returns the new ``err``.
-
-    err: {"p": (p,), "v": (p,)} bounds on how far a backend's params/velocity may be from
-    the exact values before the step (zeros at the start); p, v, g: the reference state
-    before the step (float64 copies). Each update line is one product of a coefficient cast
-    to the dtype and one addition: three roundings (gamma_3) of its absolute-value
-    evaluation, plus the incoming errors times the line's coefficients:
-      g' = g + wd p          e_g = wd e_p + gamma_3 (|g| + wd |p|)   (first n_decay only)
-      v' = mu v + g'         e_v = mu e_v + e_g + gamma_3 (mu |v| + |g'|)
-      step = v' | g' + mu v' e_s = e_v | e_g + mu e_v + gamma_3 (|g'| + mu |v'|)
-      p' = p - lr step       e_p = e_p + lr e_s + gamma_3 (|p| + lr |step|)
-    With momentum 0 the step is g' and the velocity is not used.
-    Returns bounds on each backend's error; compare two backends with 2 * SAFETY * err.
-    """
-    g3 = gamma(3, dtype)
-    p, v, g = _f64(p), _f64(v), _f64(g)
-    wd = np.zeros_like(p)
-    wd[:n_decay] = weight_decay
-    g1 = g + wd * p
-    e_g = wd * err["p"] + g3 * (np.abs(g) + wd * np.abs(p))
-    if momentum:
-        v1 = momentum * v + g1
-        e_v = momentum * err["v"] + e_g + g3 * (momentum * np.abs(v) + np.abs(g1))
-        if nesterov:
-            step = g1 + momentum * v1
-            e_s = e_g + momentum * e_v + g3 * (np.abs(g1) + momentum * np.abs(v1))
-        else:
-            step, e_s = v1, e_v
-    else:
-        step, e_s, e_v = g1, e_g, err["v"]
-    e_p = err["p"] + lr * e_s + g3 * (np.abs(p) + lr * np.abs(step))
-    return {"p": e_p, "v": e_v}
-
-
-def adam_error_step(err, p, m, v, g, step, lr, beta1, beta2, eps, weight_decay, n_decay,
-                    dtype):
-    """Propagate first-order error bounds through one ``adam_step`` (1-based ``step``).
-
-    err: {"p", "m", "v"} bounds before the step; p, m, v, g: the reference state before it.
-    The scalar coefficients (1 - beta, the bias corrections, lr / (1 - beta1^t)) are formed
-    in float64 from the Python floats and rounded once to the dtype: forming 1 - beta2 in
-    float32 instead would lose log2(1/(1 - beta2)) ~ 10 bits and is not covered.
-      g' = g + wd p                 e_g = wd e_p + gamma_3 (|g| + wd |p|)
-      m' = b1 m + (1-b1) g'         e_m = b1 e_m + (1-b1) e_g + gamma_5 (b1 |m| + (1-b1) |g'|)
-      v' = b2 v + (1-b2) g'^2       e_v = b2 e_v + 2 (1-b2) |g'| e_g + gamma_6 (b2 v + (1-b2) g'^2)
-      a = v' c2 (c2 = 1/(1-b2^t))   e_a = c2 e_v + gamma_2 a
-      D = sqrt(a) + eps             e_D = min(sqrt(e_a), e_a / (2 sqrt(a))) + gamma_3 D
-      U = (lr c1) m' / D            e_U = (lr c1) e_m / D + |U| e_D / D + gamma_3 |U|
-      p' = p - U                    e_p = e_p + e_U + u (|p| + |U|)
-    (|sqrt(a + d) - sqrt(a)| <= min(sqrt|d|, |d| / (2 sqrt a)).)
-    """
-    u = unit_roundoff(dtype)
-    p, m, v, g = _f64(p), _f64(m), _f64(v), _f64(g)
-    wd = np.zeros_like(p)
-    wd[:n_decay] = weight_decay
-    c1, c2 = 1 / (1 - beta1**step), 1 / (1 - beta2**step)
-    g1 = g + wd * p
-    e_g = wd * err["p"] + gamma(3, dtype) * (np.abs(g) + wd * np.abs(p))
-    m1 = beta1 * m + (1 - beta1) * g1
-    e_m = (beta1 * err["m"] + (1 - beta1) * e_g
-           + gamma(5, dtype) * (beta1 * np.abs(m) + (1 - beta1) * np.abs(g1)))
-    v1 = beta2 * v + (1 - beta2) * g1 * g1
-    e_v = (beta2 * err["v"] + 2 * (1 - beta2) * np.abs(g1) * e_g
-           + gamma(6, dtype) * (beta2 * v + (1 - beta2) * g1 * g1))
-    a = v1 * c2
-    e_a = c2 * e_v + gamma(2, dtype) * a
-    root = np.sqrt(a)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        e_root = np.where(root > 0, np.minimum(np.sqrt(e_a), e_a / (2 * root)), np.sqrt(e_a))
-    D = root + eps
-    e_D = e_root + gamma(3, dtype) * D
-    U = lr * c1 * m1 / D
-    e_U = lr * c1 * e_m / D + np.abs(U) * e_D / D + gamma(3, dtype) * np.abs(U)
-    e_p = err["p"] + e_U + u * (np.abs(p) + np.abs(U))
-    return {"p": e_p, "m": e_m, "v": e_v}
-
-
-# -- whole training runs ----------------------------------------------------------------------
-def max_reduction_length(sizes, batch_size) -> int:
-    """The longest sum in one training step of an MLP: a fan-in + 1 (forward, dx) or the
-    batch (dW, db)."""
-    return int(max(max(sizes) + 1, batch_size))
-
-
-def trajectory_atol(sensitivity, dtype, reduction_length):
-    """Absolute tolerance of a training trajectory (losses, logits, parameters) between backends.
-
-    Rounding differences enter at every op of every step and are then amplified by the
-    training dynamics, which no static bound captures; so the amplification is measured.
-    A *noisy twin* of the reference run (float64) adds to every op output an error
-    ``delta * (+-1) * magnitude`` (random signs, fresh per element, op and step;
-    ``magnitude`` as in :func:`tol`: |x| @ |W| + |b| for a dense output, and so on), i.e.
-    it is a model of another backend whose per-op error is ``delta`` instead of gamma_K.
-    ``sensitivity`` is the twin's deviation from the plain run divided by delta (running
-    maximum over steps, maximum over twins). A real backend's per-op error is at most
-    gamma_K times the same magnitude (K the run's longest reduction, see
-    :func:`max_reduction_length`), so the two backends differ by at most
-
-        2 * SAFETY * gamma_K * sensitivity.
-
-    Random signs measure the typical amplification, not the worst alignment of errors; the
-    worst-case gamma_K ~ K u (against the typical sqrt(K) u of real rounding) leaves a
-    factor sqrt(K) for that, before SAFETY.
-    """
-    return 2 * SAFETY * np.asarray(sensitivity, np.float64) * gamma(reduction_length, dtype)
-
-
-# -- comparison ---------------------------------------------------------------------------------
-def compare(got, ref, atol=0.0, rtol=0.0, max_report: int = 5) -> dict:
-    """Compare ``got`` with ``ref`` elementwise: ``|got - ref| <= atol + rtol * |ref|``.
-
-    atol and rtol may be arrays broadcasting against ref. Identical values (including equal
-    infinities and NaN against NaN) always pass; a NaN on one side only never does.
-    Returns ``ok``, ``max_abs`` and ``max_rel`` (over all elements, inf for a lone NaN),
-    ``headroom`` (max of |diff| / allowed: how much of the tolerance was used), ``n_bad``,
-    and ``mismatches``: the first ``max_report`` failing (index, got, ref, allowed).
-    """
-    got, ref = np.asarray(got), np.asarray(ref)
-    if got.shape != ref.shape:
-        return {"ok": False, "max_abs": math.inf, "max_rel": math.inf, "headroom": math.inf,
-                "n_bad": max(got.size, ref.size),
-                "mismatches": [], "shape": (got.shape, ref.shape)}
-    g, r = _f64(got), _f64(ref)
-    allowed = np.broadcast_to(_f64(atol) + _f64(rtol) * np.abs(r), r.shape)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        same = (g == r) | (np.isnan(g) & np.isnan(r))
-        diff = np.where(same, 0.0, np.abs(g - r))
-        diff = np.where(np.isnan(diff), np.inf, diff)
-        rel = np.where(diff == 0, 0.0, diff / np.abs(r))
-        bad = diff > allowed
-        used = np.where(diff == 0, 0.0, diff / allowed)
-    idx = np.argwhere(bad)[:max_report]
-    mismatches = [(tuple(int(i) for i in ix), g[tuple(ix)].item(), r[tuple(ix)].item(),
-                   allowed[tuple(ix)].item()) for ix in idx]
-    return {"ok": not bad.any(), "max_abs": float(diff.max(initial=0.0)),
-            "max_rel": float(rel.max(initial=0.0)), "headroom": float(used.max(initial=0.0)),
-            "n_bad": int(bad.sum()), "mismatches": mismatches}
-
-
-def report(name: str, result: dict) -> str:
-    """A one-paragraph description of a :func:`compare` result."""
-    if "shape" in result:
-        got, ref = result["shape"]
-        return f"{name}: shape {got} differs from the reference's {ref}"
-    lines = [f"{name}: {result['n_bad']} element(s) out of tolerance; max abs error "
-             f"{result['max_abs']:.3e}, max rel error {result['max_rel']:.3e}, "
-             f"{result['headroom']:.3g}x the allowed difference at worst"]
-    lines += [f"  at {ix}: got {g!r}, ref {r!r}, |diff| {abs(g - r):.3e} > allowed {a:.3e}"
-              for ix, g, r, a in result["mismatches"]]
-    return "\n".join(lines)
-
-
-def assert_close(name: str, got, ref, atol=0.0, rtol=0.0) -> dict:
-    """Raise AssertionError (with :func:`report`) unless ``compare(...)['ok']``."""
-    result = compare(got, ref, atol, rtol)
-    if not result["ok"]:
-        raise AssertionError(report(name, result))
-    return result
-
-
-def assert_equal(name: str, got, ref) -> dict:
-    """Exact equality (integers, counts, bit-identical reproducibility), with the report."""
-    return assert_close(name, got, ref, 0.0, 0.0)
+# -- optimizers: each rule's own error propagation (optimizers/<rule>.py) ------------------------
+def optimizer_step_tol(state, params, slots, grads, n_decay, lr) -> dict:
+    """{"params" or slot name: atol (p,)} for one ``optimizer_step`` of ``state`` from the
+    values before it (the step propagates from exact values: zero incoming error)."""
+    rule = RULES[state.rule]
+    zero = np.zeros(params.shape)
+    err = rule.error_step({"p": zero, **{name: zero for name in rule.slots}}, params, slots,
+                          grads, lr, state.step + 1, n_decay, params.dtype, **state.hyper)
+    atol = {name: 2 * SAFETY * err[name] + floor(params.dtype) for name in rule.slots}
+    return {"params": 2 * SAFETY * err["p"] + floor(params.dtype), **atol}

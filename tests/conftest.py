@@ -1,5 +1,7 @@
 """Shared fixtures. Backend-dependent tests take the ``backend`` fixture and run once per
-backend named by ``--backends`` (default: ``$FASTNN_BACKEND`` if set, else numpy and numba)."""
+backend named by ``--backends`` (default: ``$FASTNN_BACKEND`` if set, else numpy and numba);
+the equivalence suites take ``candidate`` (each of those backends, loaded) and ``ref``
+(the numpy reference)."""
 
 import os
 import tracemalloc
@@ -8,6 +10,7 @@ import numpy as np
 import pytest
 
 import fastnn as fnn
+from fastnn.kernels import load_backend
 
 
 def pytest_addoption(parser):
@@ -21,6 +24,7 @@ def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
         names = [b.strip() for b in metafunc.config.getoption("backends").split(",") if b.strip()]
         metafunc.parametrize("backend", names, indirect=True)
+    _parametrize_candidate(metafunc)
 
 
 @pytest.fixture
@@ -48,3 +52,22 @@ def peak_bytes():
             tracemalloc.stop()
 
     return measure
+
+
+# -- backend against the reference (the equivalence suites) ------------------------------------
+def _parametrize_candidate(metafunc):
+    if "candidate" in metafunc.fixturenames:
+        names = [b.strip() for b in metafunc.config.getoption("backends").split(",")
+                 if b.strip()]
+        metafunc.parametrize("candidate", names, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def candidate(request):
+    """The backend under test; one that cannot load is an error, not a skip."""
+    return load_backend(request.param)
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return load_backend("numpy")

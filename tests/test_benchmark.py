@@ -1,12 +1,15 @@
-"""``fastnn.benchmark`` on tiny sizes: the workloads run, the table prints, --json is valid.
+"""``fastnn.benchmark`` on tiny sizes: the workloads run, the table prints, --json is valid,
+the peers run in processes of their own and their reports (or skips) reach the table.
 
-No timing is asserted: this only checks that ``fastnn bench`` works end to end.
+No timing is asserted: this only checks that ``fastnn bench`` works end to end. The real
+peers are not trained here (``bench/test_epochs.py`` does); a fake peer module stands in.
 """
 
 import argparse
 import dataclasses
 import json
 import os
+import statistics
 
 import numpy as np
 import pytest
@@ -15,10 +18,23 @@ import fastnn as fnn
 from fastnn import benchmark
 
 
+def fake_report(name, batch, samples, epochs, threads=2, timeout=None):
+    """What run_peer returns: torch trains, jax is skipped, sklearn fails."""
+    if name == "jax":
+        return {"peer": name, "skipped": "jax is not installed"}
+    if name == "sklearn":
+        return {"peer": name, "error": "exit status 1: MemoryError"}
+    seconds = [0.5] + [0.1 * (e + 1) for e in range(epochs - 1)]
+    return {"peer": name, "version": "9.9", "batch": batch, "samples": samples,
+            "threads": threads, "epochs": epochs, "epoch_seconds": seconds,
+            "first_epoch_s": seconds[0], "steady_epoch_s": statistics.median(seconds[1:]),
+            "test_accuracy": 0.5}
+
+
 @pytest.fixture
 def tiny(monkeypatch):
-    """Tutorials of a few iterations, one timed run each, 300 fake MNIST rows, no torch;
-    the thread setting is restored afterwards."""
+    """Tutorials of a few iterations, one timed run each, 300 fake MNIST rows, fake peers
+    (calls in ``tiny.peer_calls``); the thread setting is restored afterwards."""
     monkeypatch.setattr(benchmark, "TUTORIALS", {name: dataclasses.replace(spec, iterations=3)
                                                  for name, spec in benchmark.TUTORIALS.items()})
     monkeypatch.setattr(benchmark, "WARMUP", 0)
@@ -28,9 +44,16 @@ def tiny(monkeypatch):
     y = rng.integers(0, 10, 300)
     monkeypatch.setattr(benchmark, "load_mnist_train",
                         lambda samples=None: (X[:samples], y[:samples]))
-    monkeypatch.setattr(benchmark, "torch_epoch_runner", lambda *args, **kwargs: None)
+    monkeypatch.setattr(benchmark, "load_mnist_test", lambda: (X[:50], y[:50]))
+    calls = []
+
+    def peer(*args, **kwargs):
+        calls.append(args)
+        return fake_report(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark, "run_peer", peer)
     requested = fnn.threads._requested
-    yield
+    yield argparse.Namespace(peer_calls=calls)
     fnn.set_num_threads(requested or os.cpu_count())  # run() sets the process's threads
     fnn.threads._requested = requested
 
@@ -54,36 +77,76 @@ def test_time_interleaved_alternates_rounds_after_the_warmups():
 def test_bench_prints_table_and_writes_json(tiny, tmp_path, capsys):
     path = tmp_path / "bench.json"
     status = benchmark.run(parse("--batch", "32,128", "--backends", "numpy,numba",
-                                 "--samples", 200, "--threads", 1, "--json", path))
+                                 "--samples", 200, "--epochs", 3, "--threads", 1,
+                                 "--json", path))
     out = capsys.readouterr().out
     assert status == 0
     header = out.splitlines()[0].split()
     assert header[:4] == ["workload", "backend", "batch", "samples/s"]
-    assert "GEMM" in header and "numpy" in header and "torch" not in header
-    for name in ("gemm-floor", "numpy", "numba", "xor", "moons", "full"):
+    assert "GEMM" in header and "numpy" in header and "torch" in header
+    for name in ("gemm-floor", "numpy", "numba", "torch 9.9", "xor", "moons", "full",
+                 "skipped: jax is not installed", "failed: exit status 1: MemoryError"):
         assert name in out
+    assert tiny.peer_calls == [(name, batch, 200, 3, 1) for batch in (32, 128)
+                               for name in ("torch", "jax", "sklearn")]
 
     document = json.loads(path.read_text())
     assert set(document) == {"machine", "load_average_1min", "settings", "results"}
-    assert {"cpu_count", "numba", "numba_threading_layer_config", "numpy_blas",
-            "threads"} <= set(document["machine"])
-    assert document["settings"]["samples"] == 200
+    assert {"cpu_count", "numba", "numba_threading_layer_config", "numpy_blas", "threads",
+            "torch", "jax", "scikit-learn"} <= set(document["machine"])
+    assert document["settings"]["samples"] == 200 and document["settings"]["epochs"] == 3
+    assert document["settings"]["peers"] == ["torch", "jax", "sklearn"]
     results = document["results"]
     mnist = [r for r in results if r["workload"] == "mnist-epoch"]
     assert {(r["backend"], r["batch"]) for r in mnist} == {
-        (b, n) for b in ("gemm-floor", "numpy", "numba") for n in (32, 128)}
+        (b, n) for b in ("gemm-floor", "numpy", "numba", "torch", "jax", "sklearn")
+        for n in (32, 128)}
     for r in mnist:
+        if r["backend"] in ("jax", "sklearn"):  # skipped, failed: a note, no numbers
+            assert "seconds" not in r and r["note"]
+            continue
         assert r["samples"] == 200 and r["samples_per_s"] > 0
-        assert {"seconds", "times", "x_gemm_floor", "vs_numpy"} <= set(r)
+        assert {"seconds", "x_gemm_floor", "vs_numpy", "vs_torch"} <= set(r)
+        if r["backend"] == "gemm-floor":
+            assert len(r["times"]) == 2 and r["seconds"] == statistics.median(r["times"])
+        else:  # one run of 3 epochs: the first apart, the steady median of the others
+            assert len(r["epoch_seconds"]) == 3
+            assert r["first_epoch_s"] == r["epoch_seconds"][0]
+            assert r["seconds"] == statistics.median(r["epoch_seconds"][1:])
+            assert 0 <= r["test_accuracy"] <= 1
+    torch_128 = next(r for r in mnist if r["backend"] == "torch" and r["batch"] == 128)
+    assert torch_128["seconds"] == pytest.approx(0.15) and torch_128["vs_torch"] == 1.0
     assert {(r["workload"], r["backend"]) for r in results if r["batch"] is None} == {
         (w, b) for w in ("xor", "moons") for b in ("numpy", "numba")}
 
 
+def test_bench_trains_each_backend_in_one_fit_call(tiny, monkeypatch, capsys):
+    calls, real_fit = [], fnn.Sequential.fit
+
+    def fit(model, X, y, **kwargs):
+        calls.append(kwargs)
+        return real_fit(model, X, y, **kwargs)
+
+    monkeypatch.setattr(fnn.Sequential, "fit", fit)
+    benchmark.run(parse("--batch", 32, "--backends", "numpy", "--samples", 100,
+                        "--epochs", 4, "--peers", "none"))
+    mnist = [c for c in calls if c["batch_size"] == 32]
+    assert len(mnist) == 1 and mnist[0]["epochs"] == 4
+    optimizer = mnist[0]["optimizer"]
+    assert (optimizer.lr, optimizer.momentum) == (0.05, 0.9)
+    assert tiny.peer_calls == []
+    assert "torch" not in capsys.readouterr().out
+
+
 def test_bench_rejects_bad_options():
     for argv in (["--batch", "0"], ["--batch", "32,x"], ["--backends", "cuda"],
-                 ["--samples", "-5"]):
+                 ["--samples", "-5"], ["--peers", "tensorflow"], ["--peers", ""],
+                 ["--epochs", "1"]):
         with pytest.raises(SystemExit):
             parse(*argv)
+    assert parse("--peers", "none").peers == ()
+    assert parse("--peers", "jax,torch").peers == ("jax", "torch")
+    assert parse().peers == ("torch", "jax", "sklearn") and parse().epochs == 4
 
 
 def test_json_directory_must_exist(tiny, tmp_path):
@@ -94,13 +157,26 @@ def test_json_directory_must_exist(tiny, tmp_path):
 def test_ratios_relate_rows_of_the_same_workload_and_batch():
     rows = benchmark.add_ratios([
         {"workload": "mnist-epoch", "backend": "numba", "batch": 32, "seconds": 2.0},
+        {"workload": "mnist-epoch", "backend": "jax", "batch": 32, "note": "skipped"},
         {"workload": "mnist-epoch", "backend": "gemm-floor", "batch": 32, "seconds": 1.0},
+        {"workload": "mnist-epoch", "backend": "torch", "batch": 32, "seconds": 4.0},
         {"workload": "mnist-epoch", "backend": "numpy", "batch": 32, "seconds": 6.0},
         {"workload": "xor", "backend": "numba", "batch": None, "seconds": 0.5},
     ])
-    assert [r["backend"] for r in rows] == ["gemm-floor", "numpy", "numba", "numba"]
+    assert [r["backend"] for r in rows] == ["gemm-floor", "numpy", "numba", "torch", "jax",
+                                            "numba"]
     assert rows[2]["x_gemm_floor"] == 2.0 and rows[2]["vs_numpy"] == 3.0
-    assert "x_gemm_floor" not in rows[3] and "vs_numpy" not in rows[3]
+    assert rows[2]["vs_torch"] == 2.0 and rows[3]["x_gemm_floor"] == 4.0
+    assert "x_gemm_floor" not in rows[4] and "x_gemm_floor" not in rows[5]
+    assert "vs_numpy" not in rows[5]
+    table = benchmark.format_table(rows)
+    assert "skipped" in table and "vs torch" in table
+
+
+def test_epoch_summary_reports_the_first_epoch_apart():
+    assert benchmark.epoch_summary([3.0, 1.0, 2.0, 1.5]) == {
+        "epoch_seconds": [3.0, 1.0, 2.0, 1.5], "first_epoch_s": 3.0, "seconds": 1.5}
+    assert "seconds" not in benchmark.epoch_summary([3.0])
 
 
 def test_gemm_floor_does_the_products_of_every_step(monkeypatch):
@@ -118,5 +194,46 @@ def test_gemm_floor_does_the_products_of_every_step(monkeypatch):
 
 def test_runners_train_through_fit(tiny, backend):
     X, y = benchmark.load_mnist_train(64)
-    benchmark.mnist_epoch_runner(backend, 32, X, y)()
+    seconds, model = benchmark.mnist_run(backend, 32, X, y, epochs=2)
+    assert len(seconds) == 2 and min(seconds) > 0 and model.history.epochs == 2
     benchmark.tutorial_runner("xor", backend)()
+
+
+FAKE_PEER = """
+import json, os, sys
+print("a line of noise from the library")
+if "--batch" in sys.argv and sys.argv[sys.argv.index("--batch") + 1] == "13":
+    print("Traceback...\\nRuntimeError: out of luck", file=sys.stderr)
+    sys.exit(3)
+print(json.dumps({"peer": "fake", "argv": sys.argv[1:],
+                  "mine": os.environ.get("FASTNN_TEST_MINE")}))
+"""
+
+
+@pytest.fixture
+def fake_peer(tmp_path, monkeypatch):
+    """PEERS["fake"]: a module on PYTHONPATH reporting its argv and one variable."""
+    (tmp_path / "fake_peer.py").write_text(FAKE_PEER)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setitem(benchmark.PEERS, "fake", "fake_peer")
+
+
+def test_run_peer_runs_a_fresh_process_and_parses_its_json_line(fake_peer, monkeypatch):
+    monkeypatch.setenv("FASTNN_TEST_MINE", "inherited")
+    report = benchmark.run_peer("fake", 64, 1000, 3, threads=1)
+    assert report["argv"] == ["--batch", "64", "--epochs", "3", "--threads", "1",
+                              "--samples", "1000"]
+    assert report["mine"] == "inherited"
+
+
+def test_run_peer_reports_a_failure_with_its_last_stderr_line(fake_peer):
+    report = benchmark.run_peer("fake", 13, None, 2)
+    assert report == {"peer": "fake", "error": "exit status 3: RuntimeError: out of luck"}
+
+
+def test_a_peer_without_its_library_prints_a_skip(tmp_path, monkeypatch):
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('hidden')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    report = benchmark.run_peer("torch", 32, 100, 2)
+    assert report == {"peer": "torch", "skipped": "torch is not installed"}

@@ -8,6 +8,7 @@ import pytest
 
 import fastnn as fnn
 import fastnn.backend
+import fastnn.threads
 from fastnn import cli
 from fastnn.datasets import load_mnist, logic_gate
 
@@ -132,8 +133,79 @@ def test_bad_fastnn_backend_fails_before_any_work(capsys, monkeypatch):
     status, out, err = run(capsys, "train", "xor")
     assert (status, out) == (2, "")
     assert err.startswith("fastnn: error: unknown backend 'nope'") and err.count("\n") == 1
-    status, out, err = run(capsys, "info")  # info reports it instead of failing
-    assert status == 0 and "unavailable: unknown backend 'nope'" in out
+    status, out, err = run(capsys, "info")  # a bad setting is an error for info too
+    assert (status, out) == (2, "")
+    assert err.startswith("fastnn: error: unknown backend 'nope'") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_bad_fastnn_num_threads_makes_info_exit_2(capsys, monkeypatch, value):
+    monkeypatch.setenv("FASTNN_NUM_THREADS", value)
+    monkeypatch.setattr(fastnn.backend, "_default", None)  # as in a fresh process
+    monkeypatch.setattr(fastnn.threads, "_env_applied", False)
+    status, out, err = run(capsys, "info")
+    assert (status, out) == (2, "")
+    assert "FASTNN_NUM_THREADS must be a positive integer" in err and repr(value) in err
+
+
+def test_backend_names_are_case_insensitive(capsys, monkeypatch):
+    status, out, err = run(capsys, "info", "--backend", "NumPy")
+    assert status == 0, err
+    rows = dict(line.split(None, 1) for line in out.splitlines()
+                if line and not line.startswith(" ") and line != "threads:")
+    assert rows["backend"] == "numpy"
+    monkeypatch.setenv("FASTNN_BACKEND", "NUMPY")
+    monkeypatch.setattr(fastnn.backend, "_default", None)
+    status, out, err = run(capsys, "train", "not", "--epochs", 2)
+    assert status == 0, err
+    assert out.splitlines()[1].endswith("backend numpy")
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".jpg", ".PNG2"])
+def test_an_unsupported_plot_suffix_is_refused_before_training(capsys, tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    status, out, err = run(capsys, "train", "xor", "--plot", path)
+    assert (status, out) == (2, "")
+    assert err.startswith(f"fastnn: error: argument --plot: cannot write a figure as "
+                          f"'{suffix}'") and err.count("\n") == 1, err
+    assert ".png, .svg, .pdf" in err and not path.exists()
+
+
+def test_save_into_a_missing_directory_says_it_does_not_exist(capsys, tmp_path):
+    status, out, err = run(capsys, "train", "xor", "--save", tmp_path / "nope" / "m.npz")
+    assert (status, out) == (2, "")
+    assert f"directory {tmp_path / 'nope'} does not exist" in err
+    (tmp_path / "file").write_text("")
+    status, out, err = run(capsys, "train", "xor", "--save", tmp_path / "file" / "m.npz")
+    assert status == 2 and f"{tmp_path / 'file'} is not a directory" in err
+
+
+def test_a_missed_target_is_said_plainly(capsys):
+    status, out, err = run(capsys, "train", "xor", "--backend", "numpy", "--epochs", 1)
+    assert status == 0, err
+    accuracy = float(out.split("train accuracy ")[1].split()[0])
+    assert accuracy < 1.0
+    assert f"note: the tutorial target was missed ({accuracy:.4f} < 1)" in out
+    assert "--epochs, now 1" in out
+    status, out, err = run(capsys, "train", "and", "--backend", "numpy")
+    assert status == 0 and "note:" not in out
+
+
+def test_train_fashion_mnist_from_a_data_directory(capsys, tmp_path, monkeypatch):
+    """The mnist recipe on Fashion-MNIST look-alikes (the real files are not here)."""
+    from test_datasets import write_idx_set
+
+    from fastnn.datasets import _sources
+
+    write_idx_set(tmp_path / "fashion-mnist")
+    for path in (tmp_path / "fashion-mnist").iterdir():
+        monkeypatch.setitem(_sources.NOT_BUNDLED, f"fashion-mnist/{path.name}",
+                            _sources.sha256_file(path))
+    status, out, err = run(capsys, "train", "fashion-mnist", "--backend", "numpy",
+                           "--data", tmp_path, "--epochs", 1)
+    assert status == 0, err
+    assert "Fashion-MNIST" in out and "model 784-256-128-10 relu" in out
+    assert "3 training rows" in out and "test accuracy" in out
 
 
 @pytest.mark.parametrize("argv, names", [
@@ -150,6 +222,8 @@ def test_bad_fastnn_backend_fails_before_any_work(capsys, monkeypatch):
     (["train", "mnist", "--data", "/nonexistent"], "/nonexistent"),
     (["train", "xor", "--data", "/tmp"], "'xor'"),
     (["train", "xor", "--save", "/nonexistent/dir/m.npz"], "--save"),
+    (["train", "xor", "--plot", "/tmp/x.jpg"], "--plot"),
+    (["info", "--backend", "nope"], "nope"),
     (["train", "xor", "--save", "/tmp"], "--save: cannot write to /tmp: it is a directory"),
     (["train", "xor", "--plot", "/tmp/"], "--plot: cannot write to /tmp"),
     (["train"], "PROBLEM"),

@@ -1,5 +1,6 @@
 """fastnn.datasets: bundled data, search order, checksums, download, toy sets, splitting."""
 
+import functools
 import gzip
 import hashlib
 import importlib.resources
@@ -23,6 +24,7 @@ from fastnn.datasets import (
     make_moons,
     train_test_split,
 )
+from fastnn import datasets as fnn_datasets
 from fastnn.datasets import _sources, housing, mnist
 from fastnn.errors import (
     ChecksumError,
@@ -48,6 +50,7 @@ def isolated_env(tmp_path, monkeypatch):
     """No FASTNN_* variables, and a private empty cache: no test reads ~/.cache or the net."""
     monkeypatch.delenv("FASTNN_DATA", raising=False)
     monkeypatch.setenv("FASTNN_MNIST_URL", (tmp_path / "no-mirror").as_uri())
+    monkeypatch.setenv("FASTNN_FASHION_MNIST_URL", (tmp_path / "no-mirror").as_uri())
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
@@ -481,3 +484,166 @@ def test_standardizer_errors():
         Standardizer().fit(np.zeros(5))
     with pytest.raises(ShapeError):
         Standardizer().fit(np.zeros((4, 3))).transform(np.zeros((4, 2)))
+
+
+# --- Fashion-MNIST and any IDX directory --------------------------------------------
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """``array`` (uint8) as an IDX file."""
+    header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_set(directory: Path, n_train=3, n_test=2, image=(28, 28), gz=True, prefix="",
+                  seed=0) -> dict[str, np.ndarray]:
+    """Four small IDX files in the MNIST layout; returns their arrays by file name."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, *image), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, *image), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, array in arrays.items():
+        data = idx_bytes(array)
+        if gz:
+            (directory / f"{prefix}{name}.gz").write_bytes(gzip.compress(data, mtime=0))
+        else:
+            (directory / f"{prefix}{name}").write_bytes(data)
+    return arrays
+
+
+@pytest.fixture
+def fake_fashion(tmp_path, monkeypatch):
+    """Small Fashion-MNIST look-alikes in tmp_path/fake whose digests stand in for the
+    published ones (the real files are not on this machine)."""
+    directory = tmp_path / "fake"
+    arrays = write_idx_set(directory)
+    for name in MNIST_GZ:
+        monkeypatch.setitem(_sources.NOT_BUNDLED, f"fashion-mnist/{name}",
+                            hashlib.sha256((directory / name).read_bytes()).hexdigest())
+    return directory, arrays
+
+
+def assert_is_set(loaded, arrays, dtype=np.float32):
+    (X, y), (X_test, y_test) = loaded
+    assert X.shape == (3, 784) and X_test.shape == (2, 784) and X.dtype == dtype
+    assert y.dtype == np.int64 and y_test.dtype == np.int64
+    pixels = arrays["train-images-idx3-ubyte"].reshape(3, 784)
+    expected = pixels if dtype == np.uint8 else np.multiply(pixels, dtype(1 / 255), dtype=dtype)
+    np.testing.assert_array_equal(X, expected)
+    np.testing.assert_array_equal(y, arrays["train-labels-idx1-ubyte"])
+    np.testing.assert_array_equal(y_test, arrays["t10k-labels-idx1-ubyte"])
+
+
+def test_fashion_mnist_real_digests_are_enforced(tmp_path):
+    write_idx_set(tmp_path)
+    with pytest.raises(ChecksumError, match="3aede38d61863908ad78613f6a32ed271626dd12800ba26"
+                                            "36569512369268a84"):
+        fnn_datasets.load_fashion_mnist(tmp_path)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_fashion_mnist_from_a_path_its_folder_fastnn_data_and_the_cache(tmp_path, monkeypatch,
+                                                                         fake_fashion, dtype):
+    directory, arrays = fake_fashion
+    load = functools.partial(fnn_datasets.load_fashion_mnist, dtype=dtype, download=False)
+    assert_is_set(load(directory), arrays, dtype)
+    shutil.copytree(directory, tmp_path / "root" / "fashion-mnist")
+    assert_is_set(load(tmp_path / "root"), arrays, dtype)
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path / "root"))
+    assert_is_set(load(), arrays, dtype)
+    monkeypatch.delenv("FASTNN_DATA")
+    shutil.copytree(directory, tmp_path / "cache" / "fastnn" / "fashion-mnist")
+    assert_is_set(load(), arrays, dtype)
+
+
+def test_fashion_mnist_is_not_looked_for_in_the_fastnn_data_root(tmp_path, monkeypatch,
+                                                                  fake_fashion):
+    directory, _ = fake_fashion
+    monkeypatch.setenv("FASTNN_DATA", str(directory))  # the files sit in the root itself
+    with pytest.raises(DataFileError, match="Fashion-MNIST not found") as info:
+        fnn_datasets.load_fashion_mnist(download=False)
+    message = str(info.value)
+    assert str(directory / "fashion-mnist") in message and "bundled" not in message
+    assert "load_fashion_mnist(path=DIR)" in message and "DIR/fashion-mnist" in message
+
+
+def test_fashion_mnist_download_is_verified(tmp_path, monkeypatch, fake_fashion):
+    directory, arrays = fake_fashion
+    monkeypatch.setenv("FASTNN_FASHION_MNIST_URL", directory.as_uri())
+    assert_is_set(fnn_datasets.load_fashion_mnist(), arrays)
+    cache = tmp_path / "cache" / "fastnn" / "fashion-mnist"
+    assert sorted(p.name for p in cache.iterdir()) == sorted(MNIST_GZ)
+    shutil.rmtree(cache)
+    flip_byte(directory / MNIST_GZ[0], offset=20)
+    with pytest.raises(ChecksumError, match="fashion-mnist/train-images-idx3-ubyte.gz"):
+        fnn_datasets.load_fashion_mnist()
+    assert not [p for p in cache.iterdir() if p.name.startswith(MNIST_GZ[0])]
+
+
+def test_fashion_mnist_nowhere_to_be_found_names_its_mirror_variable(tmp_path):
+    with pytest.raises(DataFileError, match="FASTNN_FASHION_MNIST_URL") as info:
+        fnn_datasets.load_fashion_mnist()
+    assert str(tmp_path / "cache" / "fastnn" / "fashion-mnist") in str(info.value)
+
+
+def test_load_mnist_on_fashion_mnist_files_says_so(fake_fashion):
+    directory, _ = fake_fashion
+    with pytest.raises(ChecksumError) as info:
+        load_mnist(directory)
+    message = str(info.value)
+    assert "Fashion-MNIST file" in message and "load_fashion_mnist(" in message
+    assert str(directory) in message and "corrupt" not in message
+
+
+def test_load_fashion_mnist_on_mnist_files_says_so(tmp_path):
+    copy_mnist(tmp_path)
+    with pytest.raises(ChecksumError) as info:
+        fnn_datasets.load_fashion_mnist(tmp_path)
+    message = str(info.value)
+    assert "this is the MNIST file" in message and "load_mnist(" in message
+
+
+def test_fashion_mnist_ungzipped_files_skip_the_digest(tmp_path):
+    arrays = write_idx_set(tmp_path, gz=False)
+    assert_is_set(fnn_datasets.load_fashion_mnist(tmp_path), arrays)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_load_idx_dir_any_image_shape_and_labels(tmp_path, gz):
+    arrays = write_idx_set(tmp_path, n_train=4, n_test=3, image=(5, 4), gz=gz)
+    (X, y), (X_test, y_test) = fnn_datasets.load_idx_dir(tmp_path)
+    assert X.shape == (4, 20) and X_test.shape == (3, 20) and X.dtype == np.float32
+    np.testing.assert_array_equal(X, arrays["train-images-idx3-ubyte"].reshape(4, 20)
+                                  * np.float32(1 / 255))
+    assert y.dtype == np.int64 and y.tolist() == arrays["train-labels-idx1-ubyte"].tolist()
+    assert X.max() <= 1.0
+    (raw, _), _ = fnn_datasets.load_idx_dir(str(tmp_path), dtype=np.uint8)
+    np.testing.assert_array_equal(raw, arrays["train-images-idx3-ubyte"].reshape(4, 20))
+
+
+def test_load_idx_dir_with_a_prefix_and_no_digest(tmp_path):
+    write_idx_set(tmp_path, prefix="emnist-letters-")
+    (X, _), _ = fnn_datasets.load_idx_dir(tmp_path, prefix="emnist-letters-")
+    assert X.shape == (3, 784)
+
+
+def test_load_idx_dir_errors(tmp_path):
+    write_idx_set(tmp_path / "a", gz=False)
+    (tmp_path / "a" / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataFileError, match="found 3; missing: t10k-labels-idx1-ubyte"):
+        fnn_datasets.load_idx_dir(tmp_path / "a")
+    write_idx_set(tmp_path / "b", gz=False)
+    (tmp_path / "b" / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(5, np.uint8)))
+    with pytest.raises(DataFileError, match="holds 2 images but .* holds 5 labels"):
+        fnn_datasets.load_idx_dir(tmp_path / "b")
+    write_idx_set(tmp_path / "c", gz=False)
+    (tmp_path / "c" / "t10k-images-idx3-ubyte").write_bytes(
+        idx_bytes(np.zeros((2, 5, 5), np.uint8)))
+    with pytest.raises(DataFileError, match="images of 784 pixels but .* of 25"):
+        fnn_datasets.load_idx_dir(tmp_path / "c")
+    with pytest.raises(DTypeError, match="load_idx_dir"):
+        fnn_datasets.load_idx_dir(tmp_path / "c", dtype=np.int16)

@@ -308,7 +308,7 @@ def test_set_params_checks_shape_and_values():
     assert not model.fitted
 
 
-@pytest.mark.parametrize("name", ["nope", "", "NUMPY", None])
+@pytest.mark.parametrize("name", ["nope", "", "NUMPIE", None])
 def test_unknown_backend_lists_the_valid_ones(name):
     expect(BackendError, ["unknown backend", repr(name), "check", "numba", "numpy"],
            fnn.set_backend, name)
@@ -365,7 +365,32 @@ def assert_one_error_line(proc, error_name, *words):
     assert "TypingError" not in proc.stderr
 
 
-@pytest.mark.parametrize("value", ["nope", "NumPy", "numba,numpy"])
+def test_backend_names_are_case_insensitive(monkeypatch):
+    monkeypatch.setattr(fnn.backend, "_default", fnn.backend._default)
+    fnn.set_backend("NumPy")
+    assert fnn.backend_name() == "numpy"
+    with fnn.use_backend("NUMPY") as ops:
+        assert fnn.backend_name() == "numpy" and ops is fnn.get_backend()
+
+
+def test_fastnn_backend_env_is_case_insensitive():
+    proc = run_python(FIT_SCRIPT + "; print(f.backend_name())", FASTNN_BACKEND="NumPy")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["numpy"]
+
+
+def test_more_threads_than_cores_are_capped_with_a_warning():
+    cores = os.cpu_count()
+    code = ("import warnings; warnings.simplefilter('always'); " + FIT_SCRIPT +
+            "; print(f.thread_info()['requested'])")
+    proc = run_python(code, FASTNN_BACKEND="numpy", FASTNN_NUM_THREADS=str(cores + 997))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(cores)]
+    assert "RuntimeWarning" in proc.stderr
+    assert f"{cores + 997} threads requested but this machine has {cores} CPU(s)" in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["nope", "num py", "numba,numpy"])
 def test_unknown_fastnn_backend_env(value):
     proc = run_python(FIT_SCRIPT, FASTNN_BACKEND=value)
     assert_one_error_line(proc, "BackendError", "unknown backend", repr(value), "check",
@@ -542,6 +567,19 @@ def test_finite_values_whose_sum_overflows_are_accepted():
     assert _validate.features(X, 3, np.float32) is X
     with pytest.raises(NonFiniteError, match="index \\(1, 2\\)"):
         _validate.features(with_value(X, (1, 2), np.nan), 3, np.float32)
+
+
+@pytest.mark.parametrize("loss, hint", [
+    ("softmax_cross_entropy", "np.unique(y, return_inverse=True)"),
+    ("mse", "np.asarray(y, dtype=float)"),
+])
+def test_string_targets_say_how_to_encode_them(loss, hint):
+    model = fnn.MLP([2, 2 if loss != "mse" else 1], loss=loss)
+    expect(DTypeError, ["y", "dtype <U3", hint], model.fit, np.zeros((2, 2)), ["cat", "dog"])
+    X_strings = np.array([["a", "b"], ["c", "d"]])
+    with pytest.raises(DTypeError) as info:
+        model.fit(X_strings, [0, 1])
+    assert "np.unique" not in str(info.value)
 
 
 def test_float_labels_and_column_labels_are_accepted(backend):

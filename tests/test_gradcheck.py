@@ -25,8 +25,9 @@ import fastnn as fnn
 from fastnn.kernels import loop
 from fastnn.kernels.contract import ACTIVATIONS
 
-from fastnn.kernels.tolerances import (SAFETY, adam_error_step, assert_close, sgd_error_step,
-                        unit_roundoff)
+from fastnn.kernels.compare import assert_close
+from fastnn.kernels.rounding import SAFETY, unit_roundoff
+from optim_calls import adam_error_step, adam_step, sgd_error_step, sgd_step
 
 RTOL = 1e-6
 H_REL = 1e-4
@@ -310,7 +311,7 @@ def test_sgd_momentum_weight_decay_by_hand(backend, dtype, nesterov):
     p = np.array([1.0, 2.0], dtype)
     v = np.array([0.5, -1.0], dtype)
     g = np.array([0.1, 0.2], dtype)
-    assert ops.sgd_step(p, v, g, 0.1, 0.9, 0.01, nesterov, 1) is True
+    assert sgd_step(ops, p, v, g, 0.1, 0.9, 0.01, nesterov, 1) is True
     assert v.tolist() == pytest.approx([0.56, -0.7], **approx(dtype))
     expected = [0.9386, 2.043] if nesterov else [0.944, 2.07]
     assert p.tolist() == pytest.approx(expected, **approx(dtype))
@@ -322,7 +323,7 @@ def test_sgd_plain_weight_decay_by_hand(backend, dtype):
     ops = fnn.get_backend()
     p = np.array([1.0, -2.0, 3.0], dtype)
     g = np.array([0.5, 0.5, 0.5], dtype)
-    assert ops.sgd_step(p, np.zeros(3, dtype), g, 0.1, 0.0, 0.1, False, 2) is True
+    assert sgd_step(ops, p, np.zeros(3, dtype), g, 0.1, 0.0, 0.1, False, 2) is True
     # [1 - 0.1*(0.5 + 0.1), -2 - 0.1*(0.5 - 0.2), 3 - 0.1*0.5]
     assert p.tolist() == pytest.approx([0.94, -2.03, 2.95], **approx(dtype))
 
@@ -337,10 +338,10 @@ def test_adam_first_two_steps_by_hand(backend, dtype):
     """
     ops = fnn.get_backend()
     p, m, v = (np.array([x], dtype) for x in (1.0, 0.0, 0.0))
-    assert ops.adam_step(p, m, v, np.array([0.5], dtype), 1, 0.1, 0.9, 0.999, 1e-8, 0.0, 0) is True
+    assert adam_step(ops, p, m, v, np.array([0.5], dtype), 1, 0.1, 0.9, 0.999, 1e-8, 0.0, 0) is True
     p1 = 1 - 0.1 * 0.5 / (0.5 + 1e-8)
     assert (p[0], m[0], v[0]) == pytest.approx((p1, 0.05, 0.00025), **approx(dtype))
-    assert ops.adam_step(p, m, v, np.array([-0.25], dtype), 2, 0.1, 0.9, 0.999, 1e-8, 0.0,
+    assert adam_step(ops, p, m, v, np.array([-0.25], dtype), 2, 0.1, 0.9, 0.999, 1e-8, 0.0,
                          0) is True
     p2 = p1 - 0.1 * (0.02 / (1 - 0.81)) / (math.sqrt(0.00031225 / (1 - 0.998001)) + 1e-8)
     assert (p[0], m[0], v[0]) == pytest.approx((p2, 0.02, 0.00031225), **approx(dtype))
@@ -355,7 +356,7 @@ def test_adam_first_step_is_lr_times_sign(backend, dtype):
     p0 = rng.standard_normal(50).astype(dtype)
     g = rng.standard_normal(50).astype(dtype)
     p = p0.copy()
-    assert ops.adam_step(p, np.zeros(50, dtype), np.zeros(50, dtype), g.copy(), 1,
+    assert adam_step(ops, p, np.zeros(50, dtype), np.zeros(50, dtype), g.copy(), 1,
                          0.01, 0.9, 0.999, 1e-8, 0.5, 20) is True
     p0, g = p0.astype(np.float64), g.astype(np.float64)
     g_eff = g + np.where(np.arange(50) < 20, 0.5, 0) * p0
@@ -426,7 +427,7 @@ def test_sgd_five_steps_match_torch_algorithm(backend, dtype, momentum, nesterov
     bounds = sgd_bound(p0, [g.astype(np.float64) for g in grads], lr, momentum, wd, nesterov,
                        n_decay, dtype)
     for step, (g, bound) in enumerate(zip(grads, bounds), start=1):
-        assert ops.sgd_step(p, v, g.copy(), lr, momentum, wd, nesterov, n_decay) is True
+        assert sgd_step(ops, p, v, g.copy(), lr, momentum, wd, nesterov, n_decay) is True
         p_ref, v_ref = torch_sgd(p_ref, v_ref, [g.astype(np.float64)], lr, momentum, wd,
                                  nesterov, n_decay)
         assert_close(f"params after step {step}", p, p_ref, SAFETY * bound["p"])
@@ -445,7 +446,7 @@ def test_adam_five_steps_match_torch_algorithm(backend, dtype):
     ref = (p0.astype(np.float64), np.zeros(n), np.zeros(n))
     bounds = adam_bound(p0, [g.astype(np.float64) for g in grads], *hyper, n_decay, dtype)
     for step, (g, bound) in enumerate(zip(grads, bounds), start=1):
-        assert ops.adam_step(p, m, v, g.copy(), step, *hyper, n_decay) is True
+        assert adam_step(ops, p, m, v, g.copy(), step, *hyper, n_decay) is True
         ref = torch_adam_step(*ref, g.astype(np.float64), step, *hyper, n_decay)
         for name, got, want in zip("pmv", (p, m, v), ref):
             assert_close(f"{name} after step {step}", got, want, SAFETY * bound[name])
@@ -468,7 +469,7 @@ def test_nonfinite_gradient_changes_nothing(backend, dtype, size, where, bad):
     g = rng.standard_normal(size).astype(dtype)
     g[where] = bad
     before = [a.tobytes() for a in (p, s1, s2)]
-    assert ops.sgd_step(p, s1, g.copy(), 0.1, 0.9, 0.01, True, size // 2) is False
+    assert sgd_step(ops, p, s1, g.copy(), 0.1, 0.9, 0.01, True, size // 2) is False
     assert [a.tobytes() for a in (p, s1)] == before[:2]
-    assert ops.adam_step(p, s1, s2, g.copy(), 3, 0.1, 0.9, 0.999, 1e-8, 0.01, size // 2) is False
+    assert adam_step(ops, p, s1, s2, g.copy(), 3, 0.1, 0.9, 0.999, 1e-8, 0.01, size // 2) is False
     assert [a.tobytes() for a in (p, s1, s2)] == before

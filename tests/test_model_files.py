@@ -232,13 +232,54 @@ def test_an_object_array_is_refused_not_unpickled(tmp_path, key):
 
 
 def test_an_extra_object_entry_is_never_read(tmp_path):
+    """An entry fastnn does not know is refused by name (it used to be ignored), unread."""
     marker = tmp_path / "pwned"
     model, X = make_model()
     arrays = entries(model)
     arrays["payload"] = np.array([Exploit(marker)], dtype=object)
     path = write_npz(tmp_path / "extra.npz", arrays)
-    assert fnn.load(path).logits(X).tobytes() == model.logits(X).tobytes()
+    expect_model_error(path, "unknown entry 'payload'")
     assert not marker.exists()
+
+
+def test_an_extra_plain_entry_is_refused_by_name(tmp_path):
+    arrays = entries(make_model()[0])
+    arrays["momentum"] = np.zeros(3)
+    expect_model_error(write_npz(tmp_path / "extra.npz", arrays), "unknown entry 'momentum'",
+                       "format, version")
+
+
+@pytest.mark.parametrize("version, words", [(0, ["older or invalid version", "1 only"]),
+                                            (-3, ["older or invalid version"]),
+                                            (7, ["newer fastnn"])])
+def test_a_version_other_than_1_says_why(tmp_path, version, words):
+    arrays = entries(make_model()[0])
+    arrays["version"] = np.array(version, np.int64)
+    path = write_npz(tmp_path / "v.npz", arrays)
+    expect_model_error(path, "version", str(version), *words)
+    with pytest.raises(ModelFileError) as info:
+        fnn.load(path)
+    assert ("newer" in str(info.value)) == (version > 1)
+
+
+def test_io_and_model_do_not_import_each_other():
+    """fastnn.io reads models (it imports fastnn.model); fastnn.model writes them through
+    fastnn._model_file and never imports fastnn.io, not even inside a function."""
+    import ast
+    import inspect
+
+    import fastnn._model_file
+    import fastnn.model
+
+    for module, banned in ((fastnn.model, {"io", "fastnn.io"}),
+                           (fastnn._model_file, {"io", "fastnn.io", "model", "fastnn.model"})):
+        imported = set()
+        for node in ast.walk(ast.parse(inspect.getsource(module))):
+            if isinstance(node, ast.ImportFrom):  # "from .io import x", "from . import io"
+                imported |= {node.module} if node.module else {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+        assert not imported & banned, (module.__name__, imported & banned)
 
 
 @pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])

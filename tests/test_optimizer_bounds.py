@@ -1,4 +1,6 @@
-"""The optimizer bounds (``OptimizerState.bounds``) that let a step skip its check pass.
+"""The optimizer bounds that let a step skip its check pass (the numba backend keeps them
+privately per optimizer state; ``optim_calls`` shares one state between the steps given
+the same ``bounds`` array).
 
 A backend may replace the check pass of an all-or-nothing step by a proof from the
 bounds the previous step left; these tests pin down that the shortcut never changes a
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 
 from fastnn.backend import get_backend
+from optim_calls import adam_step, sgd_step
 
 # 600,001 entries span three of the numba backend's parallel chunks (2^18 entries).
 SIZES = [7, 1000, 600_001]
@@ -19,13 +22,13 @@ SGD_KINDS = {"plain": (0.0, False), "momentum": (0.9, False), "nesterov": (0.9, 
 def sgd(ops, state, g, bounds, kind, weight_decay):
     momentum, nesterov = SGD_KINDS[kind]
     p, v = state
-    return ops.sgd_step(p, v, g.copy(), 0.05, momentum, weight_decay, nesterov,
+    return sgd_step(ops, p, v, g.copy(), 0.05, momentum, weight_decay, nesterov,
                         p.size // 2, bounds)
 
 
 def adam(ops, state, g, bounds, step, weight_decay):
     p, m, v = state
-    return ops.adam_step(p, m, v, g.copy(), step, 1e-3, 0.9, 0.999, 1e-8, weight_decay,
+    return adam_step(ops, p, m, v, g.copy(), step, 1e-3, 0.9, 0.999, 1e-8, weight_decay,
                          p.size // 2, bounds)
 
 
@@ -107,8 +110,8 @@ def test_an_adam_step_that_is_nan_without_overflow_changes_nothing(backend):
     state = [p0.copy(), np.zeros(1000, np.float32), np.zeros(1000, np.float32)]
     bounds = np.full(3, np.inf)
     hyper = (1e-3, 0.9, -0.5, 1e-8, 0.0, 500)
-    assert ops.adam_step(*state, g.copy(), 1, *hyper, bounds)
-    assert unchanged_after(lambda: ops.adam_step(*state, g / 10, 2, *hyper, bounds),
+    assert adam_step(ops, *state, g.copy(), 1, *hyper, bounds)
+    assert unchanged_after(lambda: adam_step(ops, *state, g / 10, 2, *hyper, bounds),
                            state + [bounds]) is False
 
 
@@ -118,9 +121,9 @@ def test_known_bounds_do_not_hide_an_intermediate_that_overflows(backend):
     ops = get_backend()
     p, v, bounds = np.ones(1, np.float32), np.zeros(1, np.float32), np.full(3, np.inf)
     hyper = (1e-3, 0.0, 1e3, False, 1, bounds)
-    assert ops.sgd_step(p, v, np.array([1e38], np.float32), *hyper)
+    assert sgd_step(ops, p, v, np.array([1e38], np.float32), *hyper)
     assert unchanged_after(
-        lambda: ops.sgd_step(p, v, np.array([-3e38], np.float32), *hyper), [p, v, bounds]) is False
+        lambda: sgd_step(ops, p, v, np.array([-3e38], np.float32), *hyper), [p, v, bounds]) is False
 
 
 def test_known_bounds_do_not_hide_an_adam_numerator_that_overflows(backend):
@@ -130,8 +133,8 @@ def test_known_bounds_do_not_hide_an_adam_numerator_that_overflows(backend):
     state = [np.full(7, 0.5, np.float32), np.zeros(7, np.float32), np.zeros(7, np.float32)]
     bounds = np.full(3, np.inf)
     hyper = (1e30, 0.9, 0.999, 1e12, 0.0, 7, bounds)
-    assert ops.adam_step(*state, np.full(7, 1e-3, np.float32), 1, *hyper)
-    assert unchanged_after(lambda: ops.adam_step(*state, np.full(7, 1e9, np.float32), 2, *hyper),
+    assert adam_step(ops, *state, np.full(7, 1e-3, np.float32), 1, *hyper)
+    assert unchanged_after(lambda: adam_step(ops, *state, np.full(7, 1e9, np.float32), 2, *hyper),
                            state + [bounds]) is False
 
 
@@ -144,11 +147,11 @@ def test_a_step_whose_values_are_finite_but_sum_past_the_largest_float_applies(b
     p, slot, g = np.array([big]), np.array([big]), np.ones(1, np.float32)
     if kind == "adam":
         v = np.ones(1, np.float32)
-        assert ops.adam_step(p, slot, v, g, 5, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1)
+        assert adam_step(ops, p, slot, v, g, 5, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1)
         m_new, v_new = 0.9 * 2e38 + 0.1, 0.999 + 0.001
         p_new = 2e38 - 1e-3 / (1 - 0.9**5) * m_new / (np.sqrt(v_new / (1 - 0.999**5)) + 1e-8)
     else:
-        assert ops.sgd_step(p, slot, g, 1e-10, 0.9, 0.0, kind == "nesterov", 1)
+        assert sgd_step(ops, p, slot, g, 1e-10, 0.9, 0.0, kind == "nesterov", 1)
         m_new = 0.9 * 2e38 + 1
         p_new = 2e38 - 1e-10 * (1 + 0.9 * m_new if kind == "nesterov" else m_new)
     np.testing.assert_allclose(slot, m_new, rtol=1e-6)

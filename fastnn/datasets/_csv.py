@@ -10,7 +10,7 @@ import numpy as np
 
 from fastnn.errors import DataFileError
 
-__all__ = ["read_numeric_csv"]
+__all__ = ["read_numeric_csv", "csv_lines", "csv_fields"]
 
 
 def read_numeric_csv(path: Path, columns: tuple[str, ...]) -> np.ndarray:
@@ -20,25 +20,15 @@ def read_numeric_csv(path: Path, columns: tuple[str, ...]) -> np.ndarray:
     finite numbers (blank lines at the end are ignored). Errors are DataFileError naming
     the file and the 1-based line number.
     """
-    lines = _read_text(path).splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise DataFileError(f"{path}: expected a header line, found an empty file")
+    lines = csv_lines(path)
     header = tuple(name.strip() for name in lines[0].split(","))
     if header != columns:
         raise DataFileError(
             f"{path}: line 1: expected header {','.join(columns)}, found {lines[0]!r}"
         )
-    if len(lines) < 2:
-        raise DataFileError(f"{path}: expected data rows after the header, found none")
     data = np.empty((len(lines) - 1, len(columns)))
     for number, line in enumerate(lines[1:], start=2):
-        fields = line.split(",")
-        if len(fields) != len(columns):
-            raise DataFileError(
-                f"{path}: line {number}: expected {len(columns)} fields, found {len(fields)}"
-            )
+        fields = csv_fields(path, number, line, len(columns))
         try:
             data[number - 2] = [float(field) for field in fields]
         except ValueError:
@@ -51,6 +41,30 @@ def read_numeric_csv(path: Path, columns: tuple[str, ...]) -> np.ndarray:
             f"{path}: line {bad[0] + 2}: expected finite numbers, found {lines[bad[0] + 1]!r}"
         )
     return data
+
+
+def csv_lines(path: Path) -> list[str]:
+    """The header line and the data lines of the CSV at ``path`` (gzip detected by magic),
+    blank lines at the end dropped; DataFileError if there is no header or no data."""
+    lines = _read_text(path).splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise DataFileError(f"{path}: expected a header line, found an empty file")
+    if len(lines) < 2:
+        raise DataFileError(f"{path}: expected data rows after the header, found none")
+    return lines
+
+
+def csv_fields(path: Path, number: int, line: str, width: int) -> list[str]:
+    """The ``width`` comma-separated fields of line ``number`` (1-based), unstripped;
+    no quoting. DataFileError naming the line if it has another count."""
+    fields = line.split(",")
+    if len(fields) != width:
+        raise DataFileError(
+            f"{path}: line {number}: expected {width} fields, found {len(fields)}"
+        )
+    return fields
 
 
 def _read_text(path: Path) -> str:

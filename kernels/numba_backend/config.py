@@ -13,9 +13,13 @@
   passes sit between BLAS calls, which already use every core: measured on the 2-core
   machine, one MNIST epoch at batch 128 took 0.69 s with these passes serial and 0.88 to
   1.07 s with them parallel (thread wake-ups, and contention with OpenBLAS's pool).
-- OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless the user set it):
-  spinning numba threads starve OpenBLAS's threads; the same epoch took 19 s with
-  OpenMP's default spinning.
+- numba's OpenMP threads wait passively: spinning ones starve OpenBLAS's threads (the
+  same epoch took 19 s with OpenMP's default spinning). OpenMP reads
+  ``OMP_WAIT_POLICY`` once, when numba's threading layer loads it, so the backend starts
+  numba's pool at load with ``OMP_WAIT_POLICY=PASSIVE`` set for that moment only and
+  then restores the environment exactly: an OpenMP library that starts later in the
+  process (PyTorch's, scikit-learn's) reads the user's environment, not fastnn's. A
+  policy the user set is left alone.
 """
 
 from __future__ import annotations
@@ -50,18 +54,38 @@ def cache_dir() -> Path:
 
 
 def configure() -> None:
-    """Point numba's cache at :func:`cache_dir` and make OpenMP threads wait passively;
-    must run before any kernel is defined. OpenMP reads the policy when numba starts its
-    threads: if other code already started them with the default (spinning) wait, a
-    RuntimeWarning says how to fix it."""
+    """Point numba's cache at :func:`cache_dir` and start numba's threads waiting
+    passively; must run before any kernel is defined."""
     numba.config.CACHE_DIR = str(cache_dir())
-    if "OMP_WAIT_POLICY" not in os.environ and _openmp_started():
+    start_threads()
+
+
+_pool_started = False
+
+
+def start_threads() -> int:
+    """Start numba's thread pool (if not yet started) with OpenMP's passive wait, leaving
+    the environment as it was; returns the pool's size. If other code already started it
+    with the default (spinning) wait, a RuntimeWarning says how to fix it."""
+    global _pool_started
+    if _pool_started or "OMP_WAIT_POLICY" in os.environ:  # ours, or the user's choice
+        numba.get_num_threads()
+        _pool_started = True
+        return numba.config.NUMBA_NUM_THREADS
+    _pool_started = True
+    if _openmp_started():
         warnings.warn(
             "numba's OpenMP threads were started before fastnn loaded, with the default "
             "spinning wait, which slows BLAS on large networks; set OMP_WAIT_POLICY=PASSIVE "
             "in the environment, or load fastnn's numba backend first",
-            RuntimeWarning, stacklevel=2)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            RuntimeWarning, stacklevel=3)
+        return numba.config.NUMBA_NUM_THREADS
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        numba.get_num_threads()  # loads the threading layer and starts the pool
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
+    return numba.config.NUMBA_NUM_THREADS
 
 
 def _openmp_started() -> bool:

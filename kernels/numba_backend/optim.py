@@ -1,56 +1,66 @@
 """Optimizer updates over the flat parameter buffer (numba), all or nothing, in one pass.
 
-A step must either apply completely or leave everything as it was and return False, so
-parameters never become NaN or inf. The safe way is two passes: compute every new value
-without writing and check it is finite, then write. Here the first pass is replaced, in
-the usual case, by a proof: the previous step left upper bounds of max |param| and of
-max |slot| (the sums of absolute values its write pass accumulated, in ``bounds``), and a
-pass over the gradient alone gives a bound of max |g| (finite only if every g is). If
-the update formula applied to those bounds stays below a quarter of the dtype's largest
-value, no new value can overflow or be NaN, and the step is one write pass. Otherwise
-(first step, a NaN gradient, values near overflow) the check pass runs first, as before.
-Scalars are cast to the buffers' dtype first (coefficients like 1 - beta formed in
-float64), so float32 arithmetic stays float32; the bounds are float64.
+Every rule this backend knows (``CODES``) runs through the same two kernels, a serial one
+(up to one chunk of entries) and a parallel one over fixed chunks; other rules fall back
+to their reference update. The per-entry arithmetic of each rule sits in ``_sgd_segment``
+and ``_adam_segment`` (Adam and AdamW differ only in where the weight decay enters), and
+:func:`update_range` is shared with the small-network training loop (``small.py``).
+
+A step must either apply completely or leave everything as it was and return False. The
+safe way is two passes: compute every new value without writing and check it is finite,
+then write. Here the first pass is replaced, in the usual case, by a proof: a pass over
+the parameters and the gradient gives bounds of max |p| and max |g| (finite only if every
+value is), and the previous step of the same state left bounds of max |slot| (the sums
+of absolute values its write pass accumulated). If the update formula applied to those
+bounds stays below a quarter of the dtype's largest value, no new value can overflow or
+be NaN, and the step is one write pass. Otherwise (first step, a NaN gradient, values
+near overflow) the check pass runs first. The slot bounds are this backend's own: kept
+per state object, valid only while ``state.step`` is the step that wrote them (any other
+backend's step, or the small-network path, advances it).
+
+Scalars are formed in float64 and then cast to the buffers' dtype, so float32
+arithmetic stays float32. Slots below the dtype's smallest normal value are written as
+zero (the contract's flush rule), a select the write loop vectorises at no cost.
 """
+
+import weakref
 
 import numpy as np
 from numba import njit, prange
 
-from ._rules import adam_range, sgd_range
+from ..optimizers import reference_step
 from .config import CHUNK, JIT, inline
 
+SGD, ADAM, ADAMW = 0, 1, 2
+CODES = {"sgd": SGD, "adam": ADAM, "adamw": ADAMW}
 
-def sgd_step(params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay,
-             bounds=None):
-    """SGD with momentum/Nesterov and L2 on params[:n_decay]; False (nothing written)
-    if any new value would not be finite. bounds: float64 (3,) kept between steps."""
-    t = params.dtype.type
-    bounds = _unknown() if bounds is None else bounds
-    kernel = _sgd if params.size <= CHUNK else _sgd_chunked
-    return bool(kernel(params, velocity, grads, t(lr), t(momentum), t(weight_decay),
-                       bool(nesterov), int(n_decay), bounds, _limit(params)))
+_slot_bounds = weakref.WeakKeyDictionary()  # state -> (state.step, float64 (2,) bounds)
 
 
-def adam_step(params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
-              bounds=None):
-    """Adam at 1-based ``step`` with L2 in the gradient; False (nothing written) if any
-    new value would not be finite. bounds: float64 (3,) kept between steps."""
-    t = params.dtype.type
-    lr_hat, v_scale = adam_scales(lr, beta1, beta2, step)
-    bounds = _unknown() if bounds is None else bounds
-    kernel = _adam if params.size <= CHUNK else _adam_chunked
-    return bool(kernel(params, m, v, grads, t(lr_hat), t(beta1), t(1 - beta1), t(beta2),
-                       t(1 - beta2), t(v_scale), t(eps), t(weight_decay), int(n_decay), bounds,
-                       _limit(params)))
+def optimizer_step(params, grads, state, n_decay, lr):
+    """``Backend.optimizer_step``: this backend's kernel for the rules in CODES."""
+    code = CODES.get(state.rule)
+    if code is None:
+        return reference_step(params, grads, state, n_decay, lr)
+    step, bounds = _slot_bounds.get(state, (-1, None))
+    if step != state.step or bounds is None:
+        bounds = np.full(2, np.inf)
+    s1, s2 = (state.slots * 2)[:2]  # SGD's single velocity serves as both
+    kernel = _step if params.size <= CHUNK else _step_chunked
+    ok = bool(kernel(code, params, s1, s2, grads, hyper(state), float(lr), state.step + 1,
+                     int(n_decay), bounds, _limit(params)))
+    if ok:
+        state.step += 1
+        _slot_bounds[state] = (state.step, bounds)
+    return ok
 
 
-def adam_scales(lr, beta1, beta2, step):
-    """Bias corrections in float64: (lr / (1 - beta1^step), 1 / (1 - beta2^step))."""
-    return lr / (1 - beta1**step), 1 / (1 - beta2**step)
-
-
-def _unknown():
-    return np.full(3, np.inf)
+def hyper(state) -> np.ndarray:
+    """float64 (4,): the rule's hyper-parameters in the order its kernels read them."""
+    h = state.hyper
+    if state.rule == "sgd":
+        return np.array([h["momentum"], float(h["nesterov"]), h["weight_decay"], 0.0])
+    return np.array([h["beta1"], h["beta2"], h["eps"], h["weight_decay"]])
 
 
 def _limit(params):
@@ -60,132 +70,214 @@ def _limit(params):
 
 
 @inline
-def _sgd_cannot_overflow(bounds, g_sum, lr, mu, wd, nesterov, limit):
-    """With |p| <= bounds[0], |v| <= bounds[1], |g| <= g_sum: are every new value and
-    every intermediate (g + wd p, the step before lr scales it) <= limit? (Coefficients
-    enter by magnitude; NaN or inf anywhere gives False.)"""
-    lr, mu, wd = abs(lr), abs(mu), abs(wd)
-    g_hat = g_sum + wd * bounds[0]
-    v_new = mu * bounds[1] + g_hat if mu != 0 else 0.0
-    if mu == 0:
-        step = g_hat
-    else:
-        step = g_hat + mu * v_new if nesterov else v_new
-    p_new = bounds[0] + lr * step
-    return g_hat <= limit and v_new <= limit and step <= limit and p_new <= limit
+def scalars(code, hp, lr, t, dtype_of):
+    """The typed coefficients of one step at 1-based t, as (c0..c8), and Nesterov.
+
+    SGD: (lr, momentum, weight decay, 0, ...); Adam and AdamW: (lr / (1 - b1^t), b1,
+    1 - b1, b2, 1 - b2, 1 / (1 - b2^t), eps, L2 weight decay, decoupled decay factor),
+    with AdamW's L2 term 0 and its factor 1 - lr wd (Adam's: wd and 1).
+    """
+    f = dtype_of.dtype.type
+    if code == SGD:
+        return (f(lr), f(hp[0]), f(hp[2]), f(0), f(0), f(0), f(0), f(0), f(1)), hp[1] != 0
+    beta1, beta2, eps, wd = hp[0], hp[1], hp[2], hp[3]
+    l2, decay = (wd, 1.0) if code == ADAM else (0.0, 1.0 - lr * wd)
+    return (f(lr / (1.0 - beta1**t)), f(beta1), f(1.0 - beta1), f(beta2), f(1.0 - beta2),
+            f(1.0 / (1.0 - beta2**t)), f(eps), f(l2), f(decay)), False
 
 
 @inline
-def _adam_cannot_overflow(bounds, g_sum, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd,
-                          limit):
-    """With |p|, |m|, v <= bounds and |g| <= g_sum: every new value and intermediate
-    (g + wd p, g^2, v * v_scale, lr_hat * m, the denominator sqrt(v * v_scale) + eps and
-    the update, whose denominator is at least eps) <= limit? Needs non-negative betas and
-    1 - betas (as Adam validates), so that v stays >= 0 and its square root is never NaN,
-    and eps > 0."""
+def update_range(code, p, s1, s2, g, lo, hi, c, nesterov, n_decay, commit):
+    """One rule over entries lo..hi-1; weight decay on entries below n_decay only.
+
+    Returns (ok, sum |new p|, sum |new s1|, sum |new s2|) in the dtype (for SGD the last
+    two are the velocity's; without momentum the velocity is untouched and unbounded).
+    commit=False writes nothing: ok says whether every new value would be finite (the
+    sums are 0), each kind of value summed as ``x * 0`` on its own (NaN exactly when some
+    x is not finite; adding p and v first would refuse finite values whose sum
+    overflows). commit=True writes them (ok is True). A float sum of absolute values
+    bounds their maximum (rounding is monotonic) and is finite only if every term is.
+    """
+    split = min(max(n_decay, lo), hi)
+    zero, one = p.dtype.type(0), p.dtype.type(1)
+    if code == SGD:
+        ok_w, p_w, v_w = _sgd_segment(p[lo:split], s1[lo:split], g[lo:split], c[0], c[1],
+                                      c[2], nesterov, commit)
+        ok_b, p_b, v_b = _sgd_segment(p[split:hi], s1[split:hi], g[split:hi], c[0], c[1],
+                                      zero, nesterov, commit)
+        v_sum = v_w + v_b if c[1] != zero else p.dtype.type(np.inf)
+        return ok_w and ok_b, p_w + p_b, v_sum, v_sum
+    ok_w, p_w, m_w, v_w = _adam_segment(p[lo:split], s1[lo:split], s2[lo:split], g[lo:split],
+                                        c, c[7], c[8], commit)
+    ok_b, p_b, m_b, v_b = _adam_segment(p[split:hi], s1[split:hi], s2[split:hi], g[split:hi],
+                                        c, zero, one, commit)
+    return ok_w and ok_b, p_w + p_b, m_w + m_b, v_w + v_b
+
+
+@inline
+def _flushed(x, tiny):
+    return x if abs(x) >= tiny else x * 0
+
+
+@inline
+def _sgd_segment(p, v, g, lr, mu, wd, nesterov, commit):
+    """g' = g + wd p; v = mu v + g'; p -= lr v, or lr (g' + mu v) with Nesterov, or lr g'
+    without momentum (v untouched). The flags are tested outside the loops and every loop
+    indexes 1-D views from 0: the form LLVM vectorises."""
+    zero = p.dtype.type(0)
+    tiny = p.dtype.type(np.finfo(p.dtype).tiny)
+    acc, acc_v = zero, zero
+    if mu == zero:
+        if commit:
+            for j in range(p.shape[0]):
+                pj = p[j] - lr * (g[j] + wd * p[j])
+                p[j] = pj
+                acc += abs(pj)
+            return True, acc, zero
+        for j in range(p.shape[0]):
+            acc += (p[j] - lr * (g[j] + wd * p[j])) * zero
+        return acc == zero, zero, zero
+    if commit:
+        if nesterov:
+            for j in range(p.shape[0]):
+                gj = g[j] + wd * p[j]
+                vj = _flushed(mu * v[j] + gj, tiny)
+                pj = p[j] - lr * (gj + mu * vj)
+                v[j], p[j] = vj, pj
+                acc += abs(pj)
+                acc_v += abs(vj)
+        else:
+            for j in range(p.shape[0]):
+                vj = _flushed(mu * v[j] + (g[j] + wd * p[j]), tiny)
+                pj = p[j] - lr * vj
+                v[j], p[j] = vj, pj
+                acc += abs(pj)
+                acc_v += abs(vj)
+        return True, acc, acc_v
+    for j in range(p.shape[0]):
+        gj = g[j] + wd * p[j]
+        vj = mu * v[j] + gj
+        acc += (p[j] - lr * (gj + mu * vj if nesterov else vj)) * zero
+        acc_v += vj * zero
+    return acc == zero and acc_v == zero, zero, zero
+
+
+@inline
+def _adam_segment(p, m, v, g, c, l2, decay, commit):
+    """g' = g + l2 p; m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2;
+    p = decay p - lr_hat m / (sqrt(v v_scale) + eps)."""
+    zero = p.dtype.type(0)
+    tiny = p.dtype.type(np.finfo(p.dtype).tiny)
+    acc, acc_m, acc_v = zero, zero, zero
+    if commit:
+        for j in range(p.shape[0]):
+            pj, mj, vj = _adam_entry(p[j], m[j], v[j], g[j], c, l2, decay)
+            mj, vj = _flushed(mj, tiny), _flushed(vj, tiny)
+            p[j], m[j], v[j] = pj, mj, vj
+            acc += abs(pj)
+            acc_m += abs(mj)
+            acc_v += vj
+        return True, acc, acc_m, acc_v
+    for j in range(p.shape[0]):
+        pj, mj, vj = _adam_entry(p[j], m[j], v[j], g[j], c, l2, decay)
+        acc += pj * zero
+        acc_m += mj * zero
+        acc_v += vj * zero
+    return acc == zero and acc_m == zero and acc_v == zero, zero, zero, zero
+
+
+@inline
+def _adam_entry(p, m, v, g, c, l2, decay):
+    """One entry of Adam (l2 = wd, decay = 1) or AdamW (l2 = 0, decay = 1 - lr wd):
+    returns (new p, new m, new v)."""
+    g = g + l2 * p
+    m = c[1] * m + c[2] * g
+    v = c[3] * v + c[4] * (g * g)
+    return decay * p - c[0] * m / (np.sqrt(v * c[5]) + c[6]), m, v
+
+
+@inline
+def _cannot_overflow(code, p_sum, g_sum, slot_bounds, c, nesterov, limit):
+    """With |p| <= p_sum, |g| <= g_sum and |slots| <= slot_bounds: are every new value
+    and every intermediate <= limit? Coefficients enter by magnitude; NaN or inf anywhere
+    gives False.
+
+    SGD: g + wd p, the new velocity, the step before lr scales it, the new parameter.
+    Adam/AdamW: g + l2 p, g'^2, the new moments, v * v_scale, lr_hat * m, eps and the new
+    parameter (whose denominator is at least eps). Needs non-negative betas and 1 - betas
+    (as Adam validates), so that v stays >= 0 and its square root is never NaN, and eps > 0.
+    """
+    if code == SGD:
+        lr, mu, wd = abs(c[0]), abs(c[1]), abs(c[2])
+        g_hat = g_sum + wd * p_sum
+        v_new = mu * slot_bounds[0] + g_hat if mu != 0 else 0.0
+        if mu == 0:
+            step = g_hat
+        else:
+            step = g_hat + mu * v_new if nesterov else v_new
+        p_new = p_sum + lr * step
+        return g_hat <= limit and v_new <= limit and step <= limit and p_new <= limit
+    lr_hat, beta1, c1, beta2, c2, v_scale, eps = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
     if not (beta1 >= 0 and c1 >= 0 and beta2 >= 0 and c2 >= 0 and v_scale >= 0 and eps > 0):
         return False
-    g_hat = g_sum + abs(wd) * bounds[0]
+    g_hat = g_sum + abs(c[7]) * p_sum
     g2 = g_hat * g_hat
-    m_new = beta1 * bounds[1] + c1 * g_hat
-    v_new = beta2 * bounds[2] + c2 * g2
+    m_new = beta1 * slot_bounds[0] + c1 * g_hat
+    v_new = beta2 * slot_bounds[1] + c2 * g2
     lr_m = abs(lr_hat) * m_new
-    p_new = bounds[0] + lr_m / eps
+    p_new = abs(c[8]) * p_sum + lr_m / eps
     return (g_hat <= limit and g2 <= limit and m_new <= limit and v_new * v_scale <= limit
             and lr_m <= limit and eps <= limit and p_new <= limit)
 
 
 @inline
-def _abs_sum(g, lo, hi):
-    """Sum of |g[lo:hi]| (a bound of its max |g|, finite only if every g is)."""
-    part = g[lo:hi]
-    acc = g.dtype.type(0)
-    for j in range(part.size):
-        acc += abs(part[j])
-    return acc
+def _abs_sums(p, g, lo, hi):
+    """float64 sums of |p[lo:hi]| and |g[lo:hi]| (each accumulated in the dtype)."""
+    p_part, g_part = p[lo:hi], g[lo:hi]
+    acc_p, acc_g = p.dtype.type(0), g.dtype.type(0)
+    for j in range(p_part.size):
+        acc_p += abs(p_part[j])
+        acc_g += abs(g_part[j])
+    return np.float64(acc_p), np.float64(acc_g)
 
 
-# Each optimizer has a serial kernel (up to one chunk of entries) and a parallel one over
-# fixed chunks. They are separate functions so that a network below one chunk (MNIST-MLP
-# has 235,146 parameters) never compiles the parallel loops, which take most of the
-# compile time.
 @njit(**JIT)
-def _sgd(p, vel, g, lr, momentum, wd, nesterov, n_decay, bounds, limit):
+def _step(code, p, s1, s2, g, hp, lr, t, n_decay, bounds, limit):
+    c, nesterov = scalars(code, hp, lr, t, p)
     n = p.size
-    if not (_sgd_cannot_overflow(bounds, np.float64(_abs_sum(g, 0, n)), lr, momentum, wd,
-                                 nesterov, limit)
-            or sgd_range(p, vel, g, 0, n, lr, momentum, wd, nesterov, n_decay, False)[0]):
+    p_sum, g_sum = _abs_sums(p, g, 0, n)
+    if not (_cannot_overflow(code, p_sum, g_sum, bounds, c, nesterov, limit)
+            or update_range(code, p, s1, s2, g, 0, n, c, nesterov, n_decay, False)[0]):
         return False
-    _, bounds[0], bounds[1] = sgd_range(p, vel, g, 0, n, lr, momentum, wd, nesterov, n_decay,
-                                        True)
+    _, _, bounds[0], bounds[1] = update_range(code, p, s1, s2, g, 0, n, c, nesterov, n_decay,
+                                              True)
     return True
 
 
 @njit(parallel=True, **JIT)
-def _sgd_chunked(p, vel, g, lr, momentum, wd, nesterov, n_decay, bounds, limit):
+def _step_chunked(code, p, s1, s2, g, hp, lr, t, n_decay, bounds, limit):
+    c, nesterov = scalars(code, hp, lr, t, p)
     n = p.size
     n_chunks = (n + CHUNK - 1) // CHUNK
-    g_sum = 0.0
-    for c in prange(n_chunks):
-        g_sum += _abs_sum(g, c * CHUNK, min(n, (c + 1) * CHUNK))
-    if not _sgd_cannot_overflow(bounds, g_sum, lr, momentum, wd, nesterov, limit):
+    p_sum, g_sum = 0.0, 0.0
+    for k in prange(n_chunks):
+        part_p, part_g = _abs_sums(p, g, k * CHUNK, min(n, (k + 1) * CHUNK))
+        p_sum += part_p
+        g_sum += part_g
+    if not _cannot_overflow(code, p_sum, g_sum, bounds, c, nesterov, limit):
         bad = 0
-        for c in prange(n_chunks):
-            lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
-            if not sgd_range(p, vel, g, lo, hi, lr, momentum, wd, nesterov, n_decay,
-                             False)[0]:
+        for k in prange(n_chunks):
+            lo, hi = k * CHUNK, min(n, (k + 1) * CHUNK)
+            if not update_range(code, p, s1, s2, g, lo, hi, c, nesterov, n_decay, False)[0]:
                 bad += 1
         if bad:
             return False
-    sum_p, sum_v = 0.0, 0.0
-    for c in prange(n_chunks):
-        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
-        _, part_p, part_v = sgd_range(p, vel, g, lo, hi, lr, momentum, wd, nesterov, n_decay,
-                                      True)
-        sum_p += part_p
-        sum_v += part_v
-    bounds[0], bounds[1] = sum_p, sum_v
-    return True
-
-
-@njit(**JIT)
-def _adam(p, m, v, g, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, n_decay, bounds, limit):
-    n = p.size
-    if not (_adam_cannot_overflow(bounds, np.float64(_abs_sum(g, 0, n)), lr_hat, beta1, c1,
-                                  beta2, c2, v_scale, eps, wd, limit)
-            or adam_range(p, m, v, g, 0, n, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd,
-                          n_decay, False)[0]):
-        return False
-    _, bounds[0], bounds[1], bounds[2] = adam_range(p, m, v, g, 0, n, lr_hat, beta1, c1,
-                                                    beta2, c2, v_scale, eps, wd, n_decay, True)
-    return True
-
-
-@njit(parallel=True, **JIT)
-def _adam_chunked(p, m, v, g, lr_hat, beta1, c1, beta2, c2, v_scale, eps, wd, n_decay, bounds,
-                  limit):
-    n = p.size
-    n_chunks = (n + CHUNK - 1) // CHUNK
-    g_sum = 0.0
-    for c in prange(n_chunks):
-        g_sum += _abs_sum(g, c * CHUNK, min(n, (c + 1) * CHUNK))
-    if not _adam_cannot_overflow(bounds, g_sum, lr_hat, beta1, c1, beta2, c2, v_scale, eps,
-                                 wd, limit):
-        bad = 0
-        for c in prange(n_chunks):
-            lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
-            if not adam_range(p, m, v, g, lo, hi, lr_hat, beta1, c1, beta2, c2, v_scale, eps,
-                              wd, n_decay, False)[0]:
-                bad += 1
-        if bad:
-            return False
-    sum_p, sum_m, sum_v = 0.0, 0.0, 0.0
-    for c in prange(n_chunks):
-        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
-        _, part_p, part_m, part_v = adam_range(p, m, v, g, lo, hi, lr_hat, beta1, c1, beta2,
-                                               c2, v_scale, eps, wd, n_decay, True)
-        sum_p += part_p
-        sum_m += part_m
-        sum_v += part_v
-    bounds[0], bounds[1], bounds[2] = sum_p, sum_m, sum_v
+    sum_1, sum_2 = 0.0, 0.0
+    for k in prange(n_chunks):
+        lo, hi = k * CHUNK, min(n, (k + 1) * CHUNK)
+        _, _, part_1, part_2 = update_range(code, p, s1, s2, g, lo, hi, c, nesterov, n_decay,
+                                            True)
+        sum_1 += part_1
+        sum_2 += part_2
+    bounds[0], bounds[1] = sum_1, sum_2
     return True

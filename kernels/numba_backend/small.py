@@ -4,10 +4,10 @@ For the tutorial nets (a few to a few dozen units) the work per step is a few hu
 flops, so Python dispatch would cost 100x the arithmetic. Here every epoch, batch, layer,
 loss and optimizer update runs in one serial numba function. Activations are kept
 transposed, (units, batch), so every inner loop runs over the batch, contiguous and
-vectorised, even for layers of two or three units. Softmax cross-entropy runs in that
-layout too (the arithmetic of ``losses.py``'s row sweep, with the vectorisable float32 exp
-and log of ``_math.py``); BCE and MSE reuse the row sweeps on a (batch, k) copy of the
-logits.
+vectorised, even for layers of two or three units. The losses are ``losses.py``'s row
+sweeps, run on a (batch, k) copy of the logits, and the update is ``optim.py``'s
+:func:`~optim.update_range` for whichever rule the state holds: the path shares every
+definition with the rest of the backend and adds only the transposed layer loops.
 """
 
 import math
@@ -15,30 +15,31 @@ import math
 import numpy as np
 from numba import njit
 
-from ..loop import input_batch
+from ..loop import input_batch, steps_per_epoch
 from ..net import EpochStats
-from ._math import exp, log_of_sum
 from ._rules import (ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE, activate,
-                     adam_range, derivative, sgd_range)
+                     derivative)
 from .config import JIT, inline
-from .losses import bce_rows, mse_rows, sign_hits
+from .losses import argmax_hits, bce_rows, mse_rows, sign_hits, softmax_ce_rows
+from .optim import CODES, hyper, scalars, update_range
 
 SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights take this path
 SMALL_COPY_BYTES = 1 << 20  # and a narrower input is converted in full up to this size
 STOP_NONE, STOP_LOSS, STOP_GRADIENT = 0, 1, 2
 
 
-def takes(net, X) -> bool:
+def takes(net, state, X) -> bool:
     """Whether this path trains net on X: at most SMALL_NET_WEIGHTS weights, and, as it
     converts the whole input to the net's dtype once, X no narrower than that dtype or
     its copy at most SMALL_COPY_BYTES (uint8 images go through the generic loop, which
-    converts them batch by batch)."""
+    converts them batch by batch); and an update rule this backend compiles."""
     narrower = X.dtype.itemsize < net.dtype.itemsize
     small_copy = X.size * net.dtype.itemsize <= SMALL_COPY_BYTES
-    return net.n_weights <= SMALL_NET_WEIGHTS and (not narrower or small_copy)
+    return (net.n_weights <= SMALL_NET_WEIGHTS and (not narrower or small_copy)
+            and state.rule in CODES)
 
 
-def train_epochs(net, opt, X, targets, orders, n_epochs, batch_size):
+def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
     """``Backend.train_epochs`` for a small net: one compiled call for all epochs."""
     stats = EpochStats.empty(n_epochs)
     if X.dtype != net.dtype or net.input_scale != 1.0:  # see takes(): convert it once
@@ -47,22 +48,20 @@ def train_epochs(net, opt, X, targets, orders, n_epochs, batch_size):
     ws_t, ws = net.workspace(batch, transposed=True), net.workspace(batch)
     classify = net.loss == "softmax_cross_entropy"
     no_labels, no_targets = np.empty(0, np.int64), np.empty((0, 0), net.dtype)
-    t = net.dtype.type
-    scalars = (opt.lr, opt.momentum, opt.weight_decay, opt.beta1, opt.beta2, opt.eps)
-    slot2 = opt.slots[1] if opt.kind == "adam" else opt.slots[0]
+    s1, s2 = (state.slots * 2)[:2]
+    lrs = state.learning_rates(n_epochs * steps_per_epoch(X.shape[0], batch_size))
     stop, epoch, batch_at, steps = _train(
         net.params, net.grads, tuple(net.W), tuple(net.b), tuple(net.dW), tuple(net.db),
-        opt.slots[0], slot2, (ws_t.x,) + tuple(ws_t.out), (ws_t.x[:0],) + tuple(ws_t.dout),
+        s1, s2, (ws_t.x,) + tuple(ws_t.out), (ws_t.x[:0],) + tuple(ws_t.dout),
         ws.out[-1], ws.dout[-1],
         ws.targets if classify else no_labels, no_targets if classify else ws.targets,
         np.array([ACTIVATION_CODES[a] for a in net.activations], np.int64),
         LOSS_CODES[net.loss], X, targets if classify else no_labels,
         no_targets if classify else targets,
         orders if orders is not None else np.empty((0, 0), np.int64), orders is not None,
-        n_epochs, batch_size, opt.kind == "adam", tuple(t(s) for s in scalars), scalars,
-        bool(opt.nesterov), opt.step, net.n_weights, stats.loss_sum, stats.correct)
-    opt.step += steps
-    opt.bounds[:] = np.inf  # this path checks every step and does not track them
+        n_epochs, batch_size, CODES[state.rule], hyper(state), lrs, state.step,
+        net.n_weights, stats.loss_sum, stats.correct)
+    state.step += steps
     if stop != STOP_NONE:
         stats.failed_epoch, stats.failed_batch = epoch, batch_at
         stats.failed_what = "loss" if stop == STOP_LOSS else "gradient"
@@ -114,60 +113,12 @@ def _backward_t(dW, db, dx_t, dz_t, a_t, W, out_t, code, m, want_dx):
                     x_row[r] += w * d_row[r]
 
 
-@inline
-def _softmax_ce_t(d_t, z_t, labels, m, top, total):
-    """softmax_ce_rows of losses.py for logits z_t[:, :m] in (k, batch) layout, plus
-    argmax_hits: the same arithmetic per sample, but every loop except one gather runs
-    over the batch and vectorises (with the float32 exp and log of ``_math.py``).
-    Returns (float64 loss sum, hits); d_t[:, :m] gets (p - onehot) / m; top and total
-    are (>= m,) scratch."""
-    k = z_t.shape[0]
-    scale = z_t.dtype.type(1) / z_t.dtype.type(m)
-    top, total = top[:m], total[:m]
-    for r in range(m):
-        top[r] = z_t[0, r]
-    for j in range(1, k):
-        z_row = z_t[j, :m]
-        for r in range(m):
-            top[r] = max(top[r], z_row[r])
-    for r in range(m):
-        total[r] = z_t.dtype.type(0)
-    for j in range(k):
-        z_row, d_row = z_t[j, :m], d_t[j, :m]
-        for r in range(m):
-            e = exp(z_row[r] - top[r])
-            d_row[r] = e
-            total[r] += e
-    hits = 0
-    for r in range(m):  # the gather by label; top[r] becomes z[label] - top
-        label, first = labels[r], 0
-        while first < k - 1 and z_t[first, r] < top[r]:  # the first maximum
-            first += 1
-        hits += first == label
-        top[r] = z_t[label, r] - top[r]
-    loss = 0.0
-    for r in range(m):
-        loss += log_of_sum(total[r]) - top[r]
-        total[r] = scale / total[r]
-    for j in range(k):
-        d_row = d_t[j, :m]
-        for r in range(m):
-            d_row[r] *= total[r]
-    for r in range(m):
-        d_t[labels[r], r] -= scale
-    return loss, hits
-
-
 @njit(**JIT)
 def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_buf, dlogits_buf,
            labels_b, T_b, codes, loss_code, X, labels, T, orders, shuffled, n_epochs, batch,
-           adam, typed, plain, nesterov, step, n_weights, loss_sum, correct):
-    lr, momentum, wd, beta1, beta2, eps = typed
-    lr64, _, _, beta1_64, beta2_64, _ = plain
-    c1, c2 = params.dtype.type(1.0 - beta1_64), params.dtype.type(1.0 - beta2_64)
+           rule, hp, lrs, step, n_weights, loss_sum, correct):
     n_layers = len(W)
     n, k = X.shape[0], W[n_layers - 1].shape[1]
-    top_buf, sum_buf = logits_buf.reshape(-1), dlogits_buf.reshape(-1)  # softmax scratch
     steps = 0
     one_batch = not shuffled and batch >= n  # the same batch every epoch: gather it once
     for epoch in range(n_epochs):
@@ -186,43 +137,33 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_bu
             for l in range(n_layers):
                 _forward_t(acts_t[l + 1], acts_t[l], W[l], b[l], codes[l], m)
             out_t, d_t = acts_t[n_layers], douts_t[n_layers]
-            if loss_code == SOFTMAX_CE:  # in place, in the (k, batch) layout
-                loss, hits = _softmax_ce_t(d_t, out_t, labels_b[:m], m, top_buf, sum_buf)
-                loss /= m
-            else:  # through a (batch, k) copy, with the row sweeps of losses.py
-                logits, dlogits = logits_buf[:m], dlogits_buf[:m]
-                for r in range(m):
-                    for j in range(k):
-                        logits[r, j] = out_t[j, r]
-                if loss_code == SIGMOID_BCE:
-                    loss = bce_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
-                    hits = sign_hits(logits, T_b[:m])
-                else:
-                    loss = mse_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
-                    hits = 0
+            logits, dlogits = logits_buf[:m], dlogits_buf[:m]
+            for r in range(m):  # the losses' row sweeps, on a (batch, k) copy
                 for j in range(k):
-                    for r in range(m):
-                        d_t[j, r] = dlogits[r, j]
+                    logits[r, j] = out_t[j, r]
+            if loss_code == SOFTMAX_CE:
+                loss = softmax_ce_rows(dlogits, logits, labels_b[:m], 0, m, True) / m
+                hits = argmax_hits(logits, labels_b[:m])
+            elif loss_code == SIGMOID_BCE:
+                loss = bce_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
+                hits = sign_hits(logits, T_b[:m])
+            else:
+                loss = mse_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
+                hits = 0
             if not math.isfinite(loss):
                 return STOP_LOSS, epoch, batch_index, steps
+            for j in range(k):
+                for r in range(m):
+                    d_t[j, r] = dlogits[r, j]
             correct[epoch] += hits
             for l in range(n_layers - 1, -1, -1):
                 _backward_t(dW[l], db[l], douts_t[l], douts_t[l + 1], acts_t[l], W[l],
                             acts_t[l + 1], codes[l], m, l > 0)
-            if adam:
-                t = step + steps + 1
-                lr_hat = params.dtype.type(lr64 / (1.0 - beta1_64**t))
-                v_scale = params.dtype.type(1.0 / (1.0 - beta2_64**t))
-                for commit in (False, True):
-                    if not adam_range(params, slot1, slot2, grads, 0, params.size, lr_hat,
-                                      beta1, c1, beta2, c2, v_scale, eps, wd, n_weights,
-                                      commit)[0]:
-                        return STOP_GRADIENT, epoch, batch_index, steps
-            else:
-                for commit in (False, True):
-                    if not sgd_range(params, slot1, grads, 0, params.size, lr, momentum, wd,
-                                     nesterov, n_weights, commit)[0]:
-                        return STOP_GRADIENT, epoch, batch_index, steps
+            c, nesterov = scalars(rule, hp, lrs[steps], step + steps + 1, params)
+            for commit in (False, True):
+                if not update_range(rule, params, slot1, slot2, grads, 0, params.size, c,
+                                    nesterov, n_weights, commit)[0]:
+                    return STOP_GRADIENT, epoch, batch_index, steps
             steps += 1
             loss_sum[epoch] += loss * m
             batch_index += 1

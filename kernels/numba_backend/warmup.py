@@ -13,26 +13,26 @@ import numpy as np
 from .. import loop
 from ..net import Net
 from . import small
+from .config import CHUNK
 from .dense import _activation_grad_bias, _bias_activate
 from .losses import _bce, _mse, _sigmoid, _softmax, _softmax_ce, argmax_hits, sign_hits
-from .config import CHUNK
-from .optim import _adam, _adam_chunked, _sgd, _sgd_chunked
+from .optim import CODES, _step, _step_chunked
 
 DISPATCHERS = {
     "bias_activate": _bias_activate, "activation_grad_bias": _activation_grad_bias,
     "softmax_cross_entropy": _softmax_ce, "sigmoid_bce": _bce, "mse": _mse,
     "softmax": _softmax, "sigmoid": _sigmoid, "argmax_hits": argmax_hits,
-    "sign_hits": sign_hits, "sgd": _sgd, "adam": _adam, "sgd_chunked": _sgd_chunked,
-    "adam_chunked": _adam_chunked,
+    "sign_hits": sign_hits, "optimizer_step": _step, "optimizer_step_chunked": _step_chunked,
     "small_net_train": small._train,
 }
 
 
 def _exercise(ops, dtype):
-    """Call every op once on tiny arrays of ``dtype`` (both loop paths, every loss), and
-    the optimizers once on more than one parallel chunk."""
-    from ...optimizers import SGD, Adam  # the optimizer states, as fastnn builds them
+    """Call every op once on tiny arrays of ``dtype`` (both loop paths, every loss, every
+    rule the backend compiles), and each rule once on more than one parallel chunk."""
+    from ...optimizers import OPTIMIZERS  # the optimizer states, as fastnn builds them
 
+    optimizers = [OPTIMIZERS[rule]() for rule in CODES]
     rng = np.random.default_rng(0)
     X = rng.standard_normal((8, 3)).astype(dtype)
     labels = np.arange(8) % 2
@@ -40,7 +40,7 @@ def _exercise(ops, dtype):
                           ("sigmoid_bce", (labels[:, None] > 0).astype(dtype)),
                           ("mse", X[:, :1].copy())):
         k = 2 if loss == "softmax_cross_entropy" else 1
-        for opt in (SGD(lr=0.1, momentum=0.9), Adam()):
+        for opt in optimizers:
             net = Net((3, 4, k), ("tanh", "identity"), loss, dtype)
             ops.train_epochs(net, opt.state(net.n_params, dtype), X, targets, None, 1, 4)
             loop.train_epochs(ops, net, opt.state(net.n_params, dtype), X, targets, None, 1, 4)
@@ -49,18 +49,18 @@ def _exercise(ops, dtype):
     ops.sigmoid(out, X[:, :2].copy())
     ops.dense_forward(out, X, np.ones((3, 2), dtype), np.zeros(2, dtype), "relu")
     ops.dense_forward(out, X, np.ones((3, 2), dtype), np.zeros(2, dtype), "sigmoid")
-    p, m, v, g = np.zeros((4, CHUNK + 1), dtype)
-    ops.sgd_step(p, v, g, 0.1, 0.9, 0.0, False, CHUNK)
-    ops.adam_step(p, m, v, g, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, CHUNK)
+    p, g = np.zeros((2, CHUNK + 1), dtype)
+    for opt in optimizers:
+        ops.optimizer_step(p, g, opt.state(p.size, dtype), CHUNK, 0.1)
 
 
 def warm_up(dtypes=(np.float32, np.float64)) -> dict:
     """Compile or load every kernel for ``dtypes``; returns seconds and cache statistics."""
-    from .. import numba_backend
+    from .. import load_backend
 
     start = time.perf_counter()
     for dtype in dtypes:
-        _exercise(numba_backend, np.dtype(dtype))
+        _exercise(load_backend("numba"), np.dtype(dtype))
     seconds = time.perf_counter() - start
     hits = sum(sum(d.stats.cache_hits.values()) for d in DISPATCHERS.values())
     misses = sum(sum(d.stats.cache_misses.values()) for d in DISPATCHERS.values())

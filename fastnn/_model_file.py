@@ -1,0 +1,85 @@
+"""The model file format and its writer; :mod:`fastnn.io` holds the checking reader.
+
+A model file is one ``.npz`` (a zip of ``.npy`` entries), version 1, every entry a plain
+array: ``format`` ("fastnn-model"), ``version`` (1), ``sizes`` int64 (L+1,),
+``activations`` str (L,), ``loss`` str, ``dtype`` str, ``seed`` int64, ``input_scale``
+float64, ``params`` (p,) of ``dtype`` (the flat buffer: every W, then every b). This
+module imports nothing of the model, so ``Sequential.save`` and ``fastnn.io`` can both
+use it without importing each other.
+
+A checkpoint (``include_optimizer=True``) adds, all or none of them: ``optimizer`` str,
+JSON of the optimizer's class and fields (a learning-rate schedule as its class and
+fields); ``optimizer_step`` int64; ``optimizer_slots`` (s, p) of ``dtype``, one row per
+slot of the rule; ``shuffle_state`` str, JSON of the shuffling generator's state. With
+them a stopped run resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+
+from ._files import atomic_write
+from .errors import NotFittedError
+
+__all__ = ["FORMAT", "VERSION", "KEYS", "OPTIMIZER_KEYS", "save", "model_arrays",
+           "optimizer_arrays"]
+
+FORMAT = "fastnn-model"
+VERSION = 1
+KEYS = ("format", "version", "sizes", "activations", "loss", "dtype", "seed", "input_scale",
+        "params")
+OPTIMIZER_KEYS = ("optimizer", "optimizer_step", "optimizer_slots", "shuffle_state")
+
+
+def save(model, path, include_optimizer: bool = False) -> None:
+    """Write ``model`` to ``path`` atomically (see :func:`fastnn._files.atomic_write`): an
+    interrupted save never leaves a truncated model where the old one was. A model that
+    was neither fitted nor given parameters is refused: its file would load as trained.
+    ``include_optimizer`` also writes the optimizer's state (a checkpoint)."""
+    if not model.fitted:
+        raise NotFittedError("this model has not been fitted: saving it would write its "
+                             "random initial weights, which load() treats as trained; call "
+                             "fit() or set_params() first")
+    arrays = model_arrays(model)
+    if include_optimizer:
+        arrays.update(optimizer_arrays(model))
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
+
+
+def model_arrays(model) -> dict[str, np.ndarray]:
+    """The entries of ``model``'s file, by name (see the module docstring)."""
+    return {
+        "format": np.array(FORMAT), "version": np.array(VERSION, np.int64),
+        "sizes": np.array(model.sizes, np.int64),
+        "activations": np.array([layer.activation for layer in model.layers]),
+        "loss": np.array(model.loss), "dtype": np.array(model.dtype.name),
+        "seed": np.array(model.seed, np.int64),
+        "input_scale": np.array(model.input_scale, np.float64), "params": model.params,
+    }
+
+
+def optimizer_arrays(model) -> dict[str, np.ndarray]:
+    """The checkpoint entries of ``model``'s optimizer state (see the module docstring)."""
+    state = model.optimizer_state
+    if state is None:
+        raise NotFittedError("include_optimizer=True needs a model trained by fit(): this "
+                             "one has no optimizer state")
+    return {
+        "optimizer": np.array(json.dumps(_described(model.optimizer))),
+        "optimizer_step": np.array(state.step, np.int64),
+        "optimizer_slots": np.stack(state.slots),
+        "shuffle_state": np.array(json.dumps(model.shuffle_rng.bit_generator.state)),
+    }
+
+
+def _described(obj) -> dict:
+    """{"class": name, "fields": {...}} of a dataclass (an optimizer or a schedule)."""
+    fields = {}
+    for field in dataclasses.fields(obj):
+        value = getattr(obj, field.name)
+        fields[field.name] = _described(value) if dataclasses.is_dataclass(value) else value
+    return {"class": type(obj).__name__, "fields": fields}

@@ -1,0 +1,641 @@
+"""scikit-learn estimators trained by fastnn: ``MLPClassifier`` and ``MLPRegressor``.
+
+Changing ``from sklearn.neural_network import MLPClassifier`` to ``from fastnn.sklearn
+import MLPClassifier`` keeps a user's code working: the constructor takes scikit-learn's
+parameters with its defaults, the fitted attributes have its names and shapes, and the
+training follows its rules, so the same ``random_state`` gives the same initial weights
+(Glorot uniform, drawn in sklearn's order) and the same minibatch order. Two extras:
+``backend`` (None: the fastnn backend in force where fit/predict run) and ``dtype``
+(float32 by default; sklearn computes in the input's dtype, mostly float64).
+
+How sklearn's hyper-parameters map onto fastnn's optimizers. sklearn's gradient of a
+batch of B rows is ``(dL/dW + alpha * W) / B`` with its loss L summed over the rows;
+fastnn's is ``c * dL/dW / B + weight_decay * W`` (PyTorch L2, weights only, no biases),
+where c is the ratio of fastnn's loss to sklearn's: 1 for softmax cross-entropy, 1/k for
+k logistic outputs (fastnn averages over the k outputs, sklearn sums them), 2/k for
+squared error (fastnn's mse is mean((p - y)**2); sklearn's gradient is that of
+sum((p - y)**2) / 2). Hence ``weight_decay = c * alpha / batch_size``, the SGD learning
+rate is ``learning_rate / c`` and Adam's is unchanged with ``eps = c * epsilon``: every
+update is then sklearn's. Known differences, all small: (1) sklearn divides alpha by the
+size of each batch, so a shorter last batch gets a little more decay there; exact when
+batch_size divides the number of training rows; (2) sklearn's Adam adds epsilon to the
+uncorrected sqrt(v) (``eps / sqrt(1 - beta_2**t)`` in PyTorch's form); (3) sklearn's
+velocity is in units of parameter change, fastnn's in units of gradient, so when
+'invscaling' or 'adaptive' change the learning rate the new rate applies to the
+accumulated velocity at once instead of fading in; (4) ``loss_`` and ``loss_curve_`` add
+sklearn's L2 term ``alpha/2 * ||W||^2 / batch_size`` per batch with the weights at the end
+of the epoch (sklearn uses each batch's weights).
+
+Not supported (each refused with a message): ``solver='lbfgs'``, ``loss='poisson'``,
+``momentum=1``, sparse input (sklearn's own error: densify with ``.toarray()``). fit has
+no ``sample_weight``, so meta-estimators (bagging) fall back to resampling rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+
+try:
+    from scipy.special import expit, softmax
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import check_random_state, column_or_1d
+    from sklearn.utils import shuffle as sk_shuffle
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+    from sklearn.utils.validation import check_is_fitted
+except ImportError:  # pragma: no cover - exercised in an environment without the extra
+    raise ImportError("fastnn.sklearn needs the 'sklearn' extra: pip install "
+                      "'fastnn[sklearn]'") from None
+
+try:
+    from sklearn.utils.validation import validate_data
+except ImportError:  # scikit-learn < 1.6
+    def validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
+        return estimator._validate_data(X, y, **kwargs)
+
+from .backend import use_backend
+from .errors import NonFiniteError, TrainingDivergedError
+from .layers import Dense
+from .model import Sequential
+from .optimizers import SGD, Adam
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+SOLVERS = ("sgd", "adam")
+LEARNING_RATES = ("constant", "invscaling", "adaptive")
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+class _PickledModel:
+    """A fitted fastnn model reduced to what rebuilds it: layers, loss, dtype, the flat
+    parameters, and the optimizer with its state (so partial_fit continues after a pickle
+    round trip, as sklearn's does); no workspaces or gradient buffers."""
+
+    def __init__(self, model: Sequential):
+        self.layers = tuple(model.layers)
+        self.loss = model.loss
+        self.seed = model.seed
+        self.dtype = model.dtype.name
+        self.input_scale = model.input_scale
+        self.params = np.array(model.params, copy=True)
+        self.optimizer = getattr(model, "optimizer", None)
+        self.optimizer_state = getattr(model, "optimizer_state", None)
+
+    def restore(self) -> Sequential:
+        model = Sequential(list(self.layers), loss=self.loss, seed=self.seed,
+                           dtype=self.dtype, input_scale=self.input_scale)
+        model.set_params(self.params)
+        if self.optimizer_state is not None:
+            model.optimizer, model.optimizer_state = self.optimizer, self.optimizer_state
+        return model
+
+
+class _BaseMLP(BaseEstimator):
+    """What MLPClassifier and MLPRegressor share: parameters, the epoch loop, stopping."""
+
+    # -- hyper-parameters ----------------------------------------------------------------
+    def _check_params(self):
+        """ValueError naming the first bad hyper-parameter (sklearn's ranges, fastnn's
+        limits where they are narrower)."""
+        name = type(self).__name__
+
+        def bad(param, must):
+            raise ValueError(f"The {param!r} parameter of {name} must be {must}. Got "
+                             f"{getattr(self, param)!r} instead.")
+
+        if self.solver == "lbfgs":
+            raise ValueError(f"{name}(solver='lbfgs') is not supported by fastnn.sklearn: "
+                             f"fastnn trains with minibatch optimizers. Use solver='adam' "
+                             f"(the default) or solver='sgd', or "
+                             f"sklearn.neural_network.{name} for lbfgs.")
+        if self.solver not in SOLVERS:
+            bad("solver", "'adam' or 'sgd' ('lbfgs' is not supported by fastnn)")
+        if self.activation not in ACTIVATIONS:
+            bad("activation", f"one of {sorted(ACTIVATIONS)}")
+        if self.learning_rate not in LEARNING_RATES:
+            bad("learning_rate", f"one of {list(LEARNING_RATES)}")
+        if not (self.batch_size == "auto" or (_is_int(self.batch_size) and self.batch_size >= 1)):
+            bad("batch_size", "'auto' or an int >= 1")
+        for param, low, high, closed in (
+                ("alpha", 0, math.inf, "[)"), ("learning_rate_init", 0, math.inf, "()"),
+                ("power_t", 0, math.inf, "[)"), ("tol", 0, math.inf, "[)"),
+                ("momentum", 0, 1, "[)"), ("validation_fraction", 0, 1, "[)"),
+                ("beta_1", 0, 1, "[)"), ("beta_2", 0, 1, "[)"), ("epsilon", 0, math.inf, "()")):
+            value = getattr(self, param)
+            ok = _is_real(value) and math.isfinite(value) and (
+                (low <= value if closed[0] == "[" else low < value) and
+                (value <= high if closed[1] == "]" else value < high))
+            if not ok:
+                extra = " (fastnn's SGD needs momentum < 1)" if param == "momentum" else ""
+                bad(param, f"a float in the range {closed[0]}{low}, {high}{closed[1]}{extra}")
+        for param in ("max_iter", "max_fun"):
+            if not (_is_int(getattr(self, param)) and getattr(self, param) >= 1):
+                bad(param, "an int >= 1")
+        n = self.n_iter_no_change
+        if not ((_is_int(n) and n >= 1) or (_is_real(n) and n == math.inf)):
+            bad("n_iter_no_change", "an int >= 1 or numpy.inf")
+        for param in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
+            if not isinstance(getattr(self, param), (bool, np.bool_)):
+                bad(param, "a bool")
+        if self.dtype not in ("float32", "float64", np.float32, np.float64):
+            bad("dtype", "'float32' or 'float64'")
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        if not all(_is_int(s) or isinstance(s, np.integer) for s in sizes):
+            bad("hidden_layer_sizes", "an int or a sequence of ints")
+        if any(s <= 0 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return [int(s) for s in sizes]
+
+    def _backend(self):
+        """A context running the block on ``self.backend`` (None: leave it as it is)."""
+        return contextlib.nullcontext() if self.backend is None else use_backend(self.backend)
+
+    # -- fitting -------------------------------------------------------------------------
+    def fit(self, X, y):
+        """Train on X (n_samples, n_features) and y for up to max_iter epochs; return self."""
+        return self._fit(X, y, incremental=False)
+
+    def _fit(self, X, y, incremental):
+        hidden = self._check_params()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if y.ndim == 1:
+            y = y.reshape(-1, 1)
+        layer_units = [X.shape[1], *hidden, y.shape[1]]
+        random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, random_state)
+        elif list(self.fastnn_model_.sizes) != layer_units:
+            raise ValueError(f"the network has layer sizes {list(self.fastnn_model_.sizes)} "
+                             f"but this call needs {layer_units} (hidden_layer_sizes or the "
+                             f"number of outputs changed): fit from scratch with "
+                             f"warm_start=False")
+        with self._backend():
+            self._fit_stochastic(X, y, random_state, incremental)
+        self._sync_params()
+        return self
+
+    def _initialize(self, y, layer_units, random_state):
+        """A fresh fastnn model with sklearn's initial weights, and the fitted attributes
+        sklearn sets before the first epoch."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._out_activation()
+        act = ACTIVATIONS[self.activation]
+        acts = [act] * (len(layer_units) - 2) + ["identity"]
+        model = Sequential([Dense(i, o, a) for i, o, a in
+                            zip(layer_units[:-1], layer_units[1:], acts)],
+                           loss=self._fastnn_loss(), seed=0, dtype=np.dtype(self.dtype).name)
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for W, b in zip(model.net.W, model.net.b):  # sklearn's _init_coef, in its order
+            bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
+            W[...] = random_state.uniform(-bound, bound, W.shape)
+            b[...] = random_state.uniform(-bound, bound, b.shape)
+        model.fitted = True
+        self.fastnn_model_ = model
+        self._best_params = model.params.copy()
+        self._learning_rate = float(self.learning_rate_init)
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self._sync_params()
+
+    def _fit_stochastic(self, X, y, random_state, incremental):
+        """sklearn's ``_fit_stochastic``: each epoch is one fastnn ``fit(epochs=1)`` call on
+        the rows in sklearn's shuffled order; stopping, learning-rate schedules, early
+        stopping and the ConvergenceWarning as sklearn does them."""
+        model = self.fastnn_model_
+        if not incremental:  # sklearn makes a new optimizer on every fit, warm or not
+            self._learning_rate = float(self.learning_rate_init)
+            reset = getattr(model, "reset_optimizer", None)
+            if reset is not None:
+                reset()
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        X_val = y_val = None
+        if self.early_stopping:
+            stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
+            X, X_val, y, y_val = train_test_split(X, y, random_state=random_state,
+                                                  test_size=self.validation_fraction,
+                                                  stratify=stratify)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+            X_val = np.ascontiguousarray(X_val, dtype=model.dtype)
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(y_val)
+        n = X.shape[0]
+        if self.batch_size == "auto":
+            batch = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It "
+                              "is going to be clipped", stacklevel=4)
+            batch = int(np.clip(self.batch_size, 1, n))
+        X = np.ascontiguousarray(X, dtype=model.dtype)
+        targets = self._fastnn_targets(y, model.dtype)
+        sample_idx = np.arange(n)
+        n_batches = -(-n // batch)
+        loss_scale = self._loss_scale()
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = sk_shuffle(sample_idx, random_state=random_state)
+                    X_epoch, t_epoch = X[sample_idx], targets[sample_idx]
+                else:
+                    X_epoch, t_epoch = X, targets
+                try:
+                    history = model.fit(X_epoch, t_epoch, epochs=1, batch_size=batch,
+                                        optimizer=self._optimizer(batch), shuffle=False,
+                                        verbose=0)
+                except TrainingDivergedError as exc:
+                    raise ValueError(f"Solver produced non-finite parameter weights. The "
+                                     f"input data may contain large values and need to be "
+                                     f"preprocessed. ({exc})") from exc
+                penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in model.net.W)
+                self.n_iter_ += 1
+                self.loss_ = (float(history["loss"][-1]) * loss_scale
+                              + 0.5 * self.alpha * penalty * n_batches / n)
+                self.t_ += n
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+                self._update_no_improvement_count(X_val, y_val)
+                if self.solver == "sgd" and self.learning_rate == "invscaling":
+                    self._learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = ("Validation score" if self.early_stopping else "Training loss")
+                    msg = (f"{what} did not improve more than tol={self.tol:f} for "
+                           f"{self.n_iter_no_change} consecutive epochs.")
+                    if not self._lower_learning_rate(msg):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(f"Stochastic Optimizer: Maximum iterations "
+                                  f"({self.max_iter}) reached and the optimization hasn't "
+                                  f"converged yet.", ConvergenceWarning, stacklevel=4)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=4)
+        if self.early_stopping:
+            model.set_params(self._best_params)
+
+    def _optimizer(self, batch):
+        """The fastnn optimizer whose updates are sklearn's (see the module docstring)."""
+        c = self._grad_scale()
+        weight_decay = c * self.alpha / batch
+        if self.solver == "sgd":
+            momentum = float(self.momentum)
+            return SGD(lr=self._learning_rate / c, momentum=momentum,
+                       nesterov=bool(self.nesterovs_momentum) and momentum > 0,
+                       weight_decay=weight_decay)
+        return Adam(lr=float(self.learning_rate_init), beta1=float(self.beta_1),
+                    beta2=float(self.beta_2), eps=c * self.epsilon, weight_decay=weight_decay)
+
+    def _lower_learning_rate(self, msg) -> bool:
+        """sklearn's ``trigger_stopping``: False to stop; True after dividing the rate by 5
+        ('adaptive' sgd, while it is above 1e-6)."""
+        if self.solver != "sgd" or self.learning_rate != "adaptive":
+            if self.verbose:
+                print(msg + " Stopping.")
+            return False
+        if self._learning_rate <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return False
+        self._learning_rate /= 5.0
+        if self.verbose:
+            print(f"{msg} Setting learning rate to {self._learning_rate:f}")
+        return True
+
+    def _update_no_improvement_count(self, X_val, y_val):
+        if self.early_stopping:
+            score = self._validation_score(X_val, y_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self.fastnn_model_.params.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _validation_score(self, X_val, y_val) -> float:
+        try:
+            y_pred = self._predict_validated(X_val)
+        except NonFiniteError:
+            return np.nan
+        return float(self._score_function(y_val, y_pred))
+
+    def _sync_params(self):
+        """coefs_ and intercepts_ as copies of the fastnn model's parameters."""
+        net = self.fastnn_model_.net
+        self.coefs_ = [W.copy() for W in net.W]
+        self.intercepts_ = [b.copy() for b in net.b]
+
+    # -- prediction ----------------------------------------------------------------------
+    def _logits(self, X, validate=True):
+        """The network's last-layer output (n, n_outputs_), before the output activation."""
+        check_is_fitted(self)
+        if validate:
+            X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        with self._backend():
+            return self.fastnn_model_.logits(X)
+
+    # -- pickling: the fastnn model goes as its layers and flat parameters ---------------
+    def __getstate__(self):
+        state = super().__getstate__()
+        if isinstance(state.get("fastnn_model_"), Sequential):
+            state = dict(state, fastnn_model_=_PickledModel(state["fastnn_model_"]))
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("fastnn_model_"), _PickledModel):
+            state = dict(state, fastnn_model_=state["fastnn_model_"].restore())
+        super().__setstate__(state)
+
+
+_PARAMS_DOC = """
+    Parameters are scikit-learn's (see ``sklearn.neural_network.{name}``), with the same
+    defaults; ``max_fun`` is accepted and unused (lbfgs only). fastnn's own:
+
+    backend : None, 'numpy', 'numba' or 'check', default=None
+        The fastnn backend to train and predict on; None uses the one in force where
+        fit and predict run (``fastnn.set_backend`` / ``FASTNN_BACKEND``; in a joblib or
+        dask worker process that is the worker's default, so pass it to pin it).
+    dtype : 'float32' or 'float64', default='float32'
+        The dtype of the network's parameters and of the computation.
+
+    Fitted attributes are sklearn's (coefs_ and intercepts_ are copies: editing them
+    does not change the model), plus ``fastnn_model_``, the trained fastnn model.
+"""
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier, scikit-learn's API, trained by fastnn.
+
+    Binary targets train one logistic output (fastnn's sigmoid_bce), multiclass a softmax
+    (softmax_cross_entropy), multilabel indicator matrices k logistic outputs.
+    """
+    __doc__ += _PARAMS_DOC.format(name="MLPClassifier")
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 backend=None, dtype="float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.backend = backend
+        self.dtype = dtype
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, dtype=FLOAT_DTYPES, reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"warm_start can only be used where `y` has the same "
+                                     f"classes as in the previous call to fit. Previously "
+                                     f"got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
+                                 f"has {self.classes_}. 'y' has {classes}.")
+        return X, self._label_binarizer.transform(y).astype(bool)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y), continuing the optimizer; ``classes`` (every label of
+        the whole data) is required on the first call, as in sklearn."""
+        if not hasattr(self, "classes_"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel")
+                                      else classes)
+            self.classes_ = self._label_binarizer.classes_
+        elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
+            raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
+                             f"partial_fit, was: {self.classes_!r}")
+        return self._fit(X, y, incremental=True)
+
+    def _fastnn_loss(self):
+        return "softmax_cross_entropy" if self.out_activation_ == "softmax" else "sigmoid_bce"
+
+    def _out_activation(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _fastnn_targets(self, y, dtype):
+        if self.out_activation_ == "softmax":
+            return np.argmax(y, axis=1).astype(np.int64)
+        return np.ascontiguousarray(y, dtype=dtype)
+
+    def _grad_scale(self):
+        return 1.0 if self.out_activation_ == "softmax" else 1.0 / self.n_outputs_
+
+    def _loss_scale(self):
+        return 1.0 if self.out_activation_ == "softmax" else float(self.n_outputs_)
+
+    def _score_function(self, y_true, y_pred):
+        return accuracy_score(y_true, y_pred)
+
+    def _proba(self, logits):
+        logits = logits.astype(np.float64)
+        if self.out_activation_ == "softmax":
+            return softmax(logits, axis=1)
+        return expit(logits)
+
+    def _predict_validated(self, X):
+        proba = self._proba(self._logits(X, validate=False))
+        return self._label_binarizer.inverse_transform(
+            proba.ravel() if self.n_outputs_ == 1 else proba)
+
+    def predict(self, X):
+        """Class labels (n,), or the indicator matrix (n, k) for multilabel targets."""
+        proba = self._proba(self._logits(X))
+        return self._label_binarizer.inverse_transform(
+            proba.ravel() if self.n_outputs_ == 1 else proba)
+
+    def predict_proba(self, X):
+        """float64 (n, n_classes), columns in the order of ``classes_``."""
+        proba = self._proba(self._logits(X))
+        if self.n_outputs_ == 1:
+            return np.hstack([1 - proba, proba])
+        return proba
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))``."""
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multilabel": True}
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor, scikit-learn's API, trained by fastnn (mse).
+
+    ``loss`` is sklearn's first parameter since 1.7; only 'squared_error' is supported.
+    """
+    __doc__ += _PARAMS_DOC.format(name="MLPRegressor")
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 backend=None, dtype="float32"):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.backend = backend
+        self.dtype = dtype
+
+    def _check_params(self):
+        if self.loss != "squared_error":
+            raise ValueError(f"MLPRegressor(loss={self.loss!r}) is not supported by "
+                             f"fastnn.sklearn: only loss='squared_error'"
+                             + (" (fastnn has no Poisson loss)" if self.loss == "poisson"
+                                else ""))
+        return super()._check_params()
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=FLOAT_DTYPES, reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def partial_fit(self, X, y):
+        """One epoch over (X, y), continuing the optimizer."""
+        return self._fit(X, y, incremental=True)
+
+    def _fastnn_loss(self):
+        return "mse"
+
+    def _out_activation(self):
+        return "identity"
+
+    def _fastnn_targets(self, y, dtype):
+        return np.ascontiguousarray(y, dtype=dtype)
+
+    def _grad_scale(self):
+        return 2.0 / self.n_outputs_
+
+    def _loss_scale(self):
+        return 0.5
+
+    def _score_function(self, y_true, y_pred):
+        return r2_score(y_true, y_pred)
+
+    def _predict_validated(self, X):
+        out = self._logits(X, validate=False)
+        return out.ravel() if out.shape[1] == 1 else out
+
+    def predict(self, X):
+        """float64 predictions (n,) for one target, (n, n_outputs) for several."""
+        out = self._logits(X).astype(np.float64)
+        return out.ravel() if out.shape[1] == 1 else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multioutput": True}
+

@@ -1,0 +1,95 @@
+"""Optimizers as units: one module per update rule.
+
+Each rule module (``sgd.py``, ``adam.py``, ``adamw.py``) holds everything that defines its
+rule: the names of its hyper-parameters and slots, the reference update over the flat
+parameter buffer (numpy, the semantics every backend must match) and the propagation of
+rounding-error bounds through one step (the tolerance of the contract's
+``optimizer_step``). A backend speeds up the rules it knows, keyed by ``Rule.name``; any
+other rule runs its reference update here, so a new rule works on every backend at once.
+
+Semantics shared by every rule, on a flat buffer of p entries whose first ``n_decay``
+are weights (weight decay applies to them only) and the rest biases:
+
+- all or nothing: every new value is computed first; if any new parameter or slot value
+  would be NaN or inf, nothing is written and the step returns False;
+- ``grads`` is scratch: a step may overwrite it;
+- subnormal slots are flushed: after a step, every slot entry of magnitude below the
+  dtype's smallest normal number (``np.finfo(dtype).tiny``) is exactly zero. A slot that
+  decays geometrically (a velocity or moment whose gradient stays zero, e.g. a dead ReLU
+  unit or an always-blank pixel) would otherwise sink into the subnormal range and stick
+  there, and arithmetic on subnormals takes a slow microcode assist on many x86 CPUs.
+  Parameters and gradients are never flushed. The caller's floating-point mode is never
+  touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import adam, adamw, sgd
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An update rule.
+
+    name: its key; slots: names of its (p,) state buffers; hyper: names of its
+    hyper-parameters besides the learning rate; step: the reference update
+    ``step(params, slots, grads, lr, t, n_decay, **hyper) -> bool`` at 1-based step t;
+    error_step: ``error_step(err, params, slots, grads, lr, t, n_decay, dtype, **hyper)``,
+    first-order bounds of a backend's error after the step from bounds ``err`` (a dict
+    ``{"p": ..., slot name: ...}`` of float64 (p,) arrays) and the reference state before
+    it (float64).
+    """
+
+    name: str
+    slots: tuple[str, ...]
+    hyper: tuple[str, ...]
+    step: Callable[..., bool]
+    error_step: Callable[..., dict]
+
+
+RULES = {module.NAME: Rule(module.NAME, module.SLOTS, module.HYPER, module.step,
+                           module.error_step)
+         for module in (sgd, adam, adamw)}
+
+
+@dataclass(eq=False)  # compared by identity: a backend may key private data by the state
+class OptimizerState:
+    """One rule's hyper-parameters and slots for one flat parameter buffer.
+
+    rule: a key of RULES; hyper: ``{name: value}`` for each of the rule's hyper-parameters;
+    slots: one (p,) buffer of the parameters' dtype per slot of the rule; step: updates
+    applied so far (the next one is step + 1); lr: the learning rate, a positive float or
+    a schedule: a callable mapping an int64 array of 0-based step indices to an array of
+    learning rates.
+    """
+
+    rule: str
+    lr: float | Callable[[np.ndarray], np.ndarray]
+    hyper: dict
+    slots: tuple[np.ndarray, ...]
+    step: int = 0
+
+    def learning_rates(self, count: int) -> np.ndarray:
+        """float64 (count,): the learning rates of the next ``count`` steps."""
+        if not callable(self.lr):
+            return np.full(count, float(self.lr))
+        lrs = np.asarray(self.lr(np.arange(self.step, self.step + count, dtype=np.int64)),
+                         np.float64)
+        if lrs.shape != (count,) or not (np.isfinite(lrs).all() and (lrs >= 0).all()):
+            raise ValueError(f"the learning-rate schedule {self.lr!r} must give {count} "
+                             f"finite, non-negative learning rates")
+        return lrs
+
+
+def reference_step(params, grads, state: OptimizerState, n_decay: int, lr: float) -> bool:
+    """One step of ``state``'s rule by its reference update; advances ``state.step``."""
+    ok = RULES[state.rule].step(params, state.slots, grads, lr, state.step + 1, n_decay,
+                                **state.hyper)
+    if ok:
+        state.step += 1
+    return ok

@@ -1,0 +1,34 @@
+"""AdamW: Adam with decoupled weight decay (Loshchilov & Hutter; PyTorch ``AdamW``).
+
+    p  = p (1 - lr wd)                    (weights only; before the moment update)
+    then Adam's update from the plain gradient g, without any L2 term.
+"""
+
+import numpy as np
+
+from ..rounding import gamma
+from . import adam
+from ._common import decay_mask, f64
+
+NAME = "adamw"
+SLOTS = adam.SLOTS
+HYPER = ("beta1", "beta2", "eps", "weight_decay")
+
+
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
+def step(params, slots, grads, lr, t, n_decay, beta1, beta2, eps, weight_decay) -> bool:
+    """The reference update at 1-based step t."""
+    decay = 1 - decay_mask(params.size, n_decay, lr * weight_decay).astype(params.dtype)
+    return adam.moments_step(params, slots, grads, lr, t, beta1, beta2, eps, decay)
+
+
+def error_step(err, params, slots, grads, lr, t, n_decay, dtype, beta1, beta2, eps,
+               weight_decay) -> dict:
+    """Adam's moment bounds from the plain gradient (exact input: e_g = 0 beyond what
+    the caller's bounds carry), and the decayed parameters d p with d = 1 - lr wd formed
+    in float64 and rounded (u) and the product rounded (u): e_dp = d e_p + 2u |d p|."""
+    p, g = f64(params), f64(grads)
+    d = 1 - decay_mask(p.size, n_decay, lr * weight_decay)
+    e_dp = d * err["p"] + gamma(2, dtype) * np.abs(d * p)
+    return adam.moments_error(err, p, slots, g, np.zeros_like(p), lr, t, dtype, beta1, beta2,
+                              eps, d, e_dp)

@@ -1,0 +1,143 @@
+"""fastnn.datasets.load_csv and ``fastnn train TABLE.csv``: a user's own table."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+import fastnn.backend
+from fastnn import cli
+from fastnn.datasets import Table, load_csv
+from fastnn.errors import DataFileError
+
+
+@pytest.fixture(autouse=True)
+def keep_process_backend(monkeypatch):
+    """``--backend`` calls fnn.set_backend; undo it after each test."""
+    monkeypatch.setattr(fastnn.backend, "_default", fastnn.backend._default)
+
+
+def write(tmp_path, text, name="t.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_load_csv_takes_the_target_by_name_anywhere(tmp_path):
+    path = write(tmp_path, "a, species ,b\n1,cat,2.5\n-3e2,dog,4\n")
+    table = load_csv(path, target="species")
+    assert isinstance(table, Table)
+    X, y, names = table
+    assert X.dtype == np.float32 and X.tolist() == [[1.0, 2.5], [-300.0, 4.0]]
+    assert y.tolist() == ["cat", "dog"] and names == ["a", "b"]
+
+
+def test_a_numeric_target_is_float64(tmp_path):
+    X, y, names = load_csv(write(tmp_path, "y,x\n1,2\n0,3\n"), "y")
+    assert y.dtype == np.float64 and y.tolist() == [1.0, 0.0] and names == ["x"]
+
+
+def test_gzip_bom_crlf_and_trailing_blank_lines(tmp_path):
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(gzip.compress(b"\xef\xbb\xbfx,y\r\n1,2\r\n3,4\r\n\r\n"))
+    X, y, _ = load_csv(path, "y")
+    assert X.tolist() == [[1.0], [3.0]] and y.tolist() == [2.0, 4.0]
+
+
+@pytest.mark.parametrize("text, target, words", [
+    ("x,y\n1,2\n3,abc\n", "x", ["line 3", "column 'y'", "'abc'"]),
+    ("x,y\n1,2\n,4\n", "y", ["line 3", "column 'x'", "empty cell"]),
+    ("x,y\n1,nan\n", "x", ["line 2", "column 'y'", "'nan'"]),
+    ("x,y\n1,1e39\n", "x", ["line 2", "column 'y'", "float32"]),
+    ("x,y\n1,2\n3\n", "y", ["line 3", "expected 2 fields, found 1"]),
+    ("x,y\n1,\n", "y", ["line 2", "column 'y'", "target value", "empty"]),
+    ("x,y\n1,2\n", "z", ["no column named 'z'", "x, y"]),
+    ("x,x\n1,2\n", "x", ["line 1", "'x' appears twice"]),
+    ("x,,y\n1,2,3\n", "y", ["line 1", "column 2 has none"]),
+    ("y\n1\n", "y", ["feature columns"]),
+    ("x,y\n", "y", ["data rows"]),
+    ("", "y", ["empty file"]),
+])
+def test_bad_tables_name_the_line_and_column(tmp_path, text, target, words):
+    path = write(tmp_path, text)
+    with pytest.raises(DataFileError) as info:
+        load_csv(path, target)
+    message = str(info.value)
+    for word in (str(path), *words):
+        assert word in message, message
+
+
+def run(capsys, *argv):
+    status = cli.main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def blobs_csv(tmp_path, n=200):
+    """Two well separated classes named by strings, plus a noise feature."""
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, n)
+    x1 = rng.normal(size=n) + 6 * label
+    x2 = rng.normal(size=n)
+    rows = [f"{a:.5f},{b:.5f},{['setosa', 'other'][c]}" for a, b, c in zip(x1, x2, label)]
+    return write(tmp_path, "x1,x2,kind\n" + "\n".join(rows) + "\n")
+
+
+def test_train_classify_on_a_csv_with_string_labels(capsys, tmp_path):
+    path = blobs_csv(tmp_path)
+    model_path = tmp_path / "m.npz"
+    status, out, err = run(capsys, "train", path, "--target", "kind", "--task", "classify",
+                           "--backend", "numpy", "--save", model_path)
+    assert status == 0, err
+    assert "classes: other=0, setosa=1" in out
+    assert "model 2-32-2 relu, loss softmax_cross_entropy" in out and "160 training rows" in out
+    accuracy = float(out.split("test accuracy ")[1].split()[0])
+    assert accuracy >= 0.95 and "held-out 20%" in out
+    assert "tutorial target" not in out
+    assert fastnn.load(model_path).sizes == (2, 32, 2)
+
+
+def test_train_regress_on_a_csv_reports_r2(capsys, tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3))
+    y = 3 * X[:, 0] - 2 * X[:, 1] + 0.1 * rng.normal(size=300) + 50
+    rows = "\n".join(",".join(f"{v:.5f}" for v in (*x, t)) for x, t in zip(X, y))
+    path = write(tmp_path, "a,b,c,price\n" + rows + "\n")
+    status, out, err = run(capsys, "train", path, "--target", "price", "--task", "regress",
+                           "--backend", "numpy", "--epochs", 60)
+    assert status == 0, err
+    assert "loss mse" in out and "classes:" not in out
+    assert float(out.split("test r2 ")[1].split()[0]) >= 0.9
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--target", "kind"], ["--target COLUMN and --task classify|regress"]),
+    (["--task", "classify"], ["--target COLUMN"]),
+    (["--target", "nope", "--task", "classify"], ["no column named 'nope'"]),
+    (["--target", "x1", "--task", "regress"], ["column 'kind'", "expected a finite"]),
+    (["--target", "kind", "--task", "regress"], ["regress needs numbers", "line 2",
+                                                 "--task classify"]),
+    (["--target", "kind", "--task", "sort"], ["--task"]),
+])
+def test_table_usage_errors_are_one_line(capsys, tmp_path, argv, words):
+    path = blobs_csv(tmp_path, n=20)
+    status, out, err = run(capsys, "train", path, "--backend", "numpy", "--epochs", 1, *argv)
+    assert status == 2 and err.startswith("fastnn: error: ") and err.count("\n") == 1, err
+    for word in words:
+        assert word in err, err
+
+
+def test_one_class_is_refused(capsys, tmp_path):
+    path = write(tmp_path, "x,y\n1,a\n2,a\n3,a\n")
+    status, _, err = run(capsys, "train", path, "--target", "y", "--task", "classify")
+    assert status == 2 and "one value only ('a')" in err
+
+
+def test_target_and_task_are_for_tables_only(capsys):
+    status, _, err = run(capsys, "train", "xor", "--target", "y")
+    assert status == 2 and "--target and --task are for CSV tables" in err
+
+
+def test_an_unknown_problem_that_is_no_csv_lists_the_problems(capsys):
+    status, _, err = run(capsys, "train", "nope.txt")
+    assert status == 2 and "'nope.txt'" in err and "fashion-mnist" in err and ".csv" in err
