@@ -26,6 +26,18 @@ The workloads are shared by ``bench/`` (pytest-benchmark, saved JSON) and ``fast
   One warm-up and three timed runs alternating between backends (see
   :func:`time_interleaved`), the median reported.
 
+- time to accuracy, :func:`time_to_accuracy` (``fastnn bench --time-to-accuracy``): the
+  ``fastnn train mnist`` recipe (``fastnn.problems``: its batch, epochs, SGD with Nesterov
+  momentum, weight decay and one-cycle schedule, He-normal ReLU layers, zero biases) in
+  fastnn (per backend) and in PyTorch and JAX running the same recipe, every (peer, seed)
+  in a fresh process. The clock runs from the start of training (the first epoch's
+  compiling or cache loading included, as a user's first fit pays it) to the end of the
+  first epoch whose test accuracy reaches the target; it stops while the test set is
+  scored after each epoch. Per peer: the median over the seeds (a seed that never reaches
+  the target counts as infinitely slow), each seed's seconds and epochs, and the ratio to
+  the fastest other library. scikit-learn is left out: its SGD cannot follow a per-step
+  schedule.
+
 Ratios, for the same workload and batch: ``x GEMM floor`` = steady seconds / the floor's
 seconds (1.0 is the hardware limit); ``vs numpy`` and ``vs torch`` = their seconds /
 these seconds (speed-ups). pytest-benchmark cannot put one test's result into another's
@@ -37,6 +49,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import statistics
@@ -66,6 +79,10 @@ SAMPLES_ENV = "FASTNN_BENCH_SAMPLES"
 PEERS = {"torch": "fastnn.peers.torch_mlp", "jax": "fastnn.peers.jax_mlp",
          "sklearn": "fastnn.peers.sklearn_mlp"}
 ROW_ORDER = (FLOOR, "numpy", "numba", "check", *PEERS)
+FASTNN_PEER = "fastnn.peers.fastnn_mlp"  # fastnn run as a peer: time to accuracy
+TTA_SEEDS = (0, 1, 2, 3, 4)
+TTA_LEFT_OUT = {"sklearn": "left out: MLPClassifier's SGD cannot follow a per-step "
+                           "learning-rate schedule (constant, invscaling or adaptive only)"}
 
 
 @dataclass(frozen=True)
@@ -146,13 +163,18 @@ def run_peer(name: str, batch: int, samples: int | None, epochs: int,
     steady_epoch_s and test_accuracy (see ``fastnn.peers``), or ``skipped`` (its library is
     missing) or ``error`` (the process failed: its exit status and last stderr line).
     """
-    argv = [sys.executable, "-m", PEERS[name], "--batch", str(batch), "--epochs", str(epochs),
-            "--threads", str(threads)]
+    argv = ["--batch", str(batch), "--epochs", str(epochs), "--threads", str(threads)]
     if samples is not None:
         argv += ["--samples", str(samples)]
+    return run_module(name, PEERS[name], argv, timeout)
+
+
+def run_module(name: str, module: str, argv: list[str], timeout: float | None = None) -> dict:
+    """``python -m module *argv`` in a fresh process with this process's environment; the
+    last JSON line it prints, or ``{"peer": name, "error": ...}``."""
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ),
-                              timeout=timeout)
+        done = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True,
+                              text=True, env=dict(os.environ), timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"peer": name, "error": f"timed out after {timeout:g} s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -213,6 +235,135 @@ def tutorial_runner(name: str, backend: str, seed: int = 0) -> Callable[[], None
                       verbose=0)
 
     return run
+
+
+# -- time to accuracy -------------------------------------------------------------------
+
+def recipe_argv(problem=None) -> list[str]:
+    """The peer options that run ``problem``'s recipe (default: ``fastnn train mnist``'s,
+    from ``fastnn.problems``): batch, epochs, learning rate or one-cycle schedule,
+    momentum, Nesterov, weight decay, fastnn's initialisation."""
+    from .problems import PROBLEMS
+    from .schedules import OneCycle
+
+    problem = PROBLEMS["mnist"] if problem is None else problem
+    optimizer = problem.optimizer(problem.lr)
+    lr = optimizer.lr
+    if isinstance(lr, OneCycle):
+        if lr != OneCycle(max_lr=lr.max_lr, epochs=lr.epochs):
+            raise ValueError(f"the peers run OneCycle(max_lr) with its other defaults; "
+                             f"the recipe has {lr!r}")
+        argv = ["--schedule", "onecycle", "--max-lr", repr(lr.max_lr)]
+        epochs = problem.epochs if lr.epochs is None else lr.epochs
+    elif isinstance(lr, (int, float)):
+        argv, epochs = ["--schedule", "constant", "--lr", repr(float(lr))], problem.epochs
+    else:
+        raise ValueError(f"the peers cannot run the learning rate {lr!r}")
+    argv += ["--batch", str(problem.batch_size), "--epochs", str(epochs), "--momentum",
+             repr(optimizer.momentum), "--weight-decay", repr(optimizer.weight_decay),
+             "--init", "he"]
+    return argv + (["--nesterov"] if optimizer.nesterov else [])
+
+
+def tta_entries(backends, peers) -> list[tuple[str, str, list[str]]]:
+    """(label, module, extra options) of each contender: fastnn per backend, then the
+    peers that can run the recipe (see TTA_LEFT_OUT)."""
+    entries = [(f"fastnn {backend}", FASTNN_PEER, ["--backend", backend])
+               for backend in backends]
+    return entries + [(name, PEERS[name], []) for name in peers if name not in TTA_LEFT_OUT]
+
+
+def time_to_accuracy(entries, seeds, target: float, threads: int, samples: int | None = None,
+                     timeout: float | None = None) -> dict[str, list[dict]]:
+    """Run every entry (see :func:`tta_entries`) for every seed, each in a fresh process;
+    {label: [report per seed]}. Seed-major order: every contender runs seed s before any
+    runs seed s + 1, so all meet the same phases of a machine whose speed drifts.
+
+    First, untimed, each fastnn entry trains 256 images for one epoch: that fills
+    numba's on-disk cache if it is empty (after an install or an edit), so the timed
+    first epochs load compiled kernels, as every run after a user's first does. JAX has
+    no such cache by default: it compiles in every process, inside its first epoch.
+    """
+    for label, module, extra in entries:
+        if module == FASTNN_PEER:
+            run_module(label, module, ["--samples", "256", "--epochs", "1", "--threads",
+                                       str(threads), *extra], timeout)
+    base = recipe_argv() + ["--target", repr(target), "--threads", str(threads)]
+    if samples is not None:
+        base += ["--samples", str(samples)]
+    reports = {label: [] for label, _, _ in entries}
+    for seed in seeds:
+        for label, module, extra in entries:
+            report = run_module(label, module, [*base, *extra, "--seed", str(seed)], timeout)
+            report["seed"] = seed
+            reports[label].append(report)
+            reached = report.get("seconds_to_target")
+            _say(f"{label} seed {seed}: " + (
+                report.get("error") or report.get("skipped") or
+                (f"{reached:.2f} s, {report['epochs_to_target']} epochs" if reached is not None
+                 else f"target not reached ({report['test_accuracies']})")))
+    return reports
+
+
+def tta_rows(reports: dict[str, list[dict]],
+             left_out: dict[str, str] = TTA_LEFT_OUT) -> list[dict]:
+    """Table rows from :func:`time_to_accuracy`'s reports, plus a note row per left-out peer.
+
+    A row has peer, seconds (median over the seeds; a seed that failed or never reached
+    the target counts as inf), per_seed (seconds or None), epochs (per seed, or None),
+    test_accuracy (median of each seed's last score), x_fastest (seconds / the fastest
+    other library's: the fastest row not of fastnn, or of all rows if there is none),
+    note. Every run failing or skipped: only peer and note.
+    """
+    rows = []
+    for label, runs in reports.items():
+        ran = [r for r in runs if "epoch_seconds" in r]
+        if not ran:
+            first = runs[0] if runs else {}
+            rows.append({"peer": label, "note": f"skipped: {first['skipped']}" if "skipped" in
+                         first else f"failed: {first.get('error', 'no report')}"})
+            continue
+        per_seed = [r.get("seconds_to_target") for r in runs]
+        row = {"peer": label, "seeds": [r["seed"] for r in runs],
+               "seconds": statistics.median(math.inf if t is None else t for t in per_seed),
+               "per_seed": per_seed, "epochs": [r.get("epochs_to_target") for r in runs],
+               "first_epoch_s": [r["epoch_seconds"][0] for r in ran],
+               "test_accuracy": statistics.median(r["test_accuracy"] for r in ran),
+               "note": f"{ran[0]['peer']} {ran[0]['version']}", "reports": runs}
+        failed = [r.get("error") or r.get("skipped") for r in runs if "epoch_seconds" not in r]
+        if failed:
+            row["note"] += f"; {len(failed)} run(s) failed: {failed[0]}"
+        rows.append(row)
+    timed = [r for r in rows if math.isfinite(r.get("seconds", math.inf))]
+    others = [r for r in timed if not r["peer"].startswith("fastnn")] or timed
+    if others:
+        fastest = min(r["seconds"] for r in others)
+        for r in timed:
+            r["x_fastest"] = r["seconds"] / fastest
+    return rows + [{"peer": name, "note": note} for name, note in left_out.items()]
+
+
+def format_tta_table(rows: list[dict], target: float) -> str:
+    """The time-to-accuracy rows as an aligned text table."""
+    def seconds(t):
+        return "-" if t is None or not math.isfinite(t) else f"{t:.2f}"
+
+    title = f"median s to {target:.1%}"
+    cells = [["peer", title, "per seed s", "epochs", "x fastest peer", "test acc", "note"]]
+    for r in rows:
+        if "per_seed" not in r:
+            cells.append([r["peer"], "", "", "", "", "", r["note"]])
+            continue
+        cells.append([r["peer"], seconds(r["seconds"]) if math.isfinite(r["seconds"]) else
+                      "not reached", " ".join(seconds(t) for t in r["per_seed"]),
+                      " ".join("-" if e is None else str(e) for e in r["epochs"]),
+                      f"{r['x_fastest']:.2f}x" if "x_fastest" in r else "",
+                      f"{r['test_accuracy']:.4f}", r["note"]])
+    widths = [max(len(row[j]) for row in cells) for j in range(len(cells[0]))]
+    left = (0, 2, 3, 6)
+    return "\n".join("  ".join(c.ljust(w) if j in left else c.rjust(w)
+                               for j, (c, w) in enumerate(zip(row, widths))).rstrip()
+                     for row in cells)
 
 
 # -- timing, ratios, table --------------------------------------------------------------
@@ -342,6 +493,27 @@ def _epochs(text: str) -> int:
                                          f"epoch is reported apart), got {text!r}") from None
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int_at_least(0, "")(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        seeds = ()
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"must be a comma list of distinct non-negative "
+                                         f"integers, got {text!r}")
+    return seeds
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
+    return value
+
+
 def _peer_list(text: str) -> tuple[str, ...]:
     if text.strip().lower() == "none":
         return ()
@@ -379,6 +551,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{DEFAULT_THREADS})")
     parser.add_argument("--json", metavar="PATH",
                         help="also write every number and the machine info here as JSON")
+    parser.add_argument("--time-to-accuracy", action="store_true",
+                        help="instead: seconds of training until the test accuracy reaches "
+                             "--target with the 'fastnn train mnist' recipe, per backend "
+                             "and per peer (torch, jax) running the same recipe, each seed "
+                             "in a fresh process; --batch and --epochs come from the recipe")
+    parser.add_argument("--seeds", type=_seed_list, default=TTA_SEEDS, metavar="S,...",
+                        help="seeds of --time-to-accuracy (default 0,1,2,3,4)")
+    parser.add_argument("--target", type=_fraction, default=None, metavar="ACC",
+                        help="test accuracy of --time-to-accuracy (default the mnist "
+                             "tutorial's, 0.98)")
 
 
 def _say(text: str) -> None:
@@ -409,6 +591,8 @@ def run(args: argparse.Namespace) -> int:
                                 "exist")
     fnn.set_num_threads(args.threads)
     threads = fnn.thread_info()["requested"]  # capped at the CPU count
+    if args.time_to_accuracy:
+        return _run_time_to_accuracy(args, threads)
     X, y = load_mnist_train(args.samples)
     X_test, y_test = load_mnist_test()
     n = len(X)
@@ -454,6 +638,35 @@ def run(args: argparse.Namespace) -> int:
                     "peers": list(args.peers), "warmup": WARMUP, "repeats": REPEATS}
         document = {"machine": machine_info(), "load_average_1min": os.getloadavg()[0],
                     "settings": settings, "results": rows}
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _run_time_to_accuracy(args: argparse.Namespace, threads: int) -> int:
+    """``fastnn bench --time-to-accuracy``: run, print the table, write ``--json``."""
+    from .problems import PROBLEMS
+
+    target = PROBLEMS["mnist"].threshold if args.target is None else args.target
+    entries = tta_entries(args.backends, args.peers)
+    print(f"fastnn bench --time-to-accuracy: target {target:.2%}, seeds "
+          f"{','.join(map(str, args.seeds))}, {threads} threads, recipe "
+          f"{' '.join(recipe_argv())}" + (f", first {args.samples:,} training images"
+                                          if args.samples else ""),
+          file=sys.stderr, flush=True)
+    _warn_if_busy()
+    reports = time_to_accuracy(entries, args.seeds, target, threads, args.samples)
+    rows = tta_rows(reports, {name: note for name, note in TTA_LEFT_OUT.items()
+                              if name in args.peers})
+    print(format_tta_table(rows, target))
+    if args.json:
+        settings = {"target": target, "seeds": list(args.seeds), "threads": threads,
+                    "samples": args.samples, "recipe": recipe_argv(),
+                    "backends": list(args.backends), "peers": list(args.peers)}
+        results = [{**r, "seconds": None} if r.get("seconds") == math.inf else r
+                   for r in rows]  # strict JSON has no Infinity: null, as per_seed has
+        document = {"machine": machine_info(), "load_average_1min": os.getloadavg()[0],
+                    "settings": settings, "results": results}
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0

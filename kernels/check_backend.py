@@ -5,10 +5,11 @@ The numba results are compared with the reference within the derived tolerances 
 and the max abs/rel difference. Otherwise the numba results are what the caller gets.
 
 Training takes the path the numba backend would take. On the generic loop every op of
-every step is one of the checked ops below. On numba's small-network path (one compiled
-call, ``numba_backend/small.py``) it runs one batch per call and then replays each op of
-that step on the reference *from the fused path's own inputs* (its activations, its
-layer gradients, its parameter gradients), so each per-op tolerance applies exactly.
+every step is one of the checked ops below. On numba's compiled paths (one call for a
+whole run: ``numba_backend/small.py`` and ``fused.py``) it runs one batch per call and
+then replays each op of that step on the reference *from the compiled path's own
+inputs* (its activations, its layer gradients, its parameter gradients), so each per-op
+tolerance applies exactly.
 It is slow by design: a tool to validate the fast backend on your machine and data.
 """
 
@@ -20,7 +21,7 @@ from ..errors import BackendMismatchError
 from . import load_backend, loop, tolerances as tol
 from .compare import compare, report
 from .net import EpochStats, Net
-from .numba_backend import small
+from .numba_backend import compiled_path
 from .optimizers import OptimizerState
 
 name = "check"
@@ -169,9 +170,10 @@ def optimizer_step(params, grads, state, n_decay, lr):
 
 
 def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
-    """The path numba takes: the generic loop over the checked ops, or numba's small-net
-    path one batch at a time, each step replayed op by op on the reference."""
-    if not small.takes(net, state, X):
+    """The path numba takes: the generic loop over the checked ops, or one of numba's
+    compiled paths one batch at a time, each step replayed op by op on the reference."""
+    path = compiled_path(net, state, X, targets)
+    if path is None:
         return loop.train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size)
     stats = EpochStats.empty(n_epochs)
     n = X.shape[0]
@@ -181,9 +183,7 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
         order = np.arange(n) if orders is None else orders[epoch]
         for batch, start in enumerate(range(0, n, batch_size)):
             rows = order[start:start + batch_size]
-            xb = loop.input_batch(np.empty((len(rows), X.shape[1]), net.dtype), X, rows,
-                                  net.input_scale)
-            one = _small_step_checked(net, state, xb, targets[rows], float(lrs[step]))
+            one = _step_checked(path, net, state, X[rows], targets[rows], float(lrs[step]))
             if one.failed_epoch >= 0:
                 stats.failed_epoch, stats.failed_batch = epoch, batch
                 stats.failed_what = one.failed_what
@@ -194,33 +194,35 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
     return stats
 
 
-def _small_step_checked(net, state, x, t, lr) -> EpochStats:
-    """One step of numba's small-net path on batch (x, t), then every op of it replayed on
-    the reference from the fused path's own intermediates; raises on a mismatch."""
+def _step_checked(path, net, state, x, t, lr) -> EpochStats:
+    """One step of a compiled numba path on the rows (x, t) (x as stored: the path converts
+    and scales it), then every op of it replayed on the reference from the path's own
+    intermediates; raises on a mismatch."""
     m = len(x)
     before = Net(net.sizes, net.activations, net.loss, net.dtype, params=net.params.copy())
     slots = tuple(s.copy() for s in state.slots)
     one_step = OptimizerState(state.rule, lr, state.hyper, state.slots, state.step)
-    stats = small.train_epochs(fast, net, one_step, x, t, None, 1, m)
+    stats = path.train_epochs(fast, net, one_step, x, t, None, 1, m)
     if stats.failed_epoch >= 0:
         return stats
     state.step = one_step.step
-    ws = net.workspace(m, transposed=True)
-    acts = [x] + [out[:, :m].T for out in ws.out]  # (m, units), as the fused path saw them
-    dz = [d[:, :m].T for d in ws.dout]
+    x, outs, dz = path.intermediates(net, m)
+    acts = [x] + outs  # (m, units), as the compiled path saw them
+    name = path.__name__.rsplit(".", 1)[-1]
     rows = []
     for l, (W, b, act) in enumerate(zip(before.W, before.b, net.activations)):
-        rows += run_on_reference_only(f"small-net dense_forward[{act}] layer {l}", acts[l + 1],
-                                      lambda out, l=l: ref.dense_forward(out, acts[l], W, b, act),
-                                      tol.dense_forward_tol(acts[l], W, b, act))
+        want = np.empty(acts[l + 1].shape, net.dtype)
+        ref.dense_forward(want, acts[l], W, b, act)
+        rows += compared(f"{name} dense_forward[{act}] layer {l}", _shapes(x=acts[l], W=W),
+                         [("out", acts[l + 1], want, *tol.dense_forward_tol(acts[l], W, b, act))])
     logits = np.ascontiguousarray(acts[-1])
     loss_atol, (grad_atol, grad_rtol) = getattr(tol, f"{net.loss}_tol")(logits, t)
     dout = np.empty_like(logits)
     want_loss = getattr(ref, net.loss)(dout, logits, t)
-    rows += compared(f"small-net {net.loss}", _shapes(logits=logits),
+    rows += compared(f"{name} {net.loss}", _shapes(logits=logits),
                      [("loss", stats.loss_sum[0] / m, want_loss, loss_atol, 0.0)])
     if net.loss != "mse":
-        rows += compared("small-net count_correct", _shapes(logits=logits),
+        rows += compared(f"{name} count_correct", _shapes(logits=logits),
                          [("count", stats.correct[0],
                            ref.count_correct(logits, t, net.loss), 0, 0)])
     dout_atol = grad_atol + grad_rtol * np.abs(dout)
@@ -235,7 +237,7 @@ def _small_step_checked(net, state, x, t, lr) -> EpochStats:
         grad_tols = tol.dense_backward_tol(dz[l], acts[l], W, "identity")
         checks += [("dW", net.dW[l], acts[l].T.astype(np.float64) @ dz[l], *grad_tols["dW"]),
                    ("db", net.db[l], dz[l].astype(np.float64).sum(axis=0), *grad_tols["db"])]
-        rows += compared(f"small-net dense_backward[{act}] layer {l}",
+        rows += compared(f"{name} dense_backward[{act}] layer {l}",
                          _shapes(dout=dout, x=acts[l], W=W), checks)
         if l:  # the next layer down starts from the fused path's own dz
             dout = np.ascontiguousarray(dz[l] @ W.T.astype(np.float64)).astype(net.dtype)
@@ -245,17 +247,9 @@ def _small_step_checked(net, state, x, t, lr) -> EpochStats:
     tols = tol.optimizer_step_tol(mirror, before.params, slots, net.grads, net.n_weights, lr)
     want_params = before.params.copy()
     ref.optimizer_step(want_params, net.grads.copy(), mirror, net.n_weights, lr)
-    rows += compared(f"small-net optimizer_step[{state.rule}]", _shapes(params=net.params),
+    rows += compared(f"{name} optimizer_step[{state.rule}]", _shapes(params=net.params),
                      [("params", net.params, want_params, tols["params"], 0)]
                      + [(key, got, want, tols[key], 0) for key, got, want in
                         zip(tol.RULES[state.rule].slots, state.slots, mirror.slots)])
     _raise_on_mismatch(rows)
     return stats
-
-
-def run_on_reference_only(op, got, compute, tolerance):
-    """Rows comparing ``got`` with ``compute(out)`` run into a fresh buffer."""
-    want = np.empty(got.shape, got.dtype)
-    compute(want)
-    atol, rtol = tolerance
-    return compared(op, _shapes(out=got), [("out", got, want, atol, rtol)])

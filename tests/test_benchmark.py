@@ -237,3 +237,179 @@ def test_a_peer_without_its_library_prints_a_skip(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     report = benchmark.run_peer("torch", 32, 100, 2)
     assert report == {"peer": "torch", "skipped": "torch is not installed"}
+
+
+# -- time to accuracy ------------------------------------------------------------------
+
+def fake_tta_report(label, module, argv, timeout=None):
+    """What run_module returns for a time-to-accuracy run: seed-dependent seconds; jax
+    misses the target on seed 1; torch fails on seed 2."""
+    seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
+    if label == "torch" and seed == 2:
+        return {"peer": label, "error": "exit status 1: MemoryError"}
+    per_epoch = {"fastnn numba": 1.0, "fastnn numpy": 2.0, "torch": 3.0, "jax": 2.5}[label]
+    epochs = 3 if seed == 0 else 4
+    reached = not (label == "jax" and seed == 1)
+    seconds = [per_epoch + 0.1 * seed] * epochs
+    return {"peer": label.split()[0], "version": "9.9", "epoch_seconds": seconds,
+            "test_accuracy": 0.981 if reached else 0.979,
+            "test_accuracies": [0.97] * (epochs - 1) + [0.981 if reached else 0.979],
+            "seconds_to_target": sum(seconds) if reached else None,
+            "epochs_to_target": epochs if reached else None, "argv": argv}
+
+
+def test_recipe_argv_runs_the_mnist_problems_recipe():
+    from fastnn.problems import PROBLEMS
+
+    problem = PROBLEMS["mnist"]
+    optimizer = problem.optimizer(problem.lr)
+    argv = benchmark.recipe_argv()
+
+    def value(option):
+        return argv[argv.index(option) + 1]
+
+    assert argv[:2] == ["--schedule", "onecycle"]
+    assert float(value("--max-lr")) == optimizer.lr.max_lr
+    assert int(value("--batch")) == problem.batch_size
+    assert int(value("--epochs")) == problem.epochs
+    assert float(value("--momentum")) == optimizer.momentum
+    assert float(value("--weight-decay")) == optimizer.weight_decay
+    assert ("--nesterov" in argv) == optimizer.nesterov and value("--init") == "he"
+    # A constant rate is passed as such; a schedule the peers cannot follow is refused.
+    constant = dataclasses.replace(problem, lr=0.05, optimizer=fnn.SGD)
+    assert benchmark.recipe_argv(constant)[:4] == ["--schedule", "constant", "--lr", "0.05"]
+    odd = dataclasses.replace(problem, optimizer=lambda lr: fnn.SGD(
+        lr=fnn.schedules.OneCycle(max_lr=lr, pct_start=0.5)))
+    with pytest.raises(ValueError, match="pct_start=0.5"):
+        benchmark.recipe_argv(odd)
+
+
+def test_time_to_accuracy_runs_every_seed_of_every_contender_and_prints_the_table(
+        tiny, monkeypatch, tmp_path, capsys):
+    calls = []
+
+    def runner(label, module, argv, timeout=None):
+        calls.append((label, module, argv))
+        return fake_tta_report(label, module, argv)
+
+    monkeypatch.setattr(benchmark, "run_module", runner)
+    path = tmp_path / "tta.json"
+    status = benchmark.run(parse("--time-to-accuracy", "--seeds", "0,1,2",
+                                 "--backends", "numba,numpy", "--threads", 1, "--json", path))
+    out = capsys.readouterr().out
+    assert status == 0
+    warmups, calls = calls[:2], calls[2:]  # one untimed epoch per fastnn backend first
+    assert [(c[0], c[2][:4]) for c in warmups] == [
+        (label, ["--samples", "256", "--epochs", "1"]) for label in ("fastnn numba",
+                                                                     "fastnn numpy")]
+    labels = ["fastnn numba", "fastnn numpy", "torch", "jax"]  # sklearn is not run
+    assert [(c[0], c[2][-1]) for c in calls] == [(label, str(seed)) for seed in (0, 1, 2)
+                                                 for label in labels]  # seed-major
+    for label, module, argv in calls:
+        assert argv[:len(benchmark.recipe_argv())] == benchmark.recipe_argv()
+        assert argv[argv.index("--target") + 1] == "0.98"
+        assert argv[argv.index("--threads") + 1] == "1"
+        assert module == (benchmark.FASTNN_PEER if label.startswith("fastnn")
+                          else benchmark.PEERS[label])
+        assert ("--backend" in argv) == label.startswith("fastnn")
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["peer", "median", "s", "to", "98.0%"]
+    numba_line = next(line for line in lines if line.startswith("fastnn numba"))
+    # medians: numba 4.4 s (3.0, 4.4, 4.8); fastest library: jax (7.5, inf, 10.8) -> 10.8,
+    # torch (9.0, 12.4, inf) -> 12.4
+    assert "4.40" in numba_line and "3 4 4" in numba_line and f"{4.4 / 10.8:.2f}x" in numba_line
+    jax_line = next(line for line in lines if line.startswith("jax"))
+    assert "10.80" in jax_line and "7.50 - 10.80" in jax_line and "1.00x" in jax_line
+    torch_line = next(line for line in lines if line.startswith("torch"))
+    assert "1 run(s) failed: exit status 1: MemoryError" in torch_line
+    assert "sklearn" in out and "per-step" in out
+
+    document = json.loads(path.read_text())
+    assert document["settings"]["seeds"] == [0, 1, 2]
+    assert document["settings"]["target"] == 0.98
+    rows = {r["peer"]: r for r in document["results"]}
+    assert rows["fastnn numpy"]["per_seed"] == pytest.approx([6.0, 8.4, 8.8])
+    assert rows["jax"]["epochs"] == [3, None, 4]
+    assert rows["torch"]["per_seed"][2] is None and rows["sklearn"]["note"].startswith("left")
+
+
+def test_tta_rows_medians_count_misses_as_infinitely_slow():
+    def runs(*seconds):
+        return [{"peer": "p", "version": "1", "seed": s, "epoch_seconds": [1.0],
+                 "test_accuracy": 0.99, "seconds_to_target": t,
+                 "epochs_to_target": None if t is None else 2}
+                for s, t in enumerate(seconds)]
+
+    rows = benchmark.tta_rows({"fastnn numba": runs(1.0, 2.0, 3.0),
+                               "torch": runs(None, None, 1.0),
+                               "jax": runs(4.0, None, 5.0),
+                               "fastnn numpy": [{"peer": "fastnn numpy", "error": "boom"}]},
+                              left_out={})
+    by_peer = {r["peer"]: r for r in rows}
+    assert by_peer["torch"]["seconds"] == float("inf") and "x_fastest" not in by_peer["torch"]
+    assert by_peer["jax"]["seconds"] == 5.0 and by_peer["jax"]["x_fastest"] == 1.0
+    assert by_peer["fastnn numba"]["x_fastest"] == 2.0 / 5.0
+    assert by_peer["fastnn numpy"] == {"peer": "fastnn numpy", "note": "failed: boom"}
+    table = benchmark.format_tta_table(rows, 0.98)
+    assert "not reached" in table and "failed: boom" in table
+    # Without another library the ratio is to the fastest row.
+    alone = benchmark.tta_rows({"fastnn numba": runs(1.0, 2.0, 3.0)}, left_out={})
+    assert alone[0]["x_fastest"] == 1.0
+
+
+def test_time_to_accuracy_options():
+    assert parse("--time-to-accuracy").seeds == (0, 1, 2, 3, 4)
+    assert parse("--seeds", "3").seeds == (3,) and parse("--target", "0.5").target == 0.5
+    for argv in (["--seeds", ""], ["--seeds", "1,1"], ["--seeds", "-1"], ["--target", "0"],
+                 ["--target", "1.5"], ["--target", "x"]):
+        with pytest.raises(SystemExit):
+            parse(*argv)
+
+
+def test_peer_schedule_is_fastnns_onecycle_step_by_step():
+    from fastnn import peers
+
+    args = peers.parse_args("torch", ["--schedule", "onecycle", "--max-lr", "0.2",
+                                      "--epochs", "3", "--batch", "100"])
+    rates = peers.learning_rates(args, 1050)  # 11 steps per epoch, the last partial
+    expected = fnn.schedules.OneCycle(max_lr=0.2).bind(11, 3)(np.arange(33))
+    np.testing.assert_array_equal(rates, expected)
+    assert rates.max() == pytest.approx(0.2, rel=1e-3)
+    constant = peers.learning_rates(peers.parse_args("jax", ["--epochs", "2"]), 256)
+    assert constant.tolist() == [peers.LR] * 4
+
+
+def test_train_to_target_stops_the_clock_while_scoring(monkeypatch):
+    from fastnn import peers
+
+    clock = [0.0]
+    monkeypatch.setattr(peers.time, "perf_counter", lambda: clock[0])
+    scores = iter([0.5, 0.97, 0.99, 0.995, 0.996])
+
+    def epoch(e):
+        clock[0] += 2.0
+
+    def accuracy():
+        clock[0] += 100.0  # scoring must not count
+        return next(scores)
+
+    run = peers.train_to_target(5, epoch, accuracy, 0.98)
+    assert run == {"epoch_seconds": [2.0] * 3, "test_accuracies": [0.5, 0.97, 0.99],
+                   "target": 0.98, "seconds_to_target": 6.0, "epochs_to_target": 3}
+    missed = peers.train_to_target(2, epoch, accuracy, 0.999)
+    assert missed["seconds_to_target"] is None and missed["epochs_to_target"] is None
+    assert peers.train_to_target(2, epoch, lambda: 0.3, None) == {
+        "epoch_seconds": [2.0, 2.0], "test_accuracies": [0.3]}
+
+
+def test_fastnn_peer_reports_each_epochs_test_accuracy(tiny, capsys):
+    from fastnn.peers import fastnn_mlp
+
+    fastnn_mlp.main(["--backend", "numpy", "--samples", "600", "--epochs", "2", "--batch",
+                     "100", "--schedule", "onecycle", "--max-lr", "0.1", "--nesterov",
+                     "--target", "0.999", "--threads", "1", "--seed", "3"])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["peer"] == "fastnn" and report["backend"] == "numpy"
+    assert report["samples"] == 600 and len(report["epoch_seconds"]) == 2
+    assert len(report["test_accuracies"]) == 2 and report["seconds_to_target"] is None
+    assert report["recipe"]["seed"] == 3 and report["recipe"]["nesterov"] is True

@@ -8,6 +8,7 @@ import fastnn as fnn
 from fastnn import cli
 from fastnn.errors import BackendMismatchError
 from fastnn.kernels import check_backend
+from fastnn.kernels.numba_backend import fused, optim, small
 
 
 @pytest.mark.slow
@@ -50,8 +51,31 @@ def test_a_correct_softmax_in_place_passes():
 def test_training_on_the_check_backend_stops_at_a_wrong_dense_forward(monkeypatch):
     monkeypatch.setattr(check_backend.fast, "dense_forward",
                         off_by(check_backend.fast.dense_forward, (0, 0), 1e3))
+    # a rule numba does not compile sends training through the generic, checked loop
+    monkeypatch.delitem(optim.CODES, "sgd")
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((64, 30)), rng.integers(0, 3, 64)
-    model = fnn.MLP([30, 200, 3], seed=0)  # 6,600 weights: the generic, checked loop
+    model = fnn.MLP([30, 200, 3], seed=0)
     with fnn.use_backend("check"), pytest.raises(BackendMismatchError, match="dense_forward"):
         model.fit(X, y, epochs=1, batch_size=16, verbose=0)
+
+
+@pytest.mark.parametrize("path, sizes", [(small, [30, 20, 3]), (fused, [30, 200, 3])],
+                         ids=["small-net", "fused"])
+@pytest.mark.parametrize("which", ["output", "gradient"])
+def test_a_wrong_value_in_a_compiled_path_is_caught(monkeypatch, path, sizes, which):
+    """One wrong entry in what a compiled step computed (a layer output, or the gradient
+    of a pre-activation) fails the op-by-op replay on the reference."""
+    real = path.intermediates
+
+    def wrong(net, m):
+        x, outs, dz = real(net, m)
+        (outs if which == "output" else dz)[0][0, 0] += 1.0
+        return x, outs, dz
+
+    monkeypatch.setattr(path, "intermediates", wrong)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 30)), rng.integers(0, 3, 64)
+    match = "dense_forward.*layer 0" if which == "output" else "dense_backward.*layer 0"
+    with fnn.use_backend("check"), pytest.raises(BackendMismatchError, match=match):
+        fnn.MLP(sizes, seed=0).fit(X, y, epochs=1, batch_size=16, verbose=0)

@@ -240,14 +240,18 @@ def exported(module) -> list[str]:
 
 
 def public_names() -> list[str]:
-    """The qualified name of every public entry of fastnn and its documented submodules
+    """The qualified name of every public entry of fastnn and of its public submodules
     (``__all__`` where a module has one)."""
     import importlib
+    import types
 
+    import fastnn
+
+    submodules = [f"fastnn.{name}" for name in fastnn.__all__
+                  if isinstance(getattr(fastnn, name), types.ModuleType)]
     names = []
-    for module in ("fastnn", "fastnn.datasets", "fastnn.metrics", "fastnn.plot"):
+    for module in ("fastnn", *submodules):
         for name in exported(importlib.import_module(module)):
-            if not (module == "fastnn" and (name.startswith("__")
-                                            or name in ("datasets", "metrics", "plot"))):
+            if not name.startswith("__"):
                 names.append(f"{module}.{name}")
     return names

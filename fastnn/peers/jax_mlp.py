@@ -4,8 +4,8 @@ Plain jax (no optax): SGD momentum in PyTorch's form (``v = mu*v + g``, ``p -= l
 with ``--nesterov`` ``p -= lr*(g + mu*v)``; weight decay ``g += wd*W`` on the weights
 only), PyTorch's default initialisation (uniform +-1/sqrt(fan_in)) or, with ``--init he``,
 fastnn's. The learning rate is an argument of the jitted step (one value per step, from
-``fastnn.peers.learning_rates``), so a schedule costs no recompiling. The training set and each
-epoch's permutation live on the device; the step slices its batch out of the permutation
+``fastnn.peers.learning_rates``), so a schedule costs no recompiling. The training set
+and each epoch's permutation live on the device; the step slices its batch out of the permutation
 (``lax.dynamic_slice``) and gathers the rows inside the jit. An epoch ends with
 ``block_until_ready``, so its wall time is its work. Compiling happens in epoch 1 (two
 shapes when the last batch is partial): that is why ``first_epoch_s`` is reported apart.

@@ -2,16 +2,18 @@
 
 Dense layers: BLAS product + one fused pass (``dense.py``); losses: loss and gradient in
 one pass (``losses.py``); optimizers: one pass over the flat buffer for every rule it
-compiles, the reference update for any other (``optim.py``); small networks: the whole
-training run in one compiled call (``small.py``); larger ones use the generic loop over
-these ops, with workspaces reused across batches.
+compiles, the reference update for any other (``optim.py``). Training runs in one
+compiled call: for small networks with activations transposed so that loops run over the
+batch (``small.py``), for larger ones the generic loop's step with BLAS products
+(``fused.py``); anything else (an update rule it does not compile, non-contiguous data)
+takes the generic loop over these ops.
 """
 
 from .config import configure
 
 configure()
 
-from . import small  # noqa: E402  (kernels must be defined after configure())
+from . import fused, small  # noqa: E402  (kernels must be defined after configure())
 from .dense import dense_backward, dense_forward  # noqa: E402
 from .losses import (count_correct, mse, sigmoid, sigmoid_bce, softmax,  # noqa: E402
                      softmax_cross_entropy)
@@ -24,10 +26,19 @@ OPS = ("dense_forward", "dense_backward", "softmax_cross_entropy", "sigmoid_bce"
 
 
 def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
-    """One compiled call for small nets (``small.py``), else the generic loop over ``ops``."""
+    """One compiled call (``small.py`` or ``fused.py``), else the generic loop over ``ops``."""
+    path = compiled_path(net, state, X, targets)
+    run = loop.train_epochs if path is None else path.train_epochs
+    return run(ops, net, state, X, targets, orders, n_epochs, batch_size)
+
+
+def compiled_path(net, state, X, targets):
+    """The module whose one compiled call trains this, or None for the generic loop."""
     if small.takes(net, state, X):
-        return small.train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size)
-    return loop.train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size)
+        return small
+    if fused.takes(net, state, X, targets):
+        return fused
+    return None
 
 
 __all__ = ["name", "OPS", *OPS]

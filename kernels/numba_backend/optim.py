@@ -42,17 +42,32 @@ def optimizer_step(params, grads, state, n_decay, lr):
     code = CODES.get(state.rule)
     if code is None:
         return reference_step(params, grads, state, n_decay, lr)
-    step, bounds = _slot_bounds.get(state, (-1, None))
-    if step != state.step or bounds is None:
-        bounds = np.full(2, np.inf)
-    s1, s2 = (state.slots * 2)[:2]  # SGD's single velocity serves as both
+    bounds = slot_bounds(state)
+    s1, s2 = slot_pair(state)
     kernel = _step if params.size <= CHUNK else _step_chunked
     ok = bool(kernel(code, params, s1, s2, grads, hyper(state), float(lr), state.step + 1,
                      int(n_decay), bounds, _limit(params)))
     if ok:
         state.step += 1
-        _slot_bounds[state] = (state.step, bounds)
+        keep_slot_bounds(state, bounds)
     return ok
+
+
+def slot_pair(state):
+    """The state's two slot buffers as the kernels take them (SGD's velocity twice)."""
+    return (state.slots * 2)[:2]
+
+
+def slot_bounds(state) -> np.ndarray:
+    """float64 (2,): the slot bounds this backend left for ``state``, inf if unknown (none
+    kept, or another backend or path has stepped it since)."""
+    step, bounds = _slot_bounds.get(state, (-1, None))
+    return bounds.copy() if step == state.step else np.full(2, np.inf)
+
+
+def keep_slot_bounds(state, bounds) -> None:
+    """Remember ``bounds`` (2,) for ``state`` as it is now (its current step)."""
+    _slot_bounds[state] = (state.step, np.asarray(bounds, np.float64).copy())
 
 
 def hyper(state) -> np.ndarray:
@@ -231,26 +246,41 @@ def _cannot_overflow(code, p_sum, g_sum, slot_bounds, c, nesterov, limit):
 
 
 @inline
-def _abs_sums(p, g, lo, hi):
-    """float64 sums of |p[lo:hi]| and |g[lo:hi]| (each accumulated in the dtype)."""
-    p_part, g_part = p[lo:hi], g[lo:hi]
-    acc_p, acc_g = p.dtype.type(0), g.dtype.type(0)
-    for j in range(p_part.size):
-        acc_p += abs(p_part[j])
-        acc_g += abs(g_part[j])
-    return np.float64(acc_p), np.float64(acc_g)
+def _abs_sum(a, lo, hi):
+    """float64 sum of |a[lo:hi]| (accumulated in the dtype): a bound of its max, finite
+    only if every entry is."""
+    part = a[lo:hi]
+    acc = a.dtype.type(0)
+    for j in range(part.size):
+        acc += abs(part[j])
+    return np.float64(acc)
+
+
+@inline
+def guarded_update(code, p, s1, s2, g, c, nesterov, n_decay, bounds, limit):
+    """One all-or-nothing step over the whole buffer, serially. bounds float64 (3,):
+    upper bounds of max |p|, |s1|, |s2| (inf where unknown), replaced by the new ones
+    after a step that applied; False (nothing written) if some new value would not be
+    finite."""
+    n = p.size
+    if not (_cannot_overflow(code, bounds[0], _abs_sum(g, 0, n), bounds[1:], c, nesterov,
+                             limit)
+            or update_range(code, p, s1, s2, g, 0, n, c, nesterov, n_decay, False)[0]):
+        return False
+    _, bounds[0], bounds[1], bounds[2] = update_range(code, p, s1, s2, g, 0, n, c, nesterov,
+                                                      n_decay, True)
+    return True
 
 
 @njit(**JIT)
 def _step(code, p, s1, s2, g, hp, lr, t, n_decay, bounds, limit):
     c, nesterov = scalars(code, hp, lr, t, p)
-    n = p.size
-    p_sum, g_sum = _abs_sums(p, g, 0, n)
-    if not (_cannot_overflow(code, p_sum, g_sum, bounds, c, nesterov, limit)
-            or update_range(code, p, s1, s2, g, 0, n, c, nesterov, n_decay, False)[0]):
+    all_bounds = np.empty(3)
+    all_bounds[0] = _abs_sum(p, 0, p.size)  # the parameters may have changed since
+    all_bounds[1:] = bounds
+    if not guarded_update(code, p, s1, s2, g, c, nesterov, n_decay, all_bounds, limit):
         return False
-    _, _, bounds[0], bounds[1] = update_range(code, p, s1, s2, g, 0, n, c, nesterov, n_decay,
-                                              True)
+    bounds[:] = all_bounds[1:]
     return True
 
 
@@ -261,9 +291,9 @@ def _step_chunked(code, p, s1, s2, g, hp, lr, t, n_decay, bounds, limit):
     n_chunks = (n + CHUNK - 1) // CHUNK
     p_sum, g_sum = 0.0, 0.0
     for k in prange(n_chunks):
-        part_p, part_g = _abs_sums(p, g, k * CHUNK, min(n, (k + 1) * CHUNK))
-        p_sum += part_p
-        g_sum += part_g
+        lo, hi = k * CHUNK, min(n, (k + 1) * CHUNK)
+        p_sum += _abs_sum(p, lo, hi)
+        g_sum += _abs_sum(g, lo, hi)
     if not _cannot_overflow(code, p_sum, g_sum, bounds, c, nesterov, limit):
         bad = 0
         for k in prange(n_chunks):

@@ -39,6 +39,14 @@ def takes(net, state, X) -> bool:
             and state.rule in CODES)
 
 
+def intermediates(net, m):
+    """After a one-batch call of m rows: the gathered input (m, i), the layer outputs
+    (m, units) and the gradients of their pre-activations dz (m, units), as the path
+    computed them (transposed views)."""
+    ws = net.workspace(m, transposed=True)
+    return ws.x[:, :m].T, [out[:, :m].T for out in ws.out], [d[:, :m].T for d in ws.dout]
+
+
 def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
     """``Backend.train_epochs`` for a small net: one compiled call for all epochs."""
     stats = EpochStats.empty(n_epochs)

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import loop
 from ..net import Net
-from . import small
+from . import fused, small
 from .config import CHUNK
 from .dense import _activation_grad_bias, _bias_activate
 from .losses import _bce, _mse, _sigmoid, _softmax, _softmax_ce, argmax_hits, sign_hits
@@ -23,13 +23,14 @@ DISPATCHERS = {
     "softmax_cross_entropy": _softmax_ce, "sigmoid_bce": _bce, "mse": _mse,
     "softmax": _softmax, "sigmoid": _sigmoid, "argmax_hits": argmax_hits,
     "sign_hits": sign_hits, "optimizer_step": _step, "optimizer_step_chunked": _step_chunked,
-    "small_net_train": small._train,
+    "small_net_train": small._train, "fused_train": fused._train,
 }
 
 
 def _exercise(ops, dtype):
-    """Call every op once on tiny arrays of ``dtype`` (both loop paths, every loss, every
-    rule the backend compiles), and each rule once on more than one parallel chunk."""
+    """Call every op once on tiny arrays of ``dtype`` (every training path, every loss,
+    every rule the backend compiles, float and uint8 inputs), and each rule once on more
+    than one parallel chunk."""
     from ...optimizers import OPTIMIZERS  # the optimizer states, as fastnn builds them
 
     optimizers = [OPTIMIZERS[rule]() for rule in CODES]
@@ -44,6 +45,10 @@ def _exercise(ops, dtype):
             net = Net((3, 4, k), ("tanh", "identity"), loss, dtype)
             ops.train_epochs(net, opt.state(net.n_params, dtype), X, targets, None, 1, 4)
             loop.train_epochs(ops, net, opt.state(net.n_params, dtype), X, targets, None, 1, 4)
+            wide = Net((3, small.SMALL_NET_WEIGHTS, k), ("relu", "identity"), loss, dtype)
+            for inputs in (X, (X > 0).astype(np.uint8)):  # images arrive as uint8
+                ops.train_epochs(wide, opt.state(wide.n_params, dtype), inputs, targets,
+                                 None, 1, 4)
     out = np.empty((8, 2), dtype)
     ops.softmax(out, X[:, :2].copy())
     ops.sigmoid(out, X[:, :2].copy())
