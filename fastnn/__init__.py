@@ -11,8 +11,8 @@ Backends (``FASTNN_BACKEND`` or ``fnn.set_backend``): ``numba`` (default), ``num
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import callbacks, datasets, metrics, plot, schedules
-from .callbacks import Callback, EarlyStopping, ModelCheckpoint
 from .backend import backend_name, get_backend, set_backend, use_backend
+from .callbacks import Callback, EarlyStopping, ModelCheckpoint
 from .errors import *  # noqa: F403 - the documented exception family
 from .errors import __all__ as _error_names
 from .history import History

@@ -17,8 +17,8 @@ import math
 import numpy as np
 
 from . import _validate as check
+from ._model_file import save
 from .errors import ConfigError
-from .io import save
 
 
 class Callback:

@@ -22,8 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._args import int_at_least as _int_at_least
-from ._args import positive_int as _positive_int
+from ._args import int_at_least as _int_at_least, positive_int as _positive_int
 from ._files import check_writable
 from .errors import BackendError, FastnnError
 
@@ -271,6 +270,7 @@ def _check_outputs(args) -> None:
 def _plot(problem, model, history, test, path) -> list[str]:
     """Write the training curves to ``path`` and the problem's picture beside it."""
     import numpy as np
+
     from . import plot
 
     written = [path]

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _model_file
-from . import _validate as check
+from . import _model_file, _validate as check
 from .backend import get_backend
 from .errors import ConfigError, NonFiniteError, NotFittedError, ShapeError, ValueRangeError
 from .kernels import loop

@@ -28,8 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import (Standardizer, load_california_housing, load_csv, load_fashion_mnist,
-                       load_iris, load_mnist, logic_gate, make_moons, train_test_split)
+from .datasets import (
+    Standardizer,
+    load_california_housing,
+    load_csv,
+    load_fashion_mnist,
+    load_iris,
+    load_mnist,
+    logic_gate,
+    make_moons,
+    train_test_split,
+)
 from .errors import ConfigError, DataFileError
 from .history import History
 from .model import MLP, Sequential

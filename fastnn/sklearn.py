@@ -47,8 +47,7 @@ try:
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_random_state, column_or_1d
-    from sklearn.utils import shuffle as sk_shuffle
+    from sklearn.utils import check_random_state, column_or_1d, shuffle as sk_shuffle
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
     from sklearn.utils.validation import check_is_fitted
 except ImportError:  # pragma: no cover - exercised in an environment without the extra

@@ -26,13 +26,12 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _validate as check
-from . import schedules
+from . import _validate as check, schedules
 from .backend import get_backend
 from .callbacks import validation_rows
-from .kernels.loop import steps_per_epoch
 from .errors import ConfigError, TrainingDivergedError, ValueRangeError
 from .history import History
+from .kernels.loop import steps_per_epoch
 from .optimizers import get_optimizer
 
 CHUNK_SAMPLES = 1 << 16

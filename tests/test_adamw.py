@@ -9,12 +9,12 @@ equivalence suites' tolerances; and by hand.
 
 import numpy as np
 import pytest
+from optim_calls import adam_error_step, adam_step
 
 import fastnn as fnn
 from fastnn.kernels.compare import assert_close
 from fastnn.kernels.optimizers import RULES
 from fastnn.kernels.rounding import SAFETY, unit_roundoff
-from optim_calls import adam_error_step, adam_step
 
 DTYPES = [np.float32, np.float64]
 

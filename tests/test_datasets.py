@@ -12,20 +12,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fastnn import datasets as fnn_datasets
 from fastnn.datasets import (
     HOUSING_FEATURES,
     IRIS_CLASSES,
     IRIS_FEATURES,
     Standardizer,
+    _sources,
+    housing,
     load_california_housing,
     load_iris,
     load_mnist,
     logic_gate,
     make_moons,
+    mnist,
     train_test_split,
 )
-from fastnn import datasets as fnn_datasets
-from fastnn.datasets import _sources, housing, mnist
 from fastnn.errors import (
     ChecksumError,
     ConfigError,

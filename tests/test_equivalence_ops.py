@@ -21,12 +21,11 @@ import math
 
 import numpy as np
 from hypothesis import example, given, settings, strategies as st
-
-from fastnn.kernels.contract import ACTIVATIONS
+from optim_calls import adam_error_step, adam_step, sgd_error_step, sgd_step
 
 from fastnn.kernels import tolerances as T
 from fastnn.kernels.compare import assert_close
-from optim_calls import adam_error_step, adam_step, sgd_error_step, sgd_step
+from fastnn.kernels.contract import ACTIVATIONS
 
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, database=None)
 

@@ -13,13 +13,12 @@ import math
 
 import numpy as np
 import pytest
+from trajectory import max_reduction_length, trajectory_atol
 
 import fastnn as fnn
-from fastnn.kernels import loop
-from fastnn.kernels import tolerances as T
+from fastnn.kernels import loop, tolerances as T
 from fastnn.kernels.compare import assert_close, assert_equal
 from fastnn.kernels.net import Net
-from trajectory import max_reduction_length, trajectory_atol
 
 DTYPES = (np.float32, np.float64)
 
@@ -162,7 +161,7 @@ def margins(logits, loss):
 SMOOTH = ("tanh", "sigmoid", "identity")
 TRAJECTORIES = {
     # name: (sizes, activations, loss, optimizer); the wide ones exceed numba's small-net
-    # path (4096 weights), so train_epochs takes its generic loop there.
+    # path (4096 weights), so train_epochs takes its fused compiled path there.
     "tanh-sgd-momentum": ([8, 24, 16, 3], ("tanh", "tanh", "identity"),
                           "softmax_cross_entropy",
                           fnn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3)),
@@ -359,7 +358,7 @@ def test_training_steps_in_lockstep_match(ref, candidate, name, dtype):
     net_c, opt_c, _, _ = setup.fresh()
     compared = 0
     n_steps = EPOCHS * math.ceil(N_ROWS / BATCH)
-    for epoch, order in enumerate(setup.orders):
+    for order in setup.orders:
         for start in range(0, N_ROWS, BATCH):
             rows = order[start:start + BATCH]
             xb, tb = X[rows], t[rows]

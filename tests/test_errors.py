@@ -17,8 +17,16 @@ import pytest
 
 import fastnn as fnn
 from fastnn import _validate
-from fastnn.errors import (BackendError, ConfigError, DTypeError, FastnnError, NonFiniteError,
-                           NotFittedError, ShapeError, ValueRangeError)
+from fastnn.errors import (
+    BackendError,
+    ConfigError,
+    DTypeError,
+    FastnnError,
+    NonFiniteError,
+    NotFittedError,
+    ShapeError,
+    ValueRangeError,
+)
 
 N, D, K = 20, 3, 3
 

@@ -20,14 +20,13 @@ import math
 
 import numpy as np
 import pytest
+from optim_calls import adam_error_step, adam_step, sgd_error_step, sgd_step
 
 import fastnn as fnn
 from fastnn.kernels import loop
-from fastnn.kernels.contract import ACTIVATIONS
-
 from fastnn.kernels.compare import assert_close
+from fastnn.kernels.contract import ACTIVATIONS
 from fastnn.kernels.rounding import SAFETY, unit_roundoff
-from optim_calls import adam_error_step, adam_step, sgd_error_step, sgd_step
 
 RTOL = 1e-6
 H_REL = 1e-4

@@ -10,9 +10,9 @@ overflow still changes nothing when the bounds are known.
 
 import numpy as np
 import pytest
+from optim_calls import adam_step, sgd_step
 
 from fastnn.backend import get_backend
-from optim_calls import adam_step, sgd_step
 
 # 600,001 entries span three of the numba backend's parallel chunks (2^18 entries).
 SIZES = [7, 1000, 600_001]
@@ -61,7 +61,8 @@ def test_steps_with_bounds_equal_steps_without_bit_for_bit(backend, dtype, size,
         if kind == "adam":
             assert adam(ops, tracked, g, bounds, t, 1e-2) and adam(ops, checked, g, None, t, 1e-2)
         else:
-            assert sgd(ops, tracked, g, bounds, kind, 1e-2) and sgd(ops, checked, g, None, kind, 1e-2)
+            assert (sgd(ops, tracked, g, bounds, kind, 1e-2)
+                    and sgd(ops, checked, g, None, kind, 1e-2))
     for a, b in zip(tracked, checked):
         np.testing.assert_array_equal(a, b)
 

@@ -22,7 +22,7 @@ class Standardizer:
         self.mean_ = None
         self.scale_ = None
 
-    def fit(self, X) -> "Standardizer":
+    def fit(self, X) -> Standardizer:
         """Learn the statistics of X (n, d), n >= 1."""
         X = check.real_array(X, "Standardizer.fit: X")
         if X.ndim != 2 or len(X) == 0:

@@ -13,12 +13,11 @@ from .config import configure
 
 configure()
 
+from .. import loop  # noqa: E402
 from . import fused, small  # noqa: E402  (kernels must be defined after configure())
 from .dense import dense_backward, dense_forward  # noqa: E402
-from .losses import (count_correct, mse, sigmoid, sigmoid_bce, softmax,  # noqa: E402
-                     softmax_cross_entropy)
+from .losses import count_correct, mse, sigmoid, sigmoid_bce, softmax, softmax_cross_entropy  # noqa: E402
 from .optim import optimizer_step  # noqa: E402
-from .. import loop  # noqa: E402
 
 name = "numba"
 OPS = ("dense_forward", "dense_backward", "softmax_cross_entropy", "sigmoid_bce", "mse",

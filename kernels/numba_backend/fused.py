@@ -28,8 +28,17 @@ from ._rules import ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE
 from .config import JIT
 from .dense import activation_grad_bias_cols, bias_activate_rows
 from .losses import argmax_hits, bce_rows, mse_rows, sign_hits, softmax_ce_rows
-from .optim import (CODES, _abs_sum, _limit, guarded_update, hyper, keep_slot_bounds,
-                    scalars, slot_bounds, slot_pair)
+from .optim import (
+    CODES,
+    _abs_sum,
+    _limit,
+    guarded_update,
+    hyper,
+    keep_slot_bounds,
+    scalars,
+    slot_bounds,
+    slot_pair,
+)
 
 STOP_NONE, STOP_LOSS, STOP_GRADIENT = 0, 1, 2
 

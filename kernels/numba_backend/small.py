@@ -17,8 +17,7 @@ from numba import njit
 
 from ..loop import input_batch, steps_per_epoch
 from ..net import EpochStats
-from ._rules import (ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE, activate,
-                     derivative)
+from ._rules import ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE, activate, derivative
 from .config import JIT, inline
 from .losses import argmax_hits, bce_rows, mse_rows, sign_hits, softmax_ce_rows
 from .optim import CODES, hyper, scalars, update_range

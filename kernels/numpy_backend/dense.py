@@ -15,7 +15,8 @@ def dense_forward(out, x, W, b, activation):
 
 
 def dense_backward(dW, db, dx, dout, x, W, out, activation):
-    """dz = dout * act'(out) in place in dout (n, o); dW = x.T @ dz, db = sum_n dz, dx = dz @ W.T."""
+    """dz = dout * act'(out) in place in dout (n, o); dW = x.T @ dz, db = sum_n dz,
+    dx = dz @ W.T."""
     activation_backward(dout, out, activation)
     np.matmul(x.T, dout, out=dW)
     np.sum(dout, axis=0, out=db)

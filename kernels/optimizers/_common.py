@@ -3,9 +3,10 @@
 import numpy as np
 
 
-def flush_subnormals(slot: np.ndarray) -> None:
-    """Set the entries of ``slot`` below the dtype's smallest normal magnitude to zero."""
-    np.copyto(slot, 0, where=np.abs(slot) < np.finfo(slot.dtype).tiny)
+def write_flushed(slot: np.ndarray, new: np.ndarray) -> None:
+    """``slot[...] = new`` with the entries of magnitude below the dtype's smallest normal
+    number written as zero (``new`` is finite: the step checked it)."""
+    np.multiply(new, np.abs(new) >= np.finfo(slot.dtype).tiny, out=slot)
 
 
 def decay_mask(size: int, n_decay: int, weight_decay: float) -> np.ndarray:

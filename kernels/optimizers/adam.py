@@ -11,7 +11,7 @@ Coefficients such as 1 - b2 are formed in float64 and then rounded to the dtype.
 import numpy as np
 
 from ..rounding import gamma, unit_roundoff
-from ._common import decay_mask, f64, flush_subnormals
+from ._common import decay_mask, f64, write_flushed
 
 NAME = "adam"
 SLOTS = ("m", "v")
@@ -40,10 +40,8 @@ def moments_step(params, slots, g, lr, t, beta1, beta2, eps, decay) -> bool:
     if not all(np.isfinite(a).all() for a in (new_p, new_m, new_v)):
         return False
     params[...] = new_p
-    m[...] = new_m
-    v[...] = new_v
-    flush_subnormals(m)
-    flush_subnormals(v)
+    write_flushed(m, new_m)
+    write_flushed(v, new_v)
     return True
 
 

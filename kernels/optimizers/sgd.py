@@ -8,7 +8,7 @@
 import numpy as np
 
 from ..rounding import gamma
-from ._common import decay_mask, f64, flush_subnormals
+from ._common import decay_mask, f64, write_flushed
 
 NAME = "sgd"
 SLOTS = ("velocity",)
@@ -40,8 +40,7 @@ def step(params, slots, grads, lr, t, n_decay, momentum, nesterov, weight_decay)
         return False
     params[...] = new_p
     if momentum:
-        velocity[...] = new_v
-        flush_subnormals(velocity)
+        write_flushed(velocity, new_v)
     return True
 
 
