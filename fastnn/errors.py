@@ -9,6 +9,7 @@ from the matching built-in exception, so callers may catch either::
         ...
 
 Messages say what was expected, what was given and where (argument, layer, file, offset).
+One warning belongs to the family too: :class:`TrainingDivergenceWarning`.
 """
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ModelFileError",
     "TrainingDivergedError",
     "BackendMismatchError",
+    "TrainingDivergenceWarning",
 ]
 
 
@@ -78,3 +80,7 @@ class TrainingDivergedError(FastnnError, FloatingPointError):
 
 class BackendMismatchError(FastnnError, AssertionError):
     """The `check` backend found the fast backend disagreeing with the reference."""
+
+
+class TrainingDivergenceWarning(RuntimeWarning):
+    """Training is diverging though the loss is still finite (see ``fastnn.training``)."""

@@ -15,7 +15,7 @@ to learning rates works too.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -26,6 +26,12 @@ class Schedule:
     """Base class: ``__call__(steps) -> float64 learning rates`` once bound by ``bind``."""
 
     steps_per_epoch: int | None = None
+
+    def __repr__(self):
+        """The class and the fields given (unset lengths and the binding left out)."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self)
+                 if f.name != "steps_per_epoch" and getattr(self, f.name) != f.default}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     def bind(self, steps_per_epoch: int, epochs: int) -> Schedule:
         """This schedule with its lengths in steps, for a fit of ``epochs`` epochs."""
@@ -44,7 +50,7 @@ class Schedule:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Constant(Schedule):
     """The same learning rate at every step."""
 
@@ -58,7 +64,7 @@ class Constant(Schedule):
         return np.full(epoch.shape, float(self.lr))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StepDecay(Schedule):
     """``lr * gamma ** floor(epoch / every)``: multiplied by gamma every ``every`` epochs."""
 
@@ -76,7 +82,7 @@ class StepDecay(Schedule):
         return self.lr * self.gamma ** np.floor(epoch / self.every)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CosineDecay(Schedule):
     """Linear warm-up from ``lr / warmup_div`` to ``lr`` over ``warmup_epochs``, then a
     cosine decay to ``final_lr`` at the end of ``epochs`` (after which it stays there)."""
@@ -109,7 +115,7 @@ class CosineDecay(Schedule):
         return np.where(epoch < warm, up, down)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class OneCycle(Schedule):
     """One cycle (Smith & Topin; PyTorch's ``OneCycleLR`` with its defaults, cosine
     annealing, two phases, no momentum cycling): from ``max_lr / div_factor`` up to

@@ -8,8 +8,9 @@ epoch of MNIST-sized data), otherwise up to as many epochs as make about
 compiled call. Calls start at one epoch and double up to that size, so the bar moves from
 the start and an exploding loss is seen within twice the epochs it took.
 
-Callbacks (``fastnn.callbacks``) run after every epoch and may stop training; an epoch
-whose finite mean loss explodes stops it with TrainingDivergedError (see ``EXPLOSION``).
+Callbacks (``fastnn.callbacks``) run after every epoch and may stop training. A loss or
+gradient that turns NaN or infinite stops training with TrainingDivergedError; an epoch
+whose finite mean loss explodes gets a TrainingDivergenceWarning (see ``EXPLOSION``).
 
 Training continues: the optimizer's state (slots, step count, and so the position of a
 learning-rate schedule) stays with the model between ``fit`` calls, and the history grows.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -29,7 +31,7 @@ from tqdm.auto import tqdm
 from . import _validate as check, schedules
 from .backend import get_backend
 from .callbacks import validation_rows
-from .errors import ConfigError, TrainingDivergedError, ValueRangeError
+from .errors import ConfigError, TrainingDivergedError, TrainingDivergenceWarning, ValueRangeError
 from .history import History
 from .kernels.loop import steps_per_epoch
 from .optimizers import get_optimizer
@@ -48,8 +50,9 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     scored after every epoch; callbacks: see ``fastnn.callbacks``; shuffle reorders the
     samples every epoch (seeded by the model's seed); verbose 0 silent, 1 a progress bar,
     2 also a line per epoch. Raises TrainingDivergedError, keeping the last finite
-    parameters, if the loss or a gradient stops being finite, or if an epoch's mean loss
-    explodes (see :func:`_exploded`).
+    parameters, if the loss or a gradient stops being finite; warns
+    (TrainingDivergenceWarning, once per call) if an epoch's finite mean loss explodes
+    (see ``EXPLOSION``).
     """
     epochs = check.positive_int(epochs, "epochs")
     if verbose not in (0, 1, 2):
@@ -78,7 +81,7 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     history = model.history
     model.fitted = True
     baseline = trivial_loss(model, t)
-    best = math.inf
+    best, warned = math.inf, False
     for callback in callbacks:
         getattr(callback, "on_train_begin", _nothing)(model)
     try:
@@ -98,11 +101,13 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
                                  steps_per_epoch(n, batch), n * finished / max(seconds, 1e-12))
                 if stats.failed_epoch >= 0:
                     raise _diverged(stats, done, opt, history)
-                exploded = _exploded(losses, best, baseline)
+                exploded = None if warned else _exploded(losses, best, baseline)
                 if exploded is not None:
                     at, best_before = exploded
-                    raise _exploded_error(done + at + 1, losses[at], best_before, baseline,
-                                          opt, history, done + count)
+                    warnings.warn(_explosion_message(done + at + 1, losses[at], best_before,
+                                                     baseline, opt),
+                                  TrainingDivergenceWarning, stacklevel=3)
+                    warned = True
                 best = min(best, *losses) if len(losses) else best
                 if validation is not None:
                     scores = model.evaluate(*validation)
@@ -129,11 +134,14 @@ def _nothing(*args):
 EXPLOSION = 1e3
 """An epoch whose mean training loss exceeds EXPLOSION times the larger of the best
 earlier epoch loss of the same ``fit`` and a trivial predictor's loss
-(:func:`trivial_loss`) has diverged, though it is finite: the loss of a network trained
-at far too high a learning rate grows by many orders of magnitude (a small net at lr 1e6
-reached 1e34) before it overflows. A fit's first epoch has no earlier epoch: it has
-diverged above EXPLOSION**2 times the trivial loss (a net on unscaled inputs may start
-far above the trivial loss and still train)."""
+(:func:`trivial_loss`) is diverging, though its loss is finite: the loss of a network
+trained at far too high a learning rate grows by many orders of magnitude (a small net at
+lr 1e6 reached 1e34) before it overflows, or never overflows. A fit's first epoch has no
+earlier epoch: it is diverging above EXPLOSION**2 times the trivial loss (a net on
+unscaled inputs may start far above the trivial loss and still train). The first such
+epoch of a ``fit`` gets a TrainingDivergenceWarning; training goes on (a warning, not an
+error: the model still holds exactly what its finished epochs made, and a NaN or
+infinity later still stops it with TrainingDivergedError)."""
 
 
 def trivial_loss(model, t) -> float:
@@ -159,18 +167,14 @@ def _exploded(losses, best, baseline) -> tuple[int, float] | None:
     return None
 
 
-def _exploded_error(epoch, loss, best, baseline, opt, history,
-                    last_epoch) -> TrainingDivergedError:
-    lr = "a schedule" if callable(opt.lr) else f"{opt.lr:g}"
+def _explosion_message(epoch, loss, best, baseline, opt) -> str:
     reference = (f"{EXPLOSION:g} times the larger of the best earlier epoch's ({best:.3g}) "
                  f"and a trivial predictor's ({baseline:.3g})" if math.isfinite(best) else
                  f"{EXPLOSION**2:g} times a trivial predictor's ({baseline:.3g})")
-    err = TrainingDivergedError(
-        f"training diverged at epoch {epoch}: its mean loss {loss:.3g} is more than "
-        f"{reference}. The model keeps its (finite) parameters from the end of epoch "
-        f"{last_epoch}; try a lower learning rate (lr is {lr}) or standardised inputs.")
-    err.epoch, err.batch, err.history = epoch, None, history
-    return err
+    lr = "a schedule" if callable(opt.lr) else f"{opt.lr:g}"
+    return (f"training is diverging: epoch {epoch}'s mean loss {loss:.3g} is more than "
+            f"{reference}, though still finite; try a lower learning rate (lr is {lr}) or "
+            f"standardised inputs")
 
 
 def optimizer_state(model, optimizer, steps_per_epoch: int, epochs: int):

@@ -191,7 +191,8 @@ def test_huge_lr_on_mse_diverges_keeping_the_last_finite_params(backend, dtype, 
                                                                  capsys):
     X, y = regression()
     model = fnn.MLP([4, 8, 1], loss="mse", seed=0, dtype=dtype)
-    with pytest.raises(fnn.TrainingDivergedError) as info:
+    with pytest.raises(fnn.TrainingDivergedError) as info, \
+            pytest.warns(fnn.TrainingDivergenceWarning):  # the loss exploded first
         model.fit(X, y, epochs=500, batch_size=None, optimizer=fnn.SGD(lr=1.0),
                   **{"verbose": 0, **fit_kwargs})
     err = info.value
@@ -204,8 +205,10 @@ def test_huge_lr_on_mse_diverges_keeping_the_last_finite_params(backend, dtype, 
 
     # the kept parameters are exactly those after the last finished epoch
     again = fnn.MLP([4, 8, 1], loss="mse", seed=0, dtype=dtype)
-    again.fit(X, y, epochs=err.epoch - 1, batch_size=None, optimizer=fnn.SGD(lr=1.0),
-              verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fnn.TrainingDivergenceWarning)
+        again.fit(X, y, epochs=err.epoch - 1, batch_size=None, optimizer=fnn.SGD(lr=1.0),
+                  verbose=0)
     np.testing.assert_array_equal(model.params, again.params)
     # The last finite float32 parameters are large enough to overflow a prediction: both
     # models refuse to predict, naming it (no NaN or inf returned, no numpy warning).

@@ -152,7 +152,7 @@ def test_history_keys_and_lengths(backend, loss, metric, validation):
     val = (X[:10], y[:10]) if validation else None
     history = model.fit(X, y, epochs=3, batch_size=8, validation_data=val, verbose=0)
     assert history is model.history
-    expected = {"loss", metric, "samples_per_s"}
+    expected = {"loss", metric, "lr", "samples_per_s"}
     if validation:
         expected |= {"val_loss", f"val_{metric}"}
     assert set(history.history) == expected
@@ -265,7 +265,8 @@ def test_divergence_raises_with_the_epoch_and_history(backend):
     rng = np.random.default_rng(9)
     X, y = rng.standard_normal((64, 3)), rng.standard_normal((64, 2))
     model = fnn.MLP([3, 2], loss="mse", seed=0)
-    with np.errstate(all="ignore"), pytest.raises(fnn.TrainingDivergedError) as info:
+    with np.errstate(all="ignore"), pytest.raises(fnn.TrainingDivergedError) as info, \
+            pytest.warns(fnn.TrainingDivergenceWarning):  # the loss exploded first
         model.fit(X, y, epochs=400, batch_size=16, optimizer=fnn.SGD(lr=3.0), verbose=0)
     err = info.value
     assert 2 <= err.epoch <= 400 and 1 <= err.batch <= 4
