@@ -6,9 +6,9 @@ never runs them at the same time, each gets all n threads in turn. No environmen
 variable is written (other libraries, and child processes, read them): numba's pool keeps
 its size (the core count, or the user's ``NUMBA_NUM_THREADS``) and ``numba.set_num_threads``
 uses n of them in the calling thread (numba's rule: a worker thread calls
-``set_num_threads`` itself); a larger n reaches BLAS only, with a RuntimeWarning. numba's
-pool is started with OpenMP's passive wait, as the numba backend does (see its
-``config.py``): spinning OpenMP threads starve BLAS's.
+``set_num_threads`` itself); a larger n reaches BLAS only, with a RuntimeWarning.
+OpenMP's own settings (its wait policy) are never changed: its runtime is shared with
+other libraries in the process (see ``kernels/numba_backend/config.py``).
 """
 
 from __future__ import annotations
@@ -60,9 +60,7 @@ def set_num_threads(n: int) -> None:
     _requested = n
     import numba
 
-    from .kernels.numba_backend.config import start_threads
-
-    pool = start_threads()  # OpenMP's passive wait; the environment is left as it was
+    pool = numba.config.NUMBA_NUM_THREADS
     if n > pool:
         warnings.warn(f"numba's thread pool holds {pool} thread(s), fixed when numba "
                       f"started it (NUMBA_NUM_THREADS): numba keeps {pool}, BLAS gets {n}",

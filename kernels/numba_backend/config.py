@@ -13,20 +13,20 @@
   passes sit between BLAS calls, which already use every core: measured on the 2-core
   machine, one MNIST epoch at batch 128 took 0.69 s with these passes serial and 0.88 to
   1.07 s with them parallel (thread wake-ups, and contention with OpenBLAS's pool).
-- numba's OpenMP threads wait passively: spinning ones starve OpenBLAS's threads (the
-  same epoch took 19 s with OpenMP's default spinning). OpenMP reads
-  ``OMP_WAIT_POLICY`` once, when numba's threading layer loads it, so the backend starts
-  numba's pool at load with ``OMP_WAIT_POLICY=PASSIVE`` set for that moment only and
-  then restores the environment exactly: an OpenMP library that starts later in the
-  process (PyTorch's, scikit-learn's) reads the user's environment, not fastnn's. A
-  policy the user set is left alone.
+- OpenMP's settings are left alone. numba's OpenMP threads, spinning after a parallel
+  region, used to starve OpenBLAS's threads when parallel passes ran between the
+  products of every step (an epoch took 19 s instead of 0.26 s), and the backend set
+  ``OMP_WAIT_POLICY=PASSIVE``. But the OpenMP runtime is shared: PyTorch's wheel links
+  ``libgomp.so.1`` by name, so it runs on the one numba loaded, and a passive policy set
+  for numba made PyTorch's epochs 1.55x slower in the same process. Instead, training
+  never enters a numba parallel region (the small-net and fused paths run each epoch in
+  one thread beside BLAS) and the dense passes are serial, so prediction does not either.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 from pathlib import Path
 
 import numba
@@ -54,42 +54,5 @@ def cache_dir() -> Path:
 
 
 def configure() -> None:
-    """Point numba's cache at :func:`cache_dir` and start numba's threads waiting
-    passively; must run before any kernel is defined."""
+    """Point numba's cache at :func:`cache_dir`; must run before any kernel is defined."""
     numba.config.CACHE_DIR = str(cache_dir())
-    start_threads()
-
-
-_pool_started = False
-
-
-def start_threads() -> int:
-    """Start numba's thread pool (if not yet started) with OpenMP's passive wait, leaving
-    the environment as it was; returns the pool's size. If other code already started it
-    with the default (spinning) wait, a RuntimeWarning says how to fix it."""
-    global _pool_started
-    if _pool_started or "OMP_WAIT_POLICY" in os.environ:  # ours, or the user's choice
-        numba.get_num_threads()
-        _pool_started = True
-        return numba.config.NUMBA_NUM_THREADS
-    _pool_started = True
-    if _openmp_started():
-        warnings.warn(
-            "numba's OpenMP threads were started before fastnn loaded, with the default "
-            "spinning wait, which slows BLAS on large networks; set OMP_WAIT_POLICY=PASSIVE "
-            "in the environment, or load fastnn's numba backend first",
-            RuntimeWarning, stacklevel=3)
-        return numba.config.NUMBA_NUM_THREADS
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    try:
-        numba.get_num_threads()  # loads the threading layer and starts the pool
-    finally:
-        del os.environ["OMP_WAIT_POLICY"]
-    return numba.config.NUMBA_NUM_THREADS
-
-
-def _openmp_started() -> bool:
-    try:
-        return numba.threading_layer() == "omp"
-    except ValueError:  # numba has not started its threads
-        return False

@@ -1,18 +1,19 @@
 """Dense layer, forward then backward: the BLAS product, then ONE fused numba pass.
 
-Forward: ``out = x @ W`` (BLAS), then one parallel pass adds b and applies act in place.
+Forward: ``out = x @ W`` (BLAS), then one serial pass adds b and applies act in place
+(serial: a numba parallel region between BLAS calls would need OpenMP's threads to wait
+passively, a setting fastnn may not impose on the process; see ``config.py``).
 Backward: one pass turns dout into dz = dout * act'(out) and reduces db, then the weight
-and input products (BLAS). The products go through numpy's ``matmul(out=...)``, not
-numba's ``np.dot``: the same OpenBLAS sgemm/dgemm call, but one BLAS library and one
-thread pool in the process (``np.dot`` inside numba would load SciPy's separate OpenBLAS)
-and no SciPy dependency.
+and input products (BLAS). These ops, called from Python, use numpy's
+``matmul(out=...)``; the compiled training paths call the same sweeps between products
+made with numba's ``np.dot`` (``fused.py``).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._rules import ACTIVATION_CODES, activate, derivative
-from .config import CHUNK, JIT, inline
+from .config import JIT, inline
 
 
 def dense_forward(out, x, W, b, activation):
@@ -48,7 +49,7 @@ def activation_grad_bias_cols(dout, db, out, code, lo, hi):
     """
     one, zero = out.dtype.type(1), out.dtype.type(0)
     acc = db[lo:hi]
-    for j in range(hi - lo):  # a loop, not acc[:] = 0: parallel=True would launch threads
+    for j in range(hi - lo):
         acc[j] = zero
     for r in range(dout.shape[0]):
         d_row, y_row = dout[r, lo:hi], out[r, lo:hi]
@@ -58,25 +59,11 @@ def activation_grad_bias_cols(dout, db, out, code, lo, hi):
             acc[j] += d
 
 
-@njit(parallel=True, **JIT)
+@njit(**JIT)
 def _bias_activate(out, b, code):
-    n, o = out.shape
-    rows = max(1, CHUNK // max(o, 1))
-    n_chunks = (n + rows - 1) // rows
-    if n_chunks <= 1:
-        bias_activate_rows(out, b, code, 0, n)
-    else:
-        for c in prange(n_chunks):
-            bias_activate_rows(out, b, code, c * rows, min(n, (c + 1) * rows))
+    bias_activate_rows(out, b, code, 0, out.shape[0])
 
 
-@njit(parallel=True, **JIT)
+@njit(**JIT)
 def _activation_grad_bias(dout, db, out, code):
-    n, o = dout.shape
-    cols = o if n * o <= CHUNK else max(16, CHUNK // max(n, 1))
-    n_chunks = (o + cols - 1) // cols
-    if n_chunks <= 1:
-        activation_grad_bias_cols(dout, db, out, code, 0, o)
-    else:
-        for c in prange(n_chunks):
-            activation_grad_bias_cols(dout, db, out, code, c * cols, min(o, (c + 1) * cols))
+    activation_grad_bias_cols(dout, db, out, code, 0, dout.shape[1])
