@@ -24,10 +24,10 @@ from numba import njit
 
 from ..loop import steps_per_epoch
 from ..net import EpochStats
-from ._rules import ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE
+from ._rules import ACTIVATION_CODES, LOSS_CODES, SOFTMAX_CE
 from .config import JIT
 from .dense import activation_grad_bias_cols, bias_activate_rows
-from .losses import argmax_hits, bce_rows, mse_rows, sign_hits, softmax_ce_rows
+from .losses import loss_and_hits
 from .optim import (
     CODES,
     _abs_sum,
@@ -117,15 +117,7 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, x_buf, outs, douts, labels
                 bias_activate_rows(out, b[l], codes[l], 0, m)
                 a = out
             logits, dlogits = outs[n_layers - 1][:m], douts[n_layers - 1][:m]
-            if loss_code == SOFTMAX_CE:
-                loss = softmax_ce_rows(dlogits, logits, labels_b[:m], 0, m, True) / m
-                hits = argmax_hits(logits, labels_b[:m])
-            elif loss_code == SIGMOID_BCE:
-                loss = bce_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
-                hits = sign_hits(logits, T_b[:m])
-            else:
-                loss = mse_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
-                hits = 0
+            loss, hits = loss_and_hits(loss_code, dlogits, logits, labels_b[:m], T_b[:m])
             if not math.isfinite(loss):
                 return STOP_LOSS, epoch, batch_index, steps
             correct[epoch] += hits

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._math import exp, log_of_sum
-from ._rules import stable_sigmoid
+from ._rules import SIGMOID_BCE, SOFTMAX_CE, stable_sigmoid
 from .config import CHUNK, JIT, inline
 
 
@@ -110,6 +110,20 @@ def mse_rows(dpred, pred, targets, lo, hi, want):
             if want:
                 dpred[r, j] = diff * scale
     return total
+
+
+@inline
+def loss_and_hits(loss_code, dlogits, logits, labels, targets):
+    """One batch's mean loss (float64) and correct count for a loss code, the gradient of
+    the mean into dlogits: the row sweeps above, as both compiled training paths take
+    them. logits, dlogits (m, k); labels (m,) for softmax CE, else targets (m, k)."""
+    if loss_code == SOFTMAX_CE:
+        return (softmax_ce_rows(dlogits, logits, labels, 0, logits.shape[0], True)
+                / logits.shape[0], argmax_hits(logits, labels))
+    if loss_code == SIGMOID_BCE:
+        return (bce_rows(dlogits, logits, targets, 0, logits.shape[0], True) / logits.size,
+                sign_hits(logits, targets))
+    return mse_rows(dlogits, logits, targets, 0, logits.shape[0], True) / logits.size, 0
 
 
 @inline

@@ -17,9 +17,9 @@ from numba import njit
 
 from ..loop import input_batch, steps_per_epoch
 from ..net import EpochStats
-from ._rules import ACTIVATION_CODES, LOSS_CODES, SIGMOID_BCE, SOFTMAX_CE, activate, derivative
+from ._rules import ACTIVATION_CODES, LOSS_CODES, SOFTMAX_CE, activate, derivative
 from .config import JIT, inline
-from .losses import argmax_hits, bce_rows, mse_rows, sign_hits, softmax_ce_rows
+from .losses import loss_and_hits
 from .optim import CODES, hyper, scalars, update_range
 
 SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights take this path
@@ -148,15 +148,7 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_bu
             for r in range(m):  # the losses' row sweeps, on a (batch, k) copy
                 for j in range(k):
                     logits[r, j] = out_t[j, r]
-            if loss_code == SOFTMAX_CE:
-                loss = softmax_ce_rows(dlogits, logits, labels_b[:m], 0, m, True) / m
-                hits = argmax_hits(logits, labels_b[:m])
-            elif loss_code == SIGMOID_BCE:
-                loss = bce_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
-                hits = sign_hits(logits, T_b[:m])
-            else:
-                loss = mse_rows(dlogits, logits, T_b[:m], 0, m, True) / logits.size
-                hits = 0
+            loss, hits = loss_and_hits(loss_code, dlogits, logits, labels_b[:m], T_b[:m])
             if not math.isfinite(loss):
                 return STOP_LOSS, epoch, batch_index, steps
             for j in range(k):
