@@ -2,11 +2,13 @@
 
 Epochs run inside the backend's ``train_epochs`` in chunks: one epoch per call when there
 is per-epoch work to do here (validation, per-epoch lines, callbacks) or when an epoch
-has at least ``CHUNK_SAMPLES`` samples (so the progress bar and the history follow every
-epoch of MNIST-sized data), otherwise up to as many epochs as make about
+has at least ``EPOCH_CALL_SAMPLES`` samples (so the progress bar and the history follow
+every epoch of MNIST-sized data), otherwise up to as many epochs as make about
 ``CHUNK_SAMPLES`` samples, so tiny full-batch problems run thousands of epochs per
-compiled call. Calls start at one epoch and double up to that size, so the bar moves from
-the start and an exploding loss is seen within twice the epochs it took.
+compiled call (a call costs about as much as a thousand steps of a tutorial net). The
+first call trains about ``FIRST_CALL_SAMPLES`` samples (at least one epoch) and each
+later one twice as many as the one before, up to that size, so the bar moves from the
+start and an exploding loss is seen within twice the epochs it took.
 
 Callbacks (``fastnn.callbacks``) run after every epoch and may stop training. A loss or
 gradient that turns NaN or infinite stops training with TrainingDivergedError; an epoch
@@ -36,7 +38,9 @@ from .history import History
 from .kernels.loop import steps_per_epoch
 from .optimizers import get_optimizer
 
-CHUNK_SAMPLES = 1 << 16
+EPOCH_CALL_SAMPLES = 1 << 15
+FIRST_CALL_SAMPLES = 1 << 14
+CHUNK_SAMPLES = 1 << 20
 
 
 def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_data=None,
@@ -74,7 +78,8 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     ops = get_backend()
     shuffled = bool(shuffle) and batch < n
     per_epoch_work = validation is not None or verbose == 2 or bool(callbacks)
-    chunk = 1 if per_epoch_work else max(1, min(epochs, CHUNK_SAMPLES // n))
+    chunk = (1 if per_epoch_work or n >= EPOCH_CALL_SAMPLES else
+             max(1, min(epochs, CHUNK_SAMPLES // n)))
 
     if model.history is None:
         model.history = History(metric=model.metric)
@@ -86,7 +91,7 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
         getattr(callback, "on_train_begin", _nothing)(model)
     try:
         with tqdm(total=epochs, unit="epoch", disable=verbose == 0, leave=verbose > 0) as bar:
-            done, ramp = 0, 1
+            done, ramp = 0, max(1, FIRST_CALL_SAMPLES // n)
             while done < epochs:
                 count = min(chunk, ramp, epochs - done)
                 ramp *= 2
@@ -99,8 +104,6 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
                 finished = count if stats.failed_epoch < 0 else stats.failed_epoch
                 losses = _record(history, model, stats, finished, t, state, first_step,
                                  steps_per_epoch(n, batch), n * finished / max(seconds, 1e-12))
-                if stats.failed_epoch >= 0:
-                    raise _diverged(stats, done, opt, history)
                 exploded = None if warned else _exploded(losses, best, baseline)
                 if exploded is not None:
                     at, best_before = exploded
@@ -108,7 +111,9 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
                                                      baseline, opt),
                                   TrainingDivergenceWarning, stacklevel=3)
                     warned = True
-                best = min(best, *losses) if len(losses) else best
+                if stats.failed_epoch >= 0:
+                    raise _diverged(stats, done, opt, history)
+                best = min(best, float(losses.min())) if len(losses) else best
                 if validation is not None:
                     scores = model.evaluate(*validation)
                     history.append(**{f"val_{key}": value for key, value in scores.items()})
@@ -155,16 +160,15 @@ def trivial_loss(model, t) -> float:
 
 
 def _exploded(losses, best, baseline) -> tuple[int, float] | None:
-    """(index, best earlier loss) of the first of ``losses`` (one per epoch) that is an
-    explosion, or None; ``best`` is the best earlier epoch's loss of this fit (inf before
-    the first)."""
-    for i, loss in enumerate(losses):
-        limit = EXPLOSION * max(best, baseline) if math.isfinite(best) else \
-            EXPLOSION**2 * baseline
-        if loss > limit:
-            return i, best
-        best = min(best, loss)
-    return None
+    """(index, best earlier loss) of the first of ``losses`` (float64, one per epoch) that
+    is an explosion, or None; ``best`` is the best earlier epoch's loss of this fit (inf
+    before the first)."""
+    earlier = np.minimum.accumulate(np.concatenate(([best], losses[:-1])))
+    with np.errstate(invalid="ignore"):
+        limit = np.where(np.isfinite(earlier), EXPLOSION * np.maximum(earlier, baseline),
+                         EXPLOSION**2 * baseline)
+    over = np.flatnonzero(losses > limit)
+    return (int(over[0]), float(earlier[over[0]])) if over.size else None
 
 
 def _explosion_message(epoch, loss, best, baseline, opt) -> str:
@@ -206,7 +210,7 @@ def _validation(model, validation_data):
 
 def _record(history, model, stats, finished, t, state, first_step, steps_per_epoch,
             samples_per_s):
-    """Append ``finished`` epochs to the history; returns their mean losses."""
+    """Append ``finished`` epochs to the history; returns their mean losses (float64)."""
     loss_sum = stats.loss_sum[:finished]
     last_steps = first_step + steps_per_epoch * np.arange(1, finished + 1) - 1
     lrs = (state.lr(last_steps) if callable(state.lr)
@@ -214,7 +218,7 @@ def _record(history, model, stats, finished, t, state, first_step, steps_per_epo
     history.extend(loss=loss_sum / len(t),
                    **{model.metric: model._metric(loss_sum, stats.correct[:finished], t)},
                    lr=lrs, samples_per_s=[samples_per_s] * finished)
-    return (loss_sum / len(t)).tolist()
+    return loss_sum / len(t)
 
 
 def _diverged(stats, done, opt, history) -> TrainingDivergedError:

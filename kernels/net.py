@@ -79,7 +79,8 @@ class Workspace:
 
     x (n, i); targets (n,) int64 or (n, k); out[l] and dout[l] (n, sizes[l+1]).
     Use ``[:m]`` row slices for a last, shorter batch. ``transposed`` workspaces (for
-    kernels that vectorise over the batch) hold x (i, n) and out[l], dout[l] (sizes[l+1], n).
+    kernels that vectorise over the batch) hold x (i, n), out[l], dout[l] (sizes[l+1], n)
+    and targets (k, n).
     """
 
     def __init__(self, net: Net, n: int, transposed: bool = False):
@@ -90,7 +91,7 @@ class Workspace:
         if net.loss == "softmax_cross_entropy":
             self.targets = np.empty(n, dtype=np.int64)
         else:
-            self.targets = np.empty((n, net.sizes[-1]), dtype=net.dtype)
+            self.targets = np.empty(shape(net.sizes[-1]), dtype=net.dtype)
         self.out = [np.empty(shape(o), dtype=net.dtype) for o in net.sizes[1:]]
         self.dout = [np.empty(shape(o), dtype=net.dtype) for o in net.sizes[1:]]
         self._rows, self._inputs, self._stages = n, net.sizes[0], {}

@@ -209,10 +209,10 @@ def test_a_finite_but_exploding_loss_is_reported(backend):
 
 
 def test_large_data_reports_every_epoch(backend, monkeypatch):
-    """An epoch of at least CHUNK_SAMPLES rows is one backend call: the history and the
-    progress bar follow each epoch."""
+    """An epoch of at least EPOCH_CALL_SAMPLES rows is one backend call: the history and
+    the progress bar follow each epoch."""
     from fastnn import training
-    monkeypatch.setattr(training, "CHUNK_SAMPLES", 100)
+    monkeypatch.setattr(training, "EPOCH_CALL_SAMPLES", 100)
     X, y = data(120)
     calls = []
     ops = fnn.get_backend()
@@ -221,6 +221,12 @@ def test_large_data_reports_every_epoch(backend, monkeypatch):
     fnn.MLP(NETS["small-net"], seed=0).fit(X, y, epochs=3, verbose=0)
     assert calls == [1, 1, 1]
     calls.clear()
+    monkeypatch.setattr(training, "EPOCH_CALL_SAMPLES", 121)
+    monkeypatch.setattr(training, "FIRST_CALL_SAMPLES", 120)
     monkeypatch.setattr(training, "CHUNK_SAMPLES", 120 * 5)
     fnn.MLP(NETS["small-net"], seed=0).fit(X, y, epochs=12, verbose=0)
     assert calls == [1, 2, 4, 5]  # ramping up to CHUNK_SAMPLES // 120 epochs per call
+    calls.clear()
+    monkeypatch.setattr(training, "FIRST_CALL_SAMPLES", 120 * 3)
+    fnn.MLP(NETS["small-net"], seed=0).fit(X, y, epochs=12, verbose=0)
+    assert calls == [3, 5, 4]  # from FIRST_CALL_SAMPLES // 120 epochs

@@ -7,10 +7,10 @@ all-or-nothing update) with no Python between steps: at batch 32 an MNIST epoch 
 arithmetic. The products are BLAS calls made from inside numba (``np.dot(a, b, out)``,
 which numba routes to SciPy's BLAS; never inside a parallel loop); everything between
 them is this backend's own code: ``dense.py``'s bias-activation and activation-gradient
-sweeps, ``losses.py``'s row sweeps and ``optim.py``'s guarded update. Within a call the
-update's overflow proof carries its bound of max |p| from step to step, so each step
-reads the gradient once for it; the slot bounds are kept per state as
-``optimizer_step`` keeps them.
+sweeps, ``losses.py``'s sweeps over samples (given transposed views of the logits) and
+``optim.py``'s guarded update. Within a call the update's overflow proof carries its
+bound of max |p| from step to step, so each step reads the gradient once for it; the
+slot bounds are kept per state as ``optimizer_step`` keeps them.
 
 Layout is row-major, as in the generic loop: x (batch, i), out[l] and dout[l]
 (batch, units). The elementwise sweeps run serially (measured: with BLAS already using
@@ -116,8 +116,8 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, x_buf, outs, douts, labels
                 np.dot(a, W[l], out)
                 bias_activate_rows(out, b[l], codes[l], 0, m)
                 a = out
-            logits, dlogits = outs[n_layers - 1][:m], douts[n_layers - 1][:m]
-            loss, hits = loss_and_hits(loss_code, dlogits, logits, labels_b[:m], T_b[:m])
+            loss, hits = loss_and_hits(loss_code, douts[n_layers - 1].T, outs[n_layers - 1].T,
+                                       labels_b, T_b.T, m)
             if not math.isfinite(loss):
                 return STOP_LOSS, epoch, batch_index, steps
             correct[epoch] += hits

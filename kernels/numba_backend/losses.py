@@ -1,10 +1,12 @@
 """Losses with their gradients in one pass, and prediction transforms (numba).
 
-Softmax cross-entropy: per row, max, exp-sum, log and gradient in one sweep, writing
+Softmax cross-entropy: max, exp-sum, log and gradient per sample in one sweep, writing
 ``(p - onehot) / n`` straight into dlogits; no one-hot matrix, no probability copy.
-exp and log are the vectorisable float32 ones of ``_math.py`` (log1p stays numpy's).
-Loss sums are float64. Large inputs run in parallel over fixed row chunks whose partial
-sums are added in chunk order, so the result does not depend on the thread count.
+The sweeps run class-major (a view (k, n) of the (n, k) logits), so their loops run over
+samples and vectorise, with the float32 exp and log of ``_math.py`` (log1p stays numpy's);
+the small-network path keeps its logits in that layout already. Loss sums are float64.
+Large inputs run in parallel over fixed chunks of samples whose partial sums are added in
+chunk order, so the result does not depend on the thread count.
 """
 
 import numpy as np
@@ -20,28 +22,28 @@ def softmax_cross_entropy(dlogits, logits, labels):
     want = dlogits is not None
     grad = dlogits if want else np.empty((0, 0), logits.dtype)
     n = logits.shape[0]
-    return _softmax_ce(grad, logits, labels, want) / n
+    return _softmax_ce(grad.T, logits.T, labels, want) / n
 
 
 def sigmoid_bce(dlogits, logits, targets):
     """Mean of max(z,0) - z t + log1p(exp(-|z|)); dlogits = (sigmoid(z) - t) / (n k)."""
     want = dlogits is not None
     grad = dlogits if want else np.empty((0, 0), logits.dtype)
-    return _bce(grad, logits, targets, want) / logits.size
+    return _bce(grad.T, logits.T, targets.T, want) / logits.size
 
 
 def mse(dpred, pred, targets):
     """Mean of (pred - t)^2; dpred = 2 (pred - t) / (n k)."""
     want = dpred is not None
     grad = dpred if want else np.empty((0, 0), pred.dtype)
-    return _mse(grad, pred, targets, want) / pred.size
+    return _mse(grad.T, pred.T, targets.T, want) / pred.size
 
 
 def count_correct(logits, targets, loss):
     """argmax == label (softmax CE) or [z > 0] == [t >= 0.5] (BCE), counted."""
     if loss == "softmax_cross_entropy":
-        return int(argmax_hits(logits, targets))
-    return int(sign_hits(logits, targets))
+        return int(argmax_hits(logits.T, targets, len(logits)))
+    return int(sign_hits(logits.T, targets.T, len(logits)))
 
 
 def softmax(out, logits):
@@ -54,103 +56,128 @@ def sigmoid(out, x):
     _sigmoid(out, x)
 
 
-# -- per-row sweeps, shared with the small-network training loop ----------------------
+# -- sweeps over samples, shared with both compiled training loops -------------------
+# Every sweep takes its arrays class-major, z_t (k, N): one column per sample, so that
+# each inner loop runs over samples and vectorises however few the classes (the small
+# networks' two-class logits included: their buffers are C-contiguous (k, batch), whose
+# rows numba knows to be contiguous; row-major callers pass ``logits.T``). A sweep covers
+# samples lo..hi-1 of a mean over n samples.
 @inline
-def softmax_ce_rows(dlogits, logits, labels, lo, hi, want):
-    """Sum over rows lo..hi-1 of the row losses (float64); dlogits rows get (p - onehot)/n."""
-    n, k = logits.shape
-    scale = logits.dtype.type(1) / logits.dtype.type(n)
-    total = 0.0
-    for r in range(lo, hi):
-        top = logits[r, 0]
-        for j in range(1, k):
-            top = max(top, logits[r, j])
-        s = logits.dtype.type(0)
-        for j in range(k):
-            e = exp(logits[r, j] - top)
-            s += e
-            if want:
-                dlogits[r, j] = e
-        log_s = log_of_sum(s)
-        label = labels[r]
-        total += log_s - (logits[r, label] - top)
+def softmax_ce_cols(d_t, z_t, labels, lo, hi, n, want):
+    """Sum over samples lo..hi-1 of logsumexp(z) - z[label] (float64); with want,
+    d_t[:, lo:hi] gets (softmax(z) - onehot) / n."""
+    f = z_t.dtype.type
+    scale = f(1) / f(n)
+    top = z_t[0, lo:hi].copy()
+    for j in range(1, z_t.shape[0]):
+        z = z_t[j, lo:hi]
+        for r in range(hi - lo):
+            top[r] = max(top[r], z[r])
+    total = np.zeros(hi - lo, z_t.dtype)
+    for j in range(z_t.shape[0]):
+        z = z_t[j, lo:hi]
         if want:
-            inv = scale / s
-            for j in range(k):
-                dlogits[r, j] *= inv
-            dlogits[r, label] -= scale
-    return total
+            d = d_t[j, lo:hi]
+            for r in range(hi - lo):
+                e = exp(z[r] - top[r])
+                d[r] = e
+                total[r] += e
+        else:
+            for r in range(hi - lo):
+                total[r] += exp(z[r] - top[r])
+    loss = 0.0
+    for r in range(hi - lo):
+        loss += log_of_sum(total[r]) - (z_t[labels[lo + r], lo + r] - top[r])
+    if want:
+        for r in range(hi - lo):
+            total[r] = scale / total[r]
+        for j in range(z_t.shape[0]):
+            d = d_t[j, lo:hi]
+            for r in range(hi - lo):
+                d[r] *= total[r]
+        for r in range(lo, hi):
+            d_t[labels[r], r] -= scale
+    return loss
 
 
 @inline
-def bce_rows(dlogits, logits, targets, lo, hi, want):
-    """Sum of elementwise BCE-from-logits over rows lo..hi-1; dlogits = (sigmoid - t)/(n k)."""
-    one, zero = logits.dtype.type(1), logits.dtype.type(0)
-    scale = one / logits.dtype.type(logits.size)
-    total = 0.0
-    for r in range(lo, hi):
-        for j in range(logits.shape[1]):
-            z, t = logits[r, j], targets[r, j]
-            e = exp(-abs(z))
-            total += max(z, zero) - z * t + np.log1p(e)
+def bce_cols(d_t, z_t, t_t, lo, hi, n, want):
+    """Sum of elementwise BCE-from-logits over samples lo..hi-1 (float64); with want,
+    d_t[:, lo:hi] = (sigmoid(z) - t) / (n k)."""
+    one, zero = z_t.dtype.type(1), z_t.dtype.type(0)
+    scale = one / z_t.dtype.type(n * z_t.shape[0])
+    loss = 0.0
+    for j in range(z_t.shape[0]):
+        z, t = z_t[j, lo:hi], t_t[j, lo:hi]
+        for r in range(hi - lo):
+            e = exp(-abs(z[r]))
+            loss += max(z[r], zero) - z[r] * t[r] + np.log1p(e)
             if want:
-                dlogits[r, j] = ((one if z >= zero else e) / (one + e) - t) * scale
-    return total
+                d_t[j, lo + r] = ((one if z[r] >= zero else e) / (one + e) - t[r]) * scale
+    return loss
 
 
 @inline
-def mse_rows(dpred, pred, targets, lo, hi, want):
-    """Sum of squared errors (float64) over rows lo..hi-1; dpred = 2 (pred - t)/(n k)."""
-    scale = pred.dtype.type(2) / pred.dtype.type(pred.size)
-    total = 0.0
-    for r in range(lo, hi):
-        for j in range(pred.shape[1]):
-            diff = pred[r, j] - targets[r, j]
-            total += np.float64(diff) * np.float64(diff)
+def mse_cols(d_t, y_t, t_t, lo, hi, n, want):
+    """Sum of squared errors over samples lo..hi-1 (float64); with want,
+    d_t[:, lo:hi] = 2 (y - t) / (n k)."""
+    scale = y_t.dtype.type(2) / y_t.dtype.type(n * y_t.shape[0])
+    loss = 0.0
+    for j in range(y_t.shape[0]):
+        y, t = y_t[j, lo:hi], t_t[j, lo:hi]
+        for r in range(hi - lo):
+            diff = y[r] - t[r]
+            loss += np.float64(diff) * np.float64(diff)
             if want:
-                dpred[r, j] = diff * scale
-    return total
+                d_t[j, lo + r] = diff * scale
+    return loss
 
 
 @inline
-def loss_and_hits(loss_code, dlogits, logits, labels, targets):
+def loss_and_hits(loss_code, d_t, z_t, labels, t_t, m):
     """One batch's mean loss (float64) and correct count for a loss code, the gradient of
-    the mean into dlogits: the row sweeps above, as both compiled training paths take
-    them. logits, dlogits (m, k); labels (m,) for softmax CE, else targets (m, k)."""
+    the mean into d_t: the sweeps above over samples 0..m-1, as both compiled training
+    paths take them. z_t, d_t (k, >= m); labels (>= m,) for softmax CE, else targets
+    t_t (k, >= m)."""
+    k = z_t.shape[0]
     if loss_code == SOFTMAX_CE:
-        return (softmax_ce_rows(dlogits, logits, labels, 0, logits.shape[0], True)
-                / logits.shape[0], argmax_hits(logits, labels))
+        return (softmax_ce_cols(d_t, z_t, labels, 0, m, m, True) / m,
+                argmax_hits(z_t, labels, m))
     if loss_code == SIGMOID_BCE:
-        return (bce_rows(dlogits, logits, targets, 0, logits.shape[0], True) / logits.size,
-                sign_hits(logits, targets))
-    return mse_rows(dlogits, logits, targets, 0, logits.shape[0], True) / logits.size, 0
+        return bce_cols(d_t, z_t, t_t, 0, m, m, True) / (m * k), sign_hits(z_t, t_t, m)
+    return mse_cols(d_t, z_t, t_t, 0, m, m, True) / (m * k), 0
 
 
 @inline
-def argmax_hits(logits, labels):
-    """Rows whose first maximum sits at the label."""
+def argmax_hits(z_t, labels, m):
+    """Samples 0..m-1 (columns of z_t (k, >= m)) whose first maximum sits at the label."""
+    top = z_t[0, :m].copy()
+    best = np.zeros(m, np.int64)
+    for j in range(1, z_t.shape[0]):
+        z = z_t[j, :m]
+        for r in range(m):
+            above = z[r] > top[r]
+            best[r] = j if above else best[r]
+            top[r] = z[r] if above else top[r]
     hits = 0
-    for r in range(logits.shape[0]):
-        best = 0
-        for j in range(1, logits.shape[1]):
-            if logits[r, j] > logits[r, best]:
-                best = j
-        hits += best == labels[r]
+    for r in range(m):
+        hits += best[r] == labels[r]
     return hits
 
 
 @inline
-def sign_hits(logits, targets):
-    """Entries where logits > 0 agrees with targets >= 0.5."""
+def sign_hits(z_t, t_t, m):
+    """Entries of samples 0..m-1 where z > 0 agrees with t >= 0.5; z_t, t_t (k, >= m)."""
     hits = 0
-    half, zero = targets.dtype.type(0.5), logits.dtype.type(0)
-    for r in range(logits.shape[0]):
-        for j in range(logits.shape[1]):
-            hits += (logits[r, j] > zero) == (targets[r, j] >= half)
+    half, zero = t_t.dtype.type(0.5), z_t.dtype.type(0)
+    for j in range(z_t.shape[0]):
+        z, t = z_t[j, :m], t_t[j, :m]
+        for r in range(m):
+            hits += (z[r] > zero) == (t[r] >= half)
     return hits
 
 
-# -- compiled entry points: serial below one chunk, fixed row chunks above -------------
+# -- compiled entry points: serial below one chunk, fixed chunks of samples above -------------
 # Three explicit kernels, not one made by a factory: numba's cache keys a kernel by its
 # qualified name, and closures from one factory would share (and clobber) one entry.
 @inline
@@ -168,38 +195,39 @@ def _in_order(partial):
 
 
 @njit(parallel=True, **JIT)
-def _softmax_ce(grad, logits, labels, want):
-    n = logits.shape[0]
-    rows, n_chunks = _chunking(n, logits.shape[1])
+def _softmax_ce(d_t, z_t, labels, want):
+    n = z_t.shape[1]
+    cols, n_chunks = _chunking(n, z_t.shape[0])
     if n_chunks <= 1:
-        return softmax_ce_rows(grad, logits, labels, 0, n, want)
+        return softmax_ce_cols(d_t, z_t, labels, 0, n, n, want)
     partial = np.zeros(n_chunks)
     for c in prange(n_chunks):
-        partial[c] = softmax_ce_rows(grad, logits, labels, c * rows, min(n, (c + 1) * rows), want)
+        partial[c] = softmax_ce_cols(d_t, z_t, labels, c * cols, min(n, (c + 1) * cols), n,
+                                     want)
     return _in_order(partial)
 
 
 @njit(parallel=True, **JIT)
-def _bce(grad, logits, targets, want):
-    n = logits.shape[0]
-    rows, n_chunks = _chunking(n, logits.shape[1])
+def _bce(d_t, z_t, t_t, want):
+    n = z_t.shape[1]
+    cols, n_chunks = _chunking(n, z_t.shape[0])
     if n_chunks <= 1:
-        return bce_rows(grad, logits, targets, 0, n, want)
+        return bce_cols(d_t, z_t, t_t, 0, n, n, want)
     partial = np.zeros(n_chunks)
     for c in prange(n_chunks):
-        partial[c] = bce_rows(grad, logits, targets, c * rows, min(n, (c + 1) * rows), want)
+        partial[c] = bce_cols(d_t, z_t, t_t, c * cols, min(n, (c + 1) * cols), n, want)
     return _in_order(partial)
 
 
 @njit(parallel=True, **JIT)
-def _mse(grad, pred, targets, want):
-    n = pred.shape[0]
-    rows, n_chunks = _chunking(n, pred.shape[1])
+def _mse(d_t, y_t, t_t, want):
+    n = y_t.shape[1]
+    cols, n_chunks = _chunking(n, y_t.shape[0])
     if n_chunks <= 1:
-        return mse_rows(grad, pred, targets, 0, n, want)
+        return mse_cols(d_t, y_t, t_t, 0, n, n, want)
     partial = np.zeros(n_chunks)
     for c in prange(n_chunks):
-        partial[c] = mse_rows(grad, pred, targets, c * rows, min(n, (c + 1) * rows), want)
+        partial[c] = mse_cols(d_t, y_t, t_t, c * cols, min(n, (c + 1) * cols), n, want)
     return _in_order(partial)
 
 

@@ -5,7 +5,7 @@ flops, so Python dispatch would cost 100x the arithmetic. Here every epoch, batc
 loss and optimizer update runs in one serial numba function. Activations are kept
 transposed, (units, batch), so every inner loop runs over the batch, contiguous and
 vectorised, even for layers of two or three units. The losses are ``losses.py``'s row
-sweeps, run on a (batch, k) copy of the logits, and the update is ``optim.py``'s
+sweeps, which take the logits in this layout, and the update is ``optim.py``'s
 :func:`~optim.update_range` for whichever rule the state holds: the path shares every
 definition with the rest of the backend and adds only the transposed layer loops.
 """
@@ -52,7 +52,7 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
     if X.dtype != net.dtype or net.input_scale != 1.0:  # see takes(): convert it once
         X = input_batch(np.empty(X.shape, net.dtype), X, slice(None), net.input_scale)
     batch = min(batch_size, X.shape[0])
-    ws_t, ws = net.workspace(batch, transposed=True), net.workspace(batch)
+    ws_t = net.workspace(batch, transposed=True)
     classify = net.loss == "softmax_cross_entropy"
     no_labels, no_targets = np.empty(0, np.int64), np.empty((0, 0), net.dtype)
     s1, s2 = (state.slots * 2)[:2]
@@ -60,8 +60,7 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
     stop, epoch, batch_at, steps = _train(
         net.params, net.grads, tuple(net.W), tuple(net.b), tuple(net.dW), tuple(net.db),
         s1, s2, (ws_t.x,) + tuple(ws_t.out), (ws_t.x[:0],) + tuple(ws_t.dout),
-        ws.out[-1], ws.dout[-1],
-        ws.targets if classify else no_labels, no_targets if classify else ws.targets,
+        ws_t.targets if classify else no_labels, no_targets if classify else ws_t.targets,
         np.array([ACTIVATION_CODES[a] for a in net.activations], np.int64),
         LOSS_CODES[net.loss], X, targets if classify else no_labels,
         no_targets if classify else targets,
@@ -121,11 +120,11 @@ def _backward_t(dW, db, dx_t, dz_t, a_t, W, out_t, code, m, want_dx):
 
 
 @njit(**JIT)
-def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_buf, dlogits_buf,
-           labels_b, T_b, codes, loss_code, X, labels, T, orders, shuffled, n_epochs, batch,
+def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, labels_b, T_b,
+           codes, loss_code, X, labels, T, orders, shuffled, n_epochs, batch,
            rule, hp, lrs, step, n_weights, loss_sum, correct):
     n_layers = len(W)
-    n, k = X.shape[0], W[n_layers - 1].shape[1]
+    n = X.shape[0]
     steps = 0
     one_batch = not shuffled and batch >= n  # the same batch every epoch: gather it once
     for epoch in range(n_epochs):
@@ -140,20 +139,13 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, acts_t, douts_t, logits_bu
                 if loss_code == SOFTMAX_CE:
                     labels_b[r] = labels[src]
                 else:
-                    T_b[r, :] = T[src, :]
+                    T_b[:, r] = T[src, :]
             for l in range(n_layers):
                 _forward_t(acts_t[l + 1], acts_t[l], W[l], b[l], codes[l], m)
-            out_t, d_t = acts_t[n_layers], douts_t[n_layers]
-            logits, dlogits = logits_buf[:m], dlogits_buf[:m]
-            for r in range(m):  # the losses' row sweeps, on a (batch, k) copy
-                for j in range(k):
-                    logits[r, j] = out_t[j, r]
-            loss, hits = loss_and_hits(loss_code, dlogits, logits, labels_b[:m], T_b[:m])
+            loss, hits = loss_and_hits(loss_code, douts_t[n_layers], acts_t[n_layers],
+                                       labels_b, T_b, m)
             if not math.isfinite(loss):
                 return STOP_LOSS, epoch, batch_index, steps
-            for j in range(k):
-                for r in range(m):
-                    d_t[j, r] = dlogits[r, j]
             correct[epoch] += hits
             for l in range(n_layers - 1, -1, -1):
                 _backward_t(dW[l], db[l], douts_t[l], douts_t[l + 1], acts_t[l], W[l],
