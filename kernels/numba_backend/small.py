@@ -4,8 +4,8 @@ For the tutorial nets (a few to a few dozen units) the work per step is a few hu
 flops, so Python dispatch would cost 100x the arithmetic. Here every epoch, batch, layer,
 loss and optimizer update runs in one serial numba function. Activations are kept
 transposed, (units, batch), so every inner loop runs over the batch, contiguous and
-vectorised, even for layers of two or three units. The losses are ``losses.py``'s row
-sweeps, which take the logits in this layout, and the update is ``optim.py``'s
+vectorised, even for layers of two or three units. The losses are ``losses.py``'s
+sweeps over samples, which take the logits in this layout, and the update is ``optim.py``'s
 :func:`~optim.update_range` for whichever rule the state holds: the path shares every
 definition with the rest of the backend and adds only the transposed layer loops.
 """
