@@ -66,10 +66,12 @@ def set_num_threads(n: int) -> None:
                       f"started it (NUMBA_NUM_THREADS): numba keeps {pool}, BLAS gets {n}",
                       RuntimeWarning, stacklevel=2)
     numba.set_num_threads(min(n, pool))
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS numba's np.dot calls)
+    from .kernels.openblas import load
+
+    load()  # the BLAS the numba kernels call, so that its threads are set too
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=n, user_api="blas")  # every BLAS loaded: numpy's and SciPy's
+    threadpool_limits(limits=n, user_api="blas")  # every BLAS loaded: numpy's and that one
 
 
 def thread_info() -> dict:

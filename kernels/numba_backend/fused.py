@@ -4,8 +4,8 @@ The step of ``kernels/loop.py`` (gather a batch in the epoch's order, forward th
 every layer, the loss and its gradient, backward in exactly the reverse order, one
 all-or-nothing update) with no Python between steps: at batch 32 an MNIST epoch is
 1,875 steps, and a dozen Python-level kernel calls per step cost about as much as the
-arithmetic. The products are BLAS calls made from inside numba (``np.dot(a, b, out)``,
-which numba routes to SciPy's BLAS; never inside a parallel loop); everything between
+arithmetic. The products are BLAS calls made from inside numba (``blas.gemm``, OpenBLAS's
+``cblas_?gemm`` of scipy-openblas32; never inside a parallel loop); everything between
 them is this backend's own code: ``dense.py``'s bias-activation and activation-gradient
 sweeps, ``losses.py``'s sweeps over samples (given transposed views of the logits) and
 ``optim.py``'s guarded update. Within a call the update's overflow proof carries its
@@ -25,6 +25,7 @@ from numba import njit
 from ..loop import steps_per_epoch
 from ..net import EpochStats
 from ._rules import ACTIVATION_CODES, LOSS_CODES, SOFTMAX_CE
+from .blas import gemm
 from .config import JIT
 from .dense import activation_grad_bias_cols, bias_activate_rows
 from .losses import loss_and_hits
@@ -113,7 +114,7 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, x_buf, outs, douts, labels
             a = x
             for l in range(n_layers):
                 out = outs[l][:m]
-                np.dot(a, W[l], out)
+                gemm(a, W[l], out, False, False)
                 bias_activate_rows(out, b[l], codes[l], 0, m)
                 a = out
             loss, hits = loss_and_hits(loss_code, douts[n_layers - 1].T, outs[n_layers - 1].T,
@@ -124,9 +125,9 @@ def _train(params, grads, W, b, dW, db, slot1, slot2, x_buf, outs, douts, labels
             for l in range(n_layers - 1, -1, -1):
                 dz, a_in = douts[l][:m], x if l == 0 else outs[l - 1][:m]
                 activation_grad_bias_cols(dz, db[l], outs[l][:m], codes[l], 0, dz.shape[1])
-                np.dot(a_in.T, dz, dW[l])
+                gemm(a_in, dz, dW[l], True, False)
                 if l > 0:
-                    np.dot(dz, W[l].T, douts[l - 1][:m])
+                    gemm(dz, W[l], douts[l - 1][:m], False, True)
             c, nesterov = scalars(rule, hp, lrs[steps], step + steps + 1, params)
             if not guarded_update(rule, params, slot1, slot2, grads, c, nesterov, n_weights,
                                   bounds, limit):
