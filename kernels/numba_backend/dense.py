@@ -5,8 +5,8 @@ Forward: ``out = x @ W`` (BLAS), then one serial pass adds b and applies act in 
 passively, a setting fastnn may not impose on the process; see ``config.py``).
 Backward: one pass turns dout into dz = dout * act'(out) and reduces db, then the weight
 and input products (BLAS). These ops, called from Python, use numpy's
-``matmul(out=...)``; the compiled training paths call the same sweeps between products
-made with numba's ``np.dot`` (``fused.py``).
+``matmul(out=...)``; the compiled training path calls the same sweeps between products
+made with ``blas.gemm`` (``fused.py``).
 """
 
 import numpy as np

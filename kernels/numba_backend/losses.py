@@ -177,13 +177,14 @@ def sign_hits(z_t, t_t, m):
     return hits
 
 
-# -- compiled entry points: serial below one chunk, fixed chunks of samples above -------------
+# -- compiled entry points: serial below one chunk, fixed chunks of samples above ----
 # Three explicit kernels, not one made by a factory: numba's cache keys a kernel by its
 # qualified name, and closures from one factory would share (and clobber) one entry.
 @inline
 def _chunking(n, k):
-    rows = max(1, CHUNK // max(k, 1))
-    return rows, (n + rows - 1) // rows
+    """(samples per chunk, chunks) for n samples of k values each."""
+    per_chunk = max(1, CHUNK // max(k, 1))
+    return per_chunk, (n + per_chunk - 1) // per_chunk
 
 
 @inline
