@@ -56,3 +56,22 @@ def test_no_subnormal_slots_after_a_unit_stops_learning(backend, dtype, net, opt
     for name, slot in zip(fnn.kernels.optimizers.RULES[state.rule].slots, state.slots):
         assert subnormal_count(slot) == 0, (name, subnormal_count(slot))
         assert not slot[weights_of_feature_0].any(), name  # decayed all the way: flushed
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_the_reference_flush_keeps_every_normal_number_and_zeroes_the_rest(dtype):
+    """The boundary of the reference's flush (``write_flushed``, on the bits of each
+    entry): tiny and everything above it, of either sign, kept bit for bit; every
+    subnormal written as +0."""
+    from fastnn.kernels.optimizers._common import write_flushed
+
+    info = np.finfo(dtype)
+    normal = np.array([info.tiny, np.nextafter(info.tiny, 1), 0.5, 3.0, info.max], dtype)
+    subnormal = np.array([np.nextafter(info.tiny, 0), info.tiny / 3, info.smallest_subnormal,
+                          0.0], dtype)
+    new = np.concatenate([normal, -normal, subnormal, -subnormal])
+    slot = np.full_like(new, np.nan)
+    write_flushed(slot, new)
+    kept = 2 * len(normal)
+    assert np.array_equal(slot[:kept], new[:kept])
+    assert not slot[kept:].any() and not np.signbit(slot[kept:]).any()

@@ -19,7 +19,7 @@ def dense_backward(dW, db, dx, dout, x, W, out, activation):
     dx = dz @ W.T."""
     activation_backward(dout, out, activation)
     np.matmul(x.T, dout, out=dW)
-    np.sum(dout, axis=0, out=db)
+    dout.sum(axis=0, out=db)
     if dx is not None:
         np.matmul(dout, W.T, out=dx)
 

@@ -15,7 +15,7 @@ def softmax_cross_entropy(dlogits, logits, labels):
     rows = np.arange(n)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_sum = np.log(np.exp(shifted).sum(axis=1))
-    loss = np.mean(log_sum - shifted[rows, labels], dtype=np.float64)
+    loss = _mean64(log_sum - shifted[rows, labels])
     if dlogits is not None:
         np.exp(shifted - log_sum[:, None], out=dlogits)
         dlogits[rows, labels] -= 1
@@ -26,7 +26,7 @@ def softmax_cross_entropy(dlogits, logits, labels):
 def sigmoid_bce(dlogits, logits, targets):
     """Mean of ``max(z, 0) - z t + log1p(exp(-|z|))``; dlogits = (sigmoid(z) - t) / (n k)."""
     z, t = logits, targets
-    loss = np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))), dtype=np.float64)
+    loss = _mean64(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
     if dlogits is not None:
         sigmoid(dlogits, z)
         dlogits -= t
@@ -37,16 +37,22 @@ def sigmoid_bce(dlogits, logits, targets):
 def mse(dpred, pred, targets):
     """Mean of ``(pred - t)**2``; dpred = 2 (pred - t) / (n k)."""
     diff = pred - targets
-    loss = np.mean(np.square(diff, dtype=np.float64))
+    loss = _mean64(np.square(diff, dtype=np.float64))
     if dpred is not None:
         np.multiply(diff, 2 / pred.size, out=dpred)
     return float(loss)
 
 
+def _mean64(x):
+    """The mean of every entry of x, summed in float64: ``np.mean(x, dtype=np.float64)``'s
+    arithmetic without its Python wrapper (about 20 of a batch-32 loss's 55 us)."""
+    return np.add.reduce(x, axis=None, dtype=np.float64) / x.size
+
+
 def count_correct(logits, targets, loss):
     """Correct predictions: argmax == label (softmax CE) or [z > 0] == [t >= 0.5] (BCE)."""
     if loss == "softmax_cross_entropy":
-        return int(np.count_nonzero(np.argmax(logits, axis=1) == targets))
+        return int(np.count_nonzero(logits.argmax(axis=1) == targets))
     return int(np.count_nonzero((logits > 0) == (targets >= 0.5)))
 
 
