@@ -11,7 +11,9 @@ two epochs cancels the machine's drift. The other checkout is copied to a tempor
 directory as the package ``fastnn_other`` (its ``kernels/`` inside it, as installing does)
 with its imports of ``fastnn`` renamed, so it must be a fastnn source tree of the same
 layout (0.1.0 and later). The numba backend is best compared in separate processes: each
-version would load its own compiled kernels and thread settings into this one.
+version would load its own compiled kernels and thread settings into this one. Unlike
+``fastnn.benchmark.time_interleaved`` (a fixed order every round), the order alternates from
+round to round, so neither version always runs right after the other.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import fastnn
-from fastnn.datasets import load_mnist
+from fastnn.benchmark import MNIST_LR, MNIST_MOMENTUM, MNIST_SIZES, load_mnist_train
 
 OTHER = "fastnn_other"
 IMPORTS = re.compile(r"\b(import|from) fastnn\b|([\"'])fastnn\.")
@@ -49,9 +51,10 @@ def load_other(checkout: Path, into: Path):
 
 
 def epoch_runner(lib, backend: str, batch: int, X, y):
-    """One more epoch of one ongoing MNIST-MLP run in library ``lib`` per call."""
-    model = lib.MLP([784, 256, 128, 10], activation="relu", seed=0)
-    optimizer = lib.SGD(lr=0.05, momentum=0.9)
+    """One more epoch of one ongoing run of ``fastnn bench``'s MNIST-MLP workload, built by
+    library ``lib``, per call."""
+    model = lib.MLP(MNIST_SIZES, activation="relu", seed=0)
+    optimizer = lib.SGD(lr=MNIST_LR, momentum=MNIST_MOMENTUM)
 
     def epoch():
         with lib.use_backend(backend):
@@ -69,8 +72,7 @@ def main(argv=None) -> None:
     parser.add_argument("--samples", type=int, default=None,
                         help="train on the first N MNIST images (default all 60,000)")
     args = parser.parse_args(argv)
-    (X, y), _ = load_mnist()
-    X, y = X[:args.samples], y[:args.samples]
+    X, y = load_mnist_train(args.samples)
     with tempfile.TemporaryDirectory() as tmp:
         other = load_other(args.checkout.resolve(), Path(tmp))
         for lib in (fastnn, other):
