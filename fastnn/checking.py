@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import check_backend as check
+from .kernels.activations import resolve
 from .kernels.contract import ACTIVATIONS
-from .kernels.numpy_backend.dense import activate
 from .optimizers import OPTIMIZERS, SGD
 
 DTYPES = (np.float32, np.float64)
@@ -28,10 +28,12 @@ def _layouts(a):
 
 
 def _output_of(rng, activation, shape, dtype):
+    """(y, z): a layer's output for standard normal z, and z if the unit keeps it."""
     z = rng.standard_normal(shape).astype(dtype)
+    unit, param = resolve(activation)
     out = np.empty_like(z)
-    activate(out, z, activation)
-    return out
+    unit.forward(out, z, param)
+    return out, (z if unit.USES == "z" else None)
 
 
 def cases(rng: np.random.Generator):
@@ -47,16 +49,18 @@ def cases(rng: np.random.Generator):
                     if layout != "C" and activation != "relu":
                         continue
                     out = np.empty((n, o), dtype)
+                    keep = resolve(activation)[0].USES == "z"
                     yield (name, f"{n}x{i}->{o} {layout}",
-                           check.run_dense_forward(out, xs, W, b, activation))
-                y = _output_of(rng, activation, (n, o), dtype)
+                           check.run_dense_forward(out, xs, W, b, activation,
+                                                   np.empty_like(out) if keep else None))
+                y, z = _output_of(rng, activation, (n, o), dtype)
                 dout = rng.standard_normal((n, o)).astype(dtype)
                 for first in (True, False):
                     dW, db = np.empty_like(W), np.empty_like(b)
                     dx = None if first else np.empty_like(x)
                     yield (name, f"{n}x{i}->{o}{' no dx' if first else ''}",
                            check.run_dense_backward(dW, db, dx, dout.copy(), x, W, y,
-                                                    activation))
+                                                    activation, z))
         for n, k, scale in ((128, 10, 3.0), (1, 2, 1.0), (64, 10, 1e4), (50, 7, 80.0)):
             logits = (rng.standard_normal((n, k)) * scale).astype(dtype)
             labels = rng.integers(0, k, n)

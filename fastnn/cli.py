@@ -327,11 +327,11 @@ def _run_info(args: argparse.Namespace) -> int:
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
     if args.compile:
-        from .kernels.numba_backend import config, warmup
-        result = warmup.warm_up()
+        from .kernels import load_backend
+        result = load_backend("numba").warm_up()
         print(f"numba kernels: {result['signatures']} compiled signatures in "
               f"{result['seconds']:.2f} s ({result['cache_hits']} loaded from the cache, "
-              f"{result['cache_misses']} compiled); cache {config.cache_dir()}")
+              f"{result['cache_misses']} compiled); cache {result['cache']}")
     print("threads:")
     for line in _pretty(fnn.thread_info(), indent=2):
         print(line)

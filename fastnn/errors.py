@@ -29,9 +29,8 @@ __all__ = [
     "TrainingDivergenceWarning",
 ]
 
-
-class FastnnError(Exception):
-    """Base class of every error fastnn raises deliberately."""
+# the kernels' own errors (``kernels/errors.py``), in the same family
+from .kernels.errors import BackendError, BackendMismatchError, FastnnError  # noqa: E402
 
 
 class ShapeError(FastnnError, ValueError):
@@ -54,10 +53,6 @@ class ConfigError(FastnnError, ValueError):
     """An unknown name (activation, loss, optimizer) or a bad setting."""
 
 
-class BackendError(FastnnError, ValueError):
-    """An unknown backend name, or a backend that cannot be loaded here."""
-
-
 class NotFittedError(FastnnError, RuntimeError):
     """The model has no parameters yet, or they do not fit the data given."""
 
@@ -76,10 +71,6 @@ class ModelFileError(FastnnError, ValueError):
 
 class TrainingDivergedError(FastnnError, FloatingPointError):
     """The loss or a gradient became NaN or infinite during training."""
-
-
-class BackendMismatchError(FastnnError, AssertionError):
-    """The `check` backend found the fast backend disagreeing with the reference."""
 
 
 class TrainingDivergenceWarning(RuntimeWarning):

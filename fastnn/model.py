@@ -8,10 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _model_file, _validate as check
+from .activations import canonical
 from .backend import get_backend
 from .errors import ConfigError, NonFiniteError, NotFittedError, ShapeError, ValueRangeError
 from .kernels import loop
-from .kernels.contract import ACTIVATIONS, LOSSES
+from .kernels.contract import LOSSES
 from .kernels.net import Net, count_params
 from .layers import Dense
 
@@ -245,7 +246,7 @@ def MLP(sizes: Sequence[int], activation: str = "relu", loss: str = "softmax_cro
         raise ValueRangeError(f"sizes must list at least an input and an output size, got "
                               f"{sizes!r}")
     sizes = [check.positive_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
-    check.choice(activation, "activation", ACTIVATIONS)
+    activation = canonical(activation)
     acts = [activation] * (len(sizes) - 2) + [output_activation]
     return Sequential([Dense(i, o, a) for i, o, a in zip(sizes[:-1], sizes[1:], acts)],
                       loss=loss, seed=seed, dtype=dtype, input_scale=input_scale)

@@ -3,8 +3,9 @@
 The graph takes exactly what ``model.predict`` takes, as floats: input ``X`` (N, i) of
 the model's dtype, with a symbolic batch dimension ``N``; a model's ``input_scale`` is a
 ``Mul`` by that constant first (the same rounding as fastnn's own input scaling). Each
-layer is ``MatMul`` + ``Add`` and its activation (``Relu``, ``Tanh``, ``Sigmoid``; none
-for identity). The outputs follow the loss:
+layer is ``MatMul`` + ``Add`` and its activation, as its unit lowers it
+(``kernels/activations``: ``Relu``, ``LeakyRelu``, ``Tanh``, ``Sigmoid``, gelu as ``Erf``
+or ``Tanh`` with its arithmetic; nothing for identity). The outputs follow the loss:
 
 - softmax_cross_entropy: ``probabilities`` (N, k) (``Softmax`` axis 1) and ``label``
   int64 (N,) (``ArgMax`` of the logits, the first of equal maxima, like numpy);
@@ -33,11 +34,11 @@ except ImportError:
 from . import _validate as check
 from ._files import atomic_write, check_writable
 from .errors import ConfigError, ValueRangeError
+from .kernels.activations import resolve
 from .model import Sequential
 
 DEFAULT_OPSET = 20
 MIN_OPSET = 13
-_ACTIVATION_OPS = {"identity": None, "relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 _TENSOR_TYPES = {np.dtype(np.float32): TensorProto.FLOAT,
                  np.dtype(np.float64): TensorProto.DOUBLE}
 
@@ -78,13 +79,18 @@ def to_onnx(model, *, opset: int | None = None, dtype=None) -> onnx.ModelProto:
     for l, (W, b, act) in enumerate(zip(net.W, net.b, net.activations)):
         inits += [numpy_helper.from_array(check.converted(W, dtype, f"layer {l} weights"), f"W{l}"),
                   numpy_helper.from_array(check.converted(b, dtype, f"layer {l} biases"), f"b{l}")]
-        z = "logits" if l == last and act == "identity" else f"z{l}"
+        unit, param = resolve(act)
+        z = "logits" if l == last and unit.NAME == "identity" else f"z{l}"
         nodes += [helper.make_node("MatMul", [a, f"W{l}"], [f"xW{l}"]),
                   helper.make_node("Add", [f"xW{l}", f"b{l}"], [z])]
         a = z
-        if _ACTIVATION_OPS[act]:
+        if unit.NAME != "identity":
             a = "logits" if l == last else f"a{l}"
-            nodes.append(helper.make_node(_ACTIVATION_OPS[act], [z], [a]))
+            lowered, constants = unit.onnx_nodes(z, a, param, dtype.type)
+            nodes += [helper.make_node(op, inputs, outputs, **attributes)
+                      for op, inputs, outputs, attributes in lowered]
+            inits += [numpy_helper.from_array(np.array(value, dtype), name)
+                      for name, value in constants.items()]
 
     outputs = []
     squeeze = k == 1

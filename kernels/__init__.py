@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import BackendError
 from .contract import Ops
+from .errors import BackendError
 
 REFERENCE = "numpy"
 BACKENDS = {

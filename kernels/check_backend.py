@@ -5,11 +5,11 @@ The numba results are compared with the reference within the derived tolerances 
 and the max abs/rel difference. Otherwise the numba results are what the caller gets.
 
 Training takes the path the numba backend would take. On the generic loop every op of
-every step is one of the checked ops below. On numba's compiled paths (one call for a
-whole run: ``numba_backend/small.py`` and ``fused.py``) it runs one batch per call and
-then replays each op of that step on the reference *from the compiled path's own
-inputs* (its activations, its layer gradients, its parameter gradients), so each per-op
-tolerance applies exactly.
+every step is one of the checked ops below. On a compiled path (one call for a whole
+run, which the backend announces through the contract's ``compiled_step`` hook) it runs
+one batch per call and then replays each op of that step on the reference *from the
+compiled path's own inputs* (its activations, its layer gradients, its parameter
+gradients), so each per-op tolerance applies exactly.
 It is slow by design: a tool to validate the fast backend on your machine and data.
 """
 
@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import BackendMismatchError
 from . import load_backend, loop, tolerances as tol
 from .compare import compare, report
+from .errors import BackendMismatchError
 from .net import EpochStats, Net
-from .numba_backend import compiled_path
 from .optimizers import OptimizerState
 
 name = "check"
@@ -57,20 +56,22 @@ def _raise_on_mismatch(rows) -> None:
                                            f"{row['output']} ({row['shapes']})", row))
 
 
-def run_dense_forward(out, x, W, b, activation):
-    want = np.empty_like(out)
-    ref.dense_forward(want, x, W, b, activation)
-    fast.dense_forward(out, x, W, b, activation)
+def run_dense_forward(out, x, W, b, activation, z=None):
+    want, want_z = np.empty_like(out), _copy(z)
+    ref.dense_forward(want, x, W, b, activation, want_z)
+    fast.dense_forward(out, x, W, b, activation, z)
     atol, rtol = tol.dense_forward_tol(x, W, b, activation)
-    return compared(f"dense_forward[{activation}]", _shapes(x=x, W=W, b=b),
-                    [("out", out, want, atol, rtol)])
+    checks = [("out", out, want, atol, rtol)]
+    if z is not None:
+        checks.append(("z", z, want_z, *tol.dense_forward_tol(x, W, b, "identity")))
+    return compared(f"dense_forward[{activation}]", _shapes(x=x, W=W, b=b), checks)
 
 
-def run_dense_backward(dW, db, dx, dout, x, W, out, activation):
+def run_dense_backward(dW, db, dx, dout, x, W, out, activation, z=None):
     tols = tol.dense_backward_tol(dout, x, W, activation)
     want = [_copy(a) for a in (dW, db, dx, dout)]
-    ref.dense_backward(*want, x, W, out, activation)
-    fast.dense_backward(dW, db, dx, dout, x, W, out, activation)
+    ref.dense_backward(*want, x, W, out, activation, z)
+    fast.dense_backward(dW, db, dx, dout, x, W, out, activation, z)
     checks = [(key, got, w, *tols[key]) for key, got, w in
               (("dW", dW, want[0]), ("db", db, want[1]), ("dx", dx, want[2]),
                ("dz", dout, want[3])) if got is not None]
@@ -123,12 +124,12 @@ def run_optimizer_step(params, grads, state, n_decay, lr):
 
 
 # -- the contract's ops: run both, raise on disagreement, return numba's results ------------
-def dense_forward(out, x, W, b, activation):
-    _raise_on_mismatch(run_dense_forward(out, x, W, b, activation))
+def dense_forward(out, x, W, b, activation, z=None):
+    _raise_on_mismatch(run_dense_forward(out, x, W, b, activation, z))
 
 
-def dense_backward(dW, db, dx, dout, x, W, out, activation):
-    _raise_on_mismatch(run_dense_backward(dW, db, dx, dout, x, W, out, activation))
+def dense_backward(dW, db, dx, dout, x, W, out, activation, z=None):
+    _raise_on_mismatch(run_dense_backward(dW, db, dx, dout, x, W, out, activation, z))
 
 
 def softmax_cross_entropy(dlogits, logits, labels):
@@ -172,7 +173,7 @@ def optimizer_step(params, grads, state, n_decay, lr):
 def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
     """The path numba takes: the generic loop over the checked ops, or one of numba's
     compiled paths one batch at a time, each step replayed op by op on the reference."""
-    path = compiled_path(net, state, X, targets)
+    path = fast.compiled_step(net, state, X, targets)
     if path is None:
         return loop.train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size)
     stats = EpochStats.empty(n_epochs)
@@ -202,19 +203,23 @@ def _step_checked(path, net, state, x, t, lr) -> EpochStats:
     before = Net(net.sizes, net.activations, net.loss, net.dtype, params=net.params.copy())
     slots = tuple(s.copy() for s in state.slots)
     one_step = OptimizerState(state.rule, lr, state.hyper, state.slots, state.step)
-    stats = path.train_epochs(fast, net, one_step, x, t, None, 1, m)
+    run, intermediates = path
+    stats = run(fast, net, one_step, x, t, None, 1, m)
     if stats.failed_epoch >= 0:
         return stats
     state.step = one_step.step
-    x, outs, dz = path.intermediates(net, m)
+    x, outs, dz, zs = intermediates(net, m)
     acts = [x] + outs  # (m, units), as the compiled path saw them
-    name = path.__name__.rsplit(".", 1)[-1]
+    name = "compiled"
     rows = []
     for l, (W, b, act) in enumerate(zip(before.W, before.b, net.activations)):
         want = np.empty(acts[l + 1].shape, net.dtype)
-        ref.dense_forward(want, acts[l], W, b, act)
+        want_z = None if zs[l] is None else np.empty_like(want)
+        ref.dense_forward(want, acts[l], W, b, act, want_z)
         rows += compared(f"{name} dense_forward[{act}] layer {l}", _shapes(x=acts[l], W=W),
-                         [("out", acts[l + 1], want, *tol.dense_forward_tol(acts[l], W, b, act))])
+                         [("out", acts[l + 1], want, *tol.dense_forward_tol(acts[l], W, b, act))]
+                         + ([] if want_z is None else [("z", zs[l], want_z, *tol.dense_forward_tol(
+                             acts[l], W, b, "identity"))]))
     logits = np.ascontiguousarray(acts[-1])
     loss_atol, (grad_atol, grad_rtol) = getattr(tol, f"{net.loss}_tol")(logits, t)
     dout = np.empty_like(logits)
@@ -231,7 +236,8 @@ def _step_checked(path, net, state, x, t, lr) -> EpochStats:
         tols = tol.dense_backward_tol(dout, acts[l], W, act)
         want = [np.empty_like(W), np.empty(W.shape[1], W.dtype),
                 None if l == 0 else np.empty_like(acts[l]), dout]
-        ref.dense_backward(*want, acts[l], W, np.ascontiguousarray(acts[l + 1]), act)
+        ref.dense_backward(*want, acts[l], W, np.ascontiguousarray(acts[l + 1]), act,
+                           None if zs[l] is None else np.ascontiguousarray(zs[l]))
         checks = [("dz", dz[l], want[3], dout_atol + tols["dz"][0], 0.0)]
         # the parameter gradients from the fused path's own dz: exact inputs for the product
         grad_tols = tol.dense_backward_tol(dz[l], acts[l], W, "identity")

@@ -8,7 +8,15 @@ A backend module names the ops it implements in ``OPS``; :func:`assemble` gives 
 reference's for the rest (a partial backend), and fails at load naming any op it lists but
 does not define. ``train_epochs`` defaults to the generic loop of ``loop.py`` over the
 assembled ops; a backend that overrides it defines ``train_epochs(ops, net, ...)`` and
-receives the assembled ops first.
+receives the assembled ops first. A backend whose ``train_epochs`` runs steps inside one
+compiled call also defines the hook ``compiled_step(net, state, X, targets)``: None when
+that call would take the generic loop, else ``(run, intermediates)``, its one-call
+``train_epochs`` and ``intermediates(net, m)``, the gathered input, layer outputs,
+pre-activation gradients and kept z of a one-batch call of m rows (see the numba
+backend). The check backend replays a compiled step op by op from those. A backend
+that compiles may define ``warm_up()``: compile (or load from its cache) everything it
+can run, returning ``{"seconds", "signatures", "cache_hits", "cache_misses", "cache"}``
+(``fastnn info --compile``).
 
 Conventions, for every op:
 
@@ -19,9 +27,10 @@ Conventions, for every op:
 - arguments: outputs first, then inputs, then scalars (as in llm.c). Ops never allocate
   their outputs: the caller passes buffers (views are fine, any memory order for inputs,
   C-contiguous for outputs). Reductions of losses are accumulated in float64;
-- activations are named ``identity``, ``relu``, ``tanh``, ``sigmoid``; the backward of an
-  activation is taken from the layer's *output* y: relu' = [y > 0], tanh' = 1 - y^2,
-  sigmoid' = y (1 - y).
+- activations are units (``kernels/activations``), given as spec strings (``"relu"``,
+  ``"leaky_relu(0.2)"``); the backward of an activation is taken from the layer's output
+  y, or for a unit whose ``USES`` is ``"z"`` (gelu) from the pre-activation z, which the
+  forward keeps in a buffer the caller passes.
 """
 
 from __future__ import annotations
@@ -32,10 +41,11 @@ from typing import Protocol
 import numpy as np
 
 from . import loop
+from .activations import UNITS
 from .net import EpochStats, Net
 from .optimizers import OptimizerState
 
-ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
+ACTIVATIONS = tuple(UNITS)  # every activation unit (``kernels/activations``), by name
 LOSSES = ("softmax_cross_entropy", "sigmoid_bce", "mse")
 OPS = (
     "dense_forward",
@@ -58,21 +68,23 @@ class Backend(Protocol):
 
     # -- dense layer ------------------------------------------------------------------
     def dense_forward(self, out: np.ndarray, x: np.ndarray, W: np.ndarray, b: np.ndarray,
-                      activation: str) -> None:
+                      activation: str, z: np.ndarray | None = None) -> None:
         """``out = act(x @ W + b)``.
 
         out (n, o) is overwritten and is also what :meth:`dense_backward` needs;
-        x (n, i), W (i, o), b (o,).
+        x (n, i), W (i, o), b (o,); z (n, o), if given, receives ``x @ W + b`` (pass it for
+        an activation whose backward uses z).
         """
 
     def dense_backward(self, dW: np.ndarray, db: np.ndarray, dx: np.ndarray | None,
                        dout: np.ndarray, x: np.ndarray, W: np.ndarray, out: np.ndarray,
-                       activation: str) -> None:
+                       activation: str, z: np.ndarray | None = None) -> None:
         """Gradients of a dense layer from the gradient of its output.
 
         dout (n, o) is overwritten with the gradient of the pre-activation
-        ``dz = dout * act'(out)``; then ``dW (i, o) = x.T @ dz``, ``db (o,) = dz.sum(0)``
-        and, unless ``dx`` is None (the first layer), ``dx (n, i) = dz @ W.T``.
+        ``dz = dout * act'``, act' from out or, for a unit that uses z, from z (n, o) as
+        the forward kept it; then ``dW (i, o) = x.T @ dz``, ``db (o,) = dz.sum(0)`` and,
+        unless ``dx`` is None (the first layer), ``dx (n, i) = dz @ W.T``.
         """
 
     # -- losses: mean loss and, unless the gradient buffer is None, its gradient ---------
@@ -172,6 +184,18 @@ class Ops:
             setattr(self, op, getattr(module if op in self.own else reference, op))
         run = module.train_epochs if "train_epochs" in self.own else loop.train_epochs
         self.train_epochs = functools.partial(run, self)
+        self.compiled_step = getattr(module, "compiled_step", _no_compiled_step)
+        self.warm_up = getattr(module, "warm_up", _nothing_to_compile)
 
     def __repr__(self):
         return f"<fastnn backend {self.name!r}: own ops {', '.join(self.own)}>"
+
+
+def _no_compiled_step(net, state, X, targets):
+    """A backend without compiled steps trains everything with the generic loop."""
+    return None
+
+
+def _nothing_to_compile():
+    return {"seconds": 0.0, "signatures": 0, "cache_hits": 0, "cache_misses": 0,
+            "cache": "(none)"}

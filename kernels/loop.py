@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .activations import resolve
 from .net import EpochStats, Net
 from .optimizers import OptimizerState
 
@@ -40,14 +41,14 @@ def train_epochs(ops, net: Net, state: OptimizerState, X: np.ndarray, targets: n
             m = stop - start
             views = batches[m]
             x, t = _gather(views, X, targets, order, start, stop, net.input_scale, stage)
-            logits = forward(ops, net, x, views.out)
+            logits = forward(ops, net, x, views.out, views.z)
             dlogits = views.dout[-1]
             loss = loss_op(dlogits, logits, t)
             if not math.isfinite(loss):
                 return _failed(stats, epoch, batch, "loss")
             if classifies:
                 stats.correct[epoch] += ops.count_correct(logits, t, net.loss)
-            backward(ops, net, x, views.out, views.dout)
+            backward(ops, net, x, views.out, views.dout, views.z)
             if not ops.optimizer_step(net.params, net.grads, state, net.n_weights,
                                       lrs[epoch * len(batches_of) + batch]):
                 return _failed(stats, epoch, batch, "gradient")
@@ -55,25 +56,35 @@ def train_epochs(ops, net: Net, state: OptimizerState, X: np.ndarray, targets: n
     return stats
 
 
-def forward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray]) -> np.ndarray:
-    """Run every layer; ``outs[l]`` (n, sizes[l+1]) receives layer l's output. Returns logits."""
+def forward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], zs=None) -> np.ndarray:
+    """Run every layer; ``outs[l]`` (n, sizes[l+1]) receives layer l's output and ``zs[l]``
+    its pre-activation where the activation needs it (zs: one buffer or None per layer;
+    None: made here when needed). Returns logits."""
     a = x
-    for W, b, act, out in zip(net.W, net.b, net.activations, outs):
-        ops.dense_forward(out, a, W, b, act)
+    for l, (W, b, act, out) in enumerate(zip(net.W, net.b, net.activations, outs)):
+        ops.dense_forward(out, a, W, b, act, _z_buffer(zs, l, out, act))
         a = out
     return a
 
 
-def backward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], douts: list[np.ndarray]) -> None:
+def _z_buffer(zs, l, out, act):
+    if zs is not None:
+        return zs[l]
+    return np.empty_like(out) if resolve(act)[0].USES == "z" else None
+
+
+def backward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], douts: list[np.ndarray],
+             zs: list) -> None:
     """Layer gradients into ``net.grads``, from ``douts[-1]`` (the loss gradient), last layer first.
 
-    douts[l] (n, sizes[l+1]) are overwritten; no input gradient is computed for layer 0.
+    douts[l] (n, sizes[l+1]) are overwritten; no input gradient is computed for layer 0;
+    zs[l]: the pre-activation :func:`forward` kept, or None.
     """
     for l in reversed(range(net.n_layers)):
         a_in = x if l == 0 else outs[l - 1]
         dx = None if l == 0 else douts[l - 1]
         ops.dense_backward(net.dW[l], net.db[l], dx, douts[l], a_in, net.W[l], outs[l],
-                           net.activations[l])
+                           net.activations[l], zs[l])
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -113,6 +124,7 @@ class _BatchViews:
         self.x, self.targets = ws.x[:m], ws.targets[:m]
         self.out = [out[:m] for out in ws.out]
         self.dout = [d[:m] for d in ws.dout]
+        self.z = [None if z is None else z[:m] for z in ws.z]
 
 
 def _gather(views, X, targets, order, start, stop, scale, stage):

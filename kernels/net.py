@@ -11,15 +11,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-KEPT_WORKSPACES = 2  # the numba backend's small-net path uses two at once
+from .activations import resolve
+
+KEPT_WORKSPACES = 2  # a backend may use two at once (e.g. a layout of its own beside these)
 
 
 class Net:
     """A multi-layer perceptron's parameters, gradients and reusable batch workspaces.
 
-    sizes: (i, h1, ..., k), one more than the number of layers; activations: one name
-    per layer; loss: one of the contract's loss names; dtype: float32 or float64;
-    input_scale: every input batch is multiplied by it (in dtype) as it is gathered.
+    sizes: (i, h1, ..., k), one more than the number of layers; activations: one spec
+    per layer (``kernels/activations``: a unit's name, with its parameter if not the
+    default, e.g. ``"leaky_relu(0.2)"``); loss: one of the contract's loss names; dtype:
+    float32 or float64; input_scale: every input batch is multiplied by it (in dtype) as it is gathered.
     ``params`` and ``grads`` are flat (p,) buffers; ``W[l]`` (sizes[l], sizes[l+1]),
     ``b[l]`` (sizes[l+1],), ``dW[l]`` and ``db[l]`` are views into them.
     """
@@ -29,6 +32,8 @@ class Net:
         self.sizes = tuple(int(s) for s in sizes)
         self.input_scale = float(input_scale)
         self.activations = tuple(activations)
+        for spec in self.activations:
+            resolve(spec)  # ValueError naming a bad spec
         self.loss = loss
         self.dtype = np.dtype(dtype)
         pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
@@ -51,11 +56,22 @@ class Net:
         only the KEPT_WORKSPACES most recently asked for are kept, so training with ever
         new batch sizes (full batches of data of varying length) does not grow memory."""
         key = (batch_size, transposed)
-        ws = self._workspaces.pop(key, None) or Workspace(self, batch_size, transposed)
-        self._workspaces[key] = ws  # the most recent last
+        return self.cached(key) or self.keep(key, Workspace(self, batch_size, transposed))
+
+    def cached(self, key):
+        """What :meth:`keep` kept under ``key`` (a backend's buffers for this net), or None."""
+        kept = self._workspaces.pop(key, None)
+        if kept is not None:
+            self._workspaces[key] = kept  # the most recent last
+        return kept
+
+    def keep(self, key, buffers):
+        """Keep ``buffers`` under ``key``: only the KEPT_WORKSPACES most recently asked for
+        are kept, so training with ever new batch sizes does not grow memory."""
+        self._workspaces[key] = buffers
         for old in list(self._workspaces)[:-KEPT_WORKSPACES]:
             del self._workspaces[old]
-        return ws
+        return buffers
 
 
 def count_params(sizes) -> int:
@@ -77,7 +93,8 @@ def _views(flat, pairs, n_weights):
 class Workspace:
     """Per-batch-size buffers: gathered inputs and targets, layer outputs and their grads.
 
-    x (n, i); targets (n,) int64 or (n, k); out[l] and dout[l] (n, sizes[l+1]).
+    x (n, i); targets (n,) int64 or (n, k); out[l] and dout[l] (n, sizes[l+1]); z[l]
+    (n, sizes[l+1]) the pre-activation of a layer whose activation needs it, else None.
     Use ``[:m]`` row slices for a last, shorter batch. ``transposed`` workspaces (for
     kernels that vectorise over the batch) hold x (i, n), out[l], dout[l] (sizes[l+1], n)
     and targets (k, n).
@@ -94,6 +111,8 @@ class Workspace:
             self.targets = np.empty(shape(net.sizes[-1]), dtype=net.dtype)
         self.out = [np.empty(shape(o), dtype=net.dtype) for o in net.sizes[1:]]
         self.dout = [np.empty(shape(o), dtype=net.dtype) for o in net.sizes[1:]]
+        self.z = [np.empty(shape(o), dtype=net.dtype) if resolve(spec)[0].USES == "z" else None
+                  for o, spec in zip(net.sizes[1:], net.activations)]
         self._rows, self._inputs, self._stages = n, net.sizes[0], {}
 
     def stage(self, dtype) -> np.ndarray:

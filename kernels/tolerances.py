@@ -48,31 +48,19 @@ import math
 
 import numpy as np
 
+from .activations import UNITS, resolve
 from .optimizers import RULES
-from .rounding import SAFETY, TRANSCENDENTAL_ULPS, floor, gamma, unit_roundoff
+from .rounding import SAFETY, floor, gamma, unit_roundoff
 
 
 def _rounding_units():
-    """Relative error of each activation's output, in units of u (its own rounding only).
-
-    identity, relu: exact (relu is a comparison and a copy).
-    tanh: one libm call, TRANSCENDENTAL_ULPS ulps = 2 * 4 u.
-    sigmoid, as 1/(1+e) or e/(1+e) with e = exp(-|z|) (or 1/(1+exp(-z))): the exp in the
-        numerator (8u) + the exp inside 1+e weighted by e/(1+e) <= 1/2 (4u) + the add (u)
-        + the divide (u) = 14u.
-    """
-    ulp = 2 * TRANSCENDENTAL_ULPS
-    return {"identity": 0.0, "relu": 0.0, "tanh": float(ulp),
-            "sigmoid": ulp + ulp / 2 + 2.0}
+    """Relative error of each activation's output, in units of u (its own rounding only),
+    as its unit declares it (``kernels/activations``: identity and relu exact, tanh one
+    libm call of TRANSCENDENTAL_ULPS ulps = 8u, sigmoid 14u, ...)."""
+    return {name: float(unit.VALUE_ROUNDINGS) for name, unit in UNITS.items()}
 
 
 ACTIVATION_ROUNDINGS = _rounding_units()
-
-DZ_ROUNDINGS = 3
-"""Roundings in ``dz = dout * act'(y)`` for tanh and sigmoid, as an absolute error in units
-of u |dout|: act' = 1 - y*y or y*(1 - y) lies in [0, 1] and is formed with two roundings
-(for tanh each is at most u in absolute terms since y*y <= 1), and the product with dout one
-more. relu' = [y > 0] and identity' = 1 are exact, so their dz is exact."""
 
 
 def tol(op: str, dtype, reduction_length: int = 0, magnitude=1.0,
@@ -84,27 +72,34 @@ def tol(op: str, dtype, reduction_length: int = 0, magnitude=1.0,
     below compute it from the inputs. ``reduction_length`` is K, the number of terms summed.
 
     op:
+    The activation's unit (``kernels/activations``, ``activation`` a spec) declares its
+    own rounding: VALUE_ROUNDINGS (relative to the output), INPUT_ROUNDINGS (absolute, in
+    u |z|, for outputs formed as z times a factor that may cancel, e.g. gelu),
+    SLOPE_ROUNDINGS (of dz, in u |dout|) and LIPSCHITZ (a bound of |act'|).
+
     - ``dense_forward``: out = act(x @ W + b). z is an (i+1)-term dot product (K = i+1,
-      magnitude |x| @ |W| + |b|) so |dz| <= gamma_K * magnitude; relu, tanh and sigmoid are
-      1-Lipschitz so that passes through at most unchanged; then the activation's own
-      rounding, relative to the output (``ACTIVATION_ROUNDINGS``).
-    - ``dense_backward.dz``: magnitude |dout|, DZ_ROUNDINGS u for tanh/sigmoid, 0 else.
+      magnitude |x| @ |W| + |b|) so |dz| <= gamma_K * magnitude, which the activation
+      passes on times at most LIPSCHITZ, plus INPUT_ROUNDINGS u |z| (<= the magnitude);
+      then the activation's own rounding, VALUE_ROUNDINGS u relative to the output.
+    - ``dense_backward.dz``: magnitude |dout|, SLOPE_ROUNDINGS u.
     - ``dense_backward``: dW = x.T @ dz (K = n, magnitude |x|.T @ |dout|), db = sum dz
-      (K = n, magnitude sum |dout|), dx = dz @ W.T (K = o, magnitude |dout| @ |W|.T): a
-      K-term sum of products whose factors dz already carry DZ_ROUNDINGS u |dout|, so
-      gamma_K + DZ_ROUNDINGS u, times the magnitude.
+      (K = n, magnitude sum |dout|), dx = dz @ W.T (K = o, magnitude |dout| @ |W|.T),
+      each magnitude times LIPSCHITZ (|dz| <= LIPSCHITZ |dout|): a K-term sum of products
+      whose factors dz already carry SLOPE_ROUNDINGS u |dout|, so gamma_K LIPSCHITZ +
+      SLOPE_ROUNDINGS u, times the magnitude.
     - ``elementwise``: a straight-line expression of K roundings (no reductions): gamma_K
       times ``magnitude``, the expression evaluated on absolute values (Higham 3.1).
     """
     u = unit_roundoff(dtype)
     K = reduction_length
-    smooth = activation in ("tanh", "sigmoid")
+    unit = resolve(activation)[0]
     if op == "dense_forward":
-        coef, rel = gamma(K, dtype), ACTIVATION_ROUNDINGS[activation] * u
+        coef = gamma(K, dtype) * unit.LIPSCHITZ + unit.INPUT_ROUNDINGS * u
+        rel = unit.VALUE_ROUNDINGS * u
     elif op == "dense_backward.dz":
-        coef, rel = DZ_ROUNDINGS * u * smooth, 0.0
+        coef, rel = unit.SLOPE_ROUNDINGS * u, 0.0
     elif op == "dense_backward":
-        coef, rel = gamma(K, dtype) + DZ_ROUNDINGS * u * smooth, 0.0
+        coef, rel = gamma(K, dtype) * unit.LIPSCHITZ + unit.SLOPE_ROUNDINGS * u, 0.0
     elif op == "elementwise":
         coef, rel = gamma(K, dtype), 0.0
     else:

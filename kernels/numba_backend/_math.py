@@ -3,13 +3,16 @@
 numba lowers ``np.tanh``, ``np.exp`` and ``np.log`` on float32 to the libm calls
 ``tanhf``, ``expf`` and ``logf``, one per element (this llvmlite has no SVML vector
 library): about 18, 3.5 and 4 ns each, which made them most of the time of the two-moons
-tutorial. Here, for float32:
+tutorial.
 
-- :func:`tanh` is the odd 13/6-degree rational approximation on [-9, 9] used by Eigen
+``kernels.scalar``'s ``exp``, ``tanh`` and ``erf`` (what activation and loss units write
+their rules with) get their numba implementations here. For float32:
+
+- ``tanh`` is the odd 13/6-degree rational approximation on [-9, 9] used by Eigen
   (``generic_fast_tanh_float``, MPL-2.0; the coefficients below are Eigen's), returning x
   itself for |x| < 4e-4 (where tanh(x) = x (1 - x^2/3 + ...) rounds to within 1 ulp of x)
   and for NaN, and the value at +-9 beyond it (tanh(9) rounds to 1 in float32).
-- :func:`exp` is Cephes' expf: n = round(x / ln 2), r = x - n ln 2 in two parts (Cody and
+- ``exp`` is Cephes' expf: n = round(x / ln 2), r = x - n ln 2 in two parts (Cody and
   Waite), a degree-7 polynomial in r, times 2^n built from its bit pattern; inf above
   88.7228, 0 below -87.3365 (where the result would be subnormal: flushed, as the
   tolerances allow) and NaN for NaN.
@@ -27,11 +30,14 @@ allow each transcendental call (``kernels/tolerances.py``). float64 keeps numpy'
 functions; so does log1p.
 """
 
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
+from ..scalar import erf, exp, tanh
 from .config import FASTMATH, inline
 
 _CLAMP, _TINY = np.float32(9.0), np.float32(4e-4)
@@ -40,11 +46,6 @@ _A1, _A3, _A5, _A7, _A9, _A11, _A13 = (np.float32(c) for c in (
     -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16))
 _B0, _B2, _B4, _B6 = (np.float32(c) for c in (
     4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06))
-
-
-def tanh(x):
-    """tanh(x); for float32 inside numba kernels, the vectorisable approximation above."""
-    return np.tanh(x)
 
 
 def _tanh_float32(x):
@@ -60,6 +61,11 @@ def _tanh_overload(x):
     if x == types.float32:
         return _tanh_float32
     return lambda x: np.tanh(x)
+
+
+@overload(erf)
+def _erf_overload(x):
+    return lambda x: math.erf(x)  # libm's erff / erf: a call per entry, not vectorised
 
 
 # -- bit casts ----------------------------------------------------------------------------
@@ -95,11 +101,6 @@ _E0, _E1, _E2, _E3, _E4, _E5 = (np.float32(c) for c in (
 def _power_of_two(k):
     """2^k as float32 for an int32 k in -126..127, from its bit pattern."""
     return _float32_from_bits(np.int32((k + np.int32(127)) << np.int32(23)))
-
-
-def exp(x):
-    """exp(x); for float32 inside numba kernels, the vectorisable version below."""
-    return np.exp(x)
 
 
 def _exp_float32(x):

@@ -5,38 +5,52 @@ Softmax cross-entropy: max, exp-sum, log and gradient per sample in one sweep, w
 The sweeps run class-major (a view (k, n) of the (n, k) logits), so their loops run over
 samples and vectorise, with the float32 exp and log of ``_math.py`` (log1p stays numpy's);
 the small-network path keeps its logits in that layout already. Loss sums are float64.
-Large inputs run in parallel over fixed chunks of samples whose partial sums are added in
-chunk order, so the result does not depend on the thread count.
+One compiled kernel, :func:`loss_rows`, serves the contract's three loss ops and the
+compiled driver's row-major path, so a process compiles it once; it runs serially over
+fixed chunks of samples (a parallel version cost about 9 s of compiling on a user's first
+``evaluate`` and saved little: the sweeps are a small part of a forward pass).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._math import exp, log_of_sum
-from ._rules import SIGMOID_BCE, SOFTMAX_CE, stable_sigmoid
+from ..scalar import exp
+from ._math import log_of_sum
+from ._rules import MSE, SIGMOID_BCE, SOFTMAX_CE, stable_sigmoid
 from .config import CHUNK, JIT, inline
 
 
 def softmax_cross_entropy(dlogits, logits, labels):
     """Mean of logsumexp(z) - z[label]; dlogits (n, k) = (softmax(z) - onehot) / n."""
-    want = dlogits is not None
-    grad = dlogits if want else np.empty((0, 0), logits.dtype)
-    n = logits.shape[0]
-    return _softmax_ce(grad.T, logits.T, labels, want) / n
+    return _loss(SOFTMAX_CE, dlogits, logits, labels, _NO_TARGETS)
 
 
 def sigmoid_bce(dlogits, logits, targets):
     """Mean of max(z,0) - z t + log1p(exp(-|z|)); dlogits = (sigmoid(z) - t) / (n k)."""
-    want = dlogits is not None
-    grad = dlogits if want else np.empty((0, 0), logits.dtype)
-    return _bce(grad.T, logits.T, targets.T, want) / logits.size
+    return _loss(SIGMOID_BCE, dlogits, logits, _NO_LABELS, targets)
 
 
 def mse(dpred, pred, targets):
     """Mean of (pred - t)^2; dpred = 2 (pred - t) / (n k)."""
-    want = dpred is not None
-    grad = dpred if want else np.empty((0, 0), pred.dtype)
-    return _mse(grad.T, pred.T, targets.T, want) / pred.size
+    return _loss(MSE, dpred, pred, _NO_LABELS, targets)
+
+
+_NO_LABELS = np.empty(0, np.int64)
+_NO_TARGETS = np.empty((0, 0))
+
+
+def _loss(code, grad, z, labels, targets):
+    """The op through :func:`loss_rows`, the kernel the compiled driver calls too (so a
+    process compiles it once); inputs of any memory order are copied to C order."""
+    z = np.ascontiguousarray(z)
+    want = grad is not None
+    d = grad if want and grad.flags.c_contiguous else np.empty((0 if not want else z.shape[0],
+                                                                z.shape[1]), z.dtype)
+    targets = np.ascontiguousarray(targets, z.dtype)
+    loss = loss_rows(code, d, z, np.ascontiguousarray(labels), targets, want)[0]
+    if want and d is not grad:
+        grad[...] = d
+    return loss
 
 
 def count_correct(logits, targets, loss):
@@ -177,59 +191,31 @@ def sign_hits(z_t, t_t, m):
     return hits
 
 
-# -- compiled entry points: serial below one chunk, fixed chunks of samples above ----
-# Three explicit kernels, not one made by a factory: numba's cache keys a kernel by its
-# qualified name, and closures from one factory would share (and clobber) one entry.
-@inline
-def _chunking(n, k):
-    """(samples per chunk, chunks) for n samples of k values each."""
+# -- the row-major kernel: every loss, fixed chunks of samples ------------------------------
+@njit(**JIT)
+def loss_rows(loss_code, d, z, labels, T, want):
+    """(mean loss (float64), correct count) of z (n, k) for a loss code: labels int64 (n,)
+    for softmax cross-entropy, else targets T (n, k); with want, d (n, k) gets the gradient
+    of the mean. The sweeps run over fixed chunks of samples whose partial sums are added
+    in order, so the result does not depend on how the caller batches. Called by the
+    contract's ops and by the compiled driver's row-major loss (``driver.py``)."""
+    n, k = z.shape
+    d_t, z_t, t_t = d.T, z.T, T.T
     per_chunk = max(1, CHUNK // max(k, 1))
-    return per_chunk, (n + per_chunk - 1) // per_chunk
-
-
-@inline
-def _in_order(partial):
     total = 0.0
-    for c in range(partial.shape[0]):
-        total += partial[c]
-    return total
-
-
-@njit(parallel=True, **JIT)
-def _softmax_ce(d_t, z_t, labels, want):
-    n = z_t.shape[1]
-    cols, n_chunks = _chunking(n, z_t.shape[0])
-    if n_chunks <= 1:
-        return softmax_ce_cols(d_t, z_t, labels, 0, n, n, want)
-    partial = np.zeros(n_chunks)
-    for c in prange(n_chunks):
-        partial[c] = softmax_ce_cols(d_t, z_t, labels, c * cols, min(n, (c + 1) * cols), n,
-                                     want)
-    return _in_order(partial)
-
-
-@njit(parallel=True, **JIT)
-def _bce(d_t, z_t, t_t, want):
-    n = z_t.shape[1]
-    cols, n_chunks = _chunking(n, z_t.shape[0])
-    if n_chunks <= 1:
-        return bce_cols(d_t, z_t, t_t, 0, n, n, want)
-    partial = np.zeros(n_chunks)
-    for c in prange(n_chunks):
-        partial[c] = bce_cols(d_t, z_t, t_t, c * cols, min(n, (c + 1) * cols), n, want)
-    return _in_order(partial)
-
-
-@njit(parallel=True, **JIT)
-def _mse(d_t, y_t, t_t, want):
-    n = y_t.shape[1]
-    cols, n_chunks = _chunking(n, y_t.shape[0])
-    if n_chunks <= 1:
-        return mse_cols(d_t, y_t, t_t, 0, n, n, want)
-    partial = np.zeros(n_chunks)
-    for c in prange(n_chunks):
-        partial[c] = mse_cols(d_t, y_t, t_t, c * cols, min(n, (c + 1) * cols), n, want)
-    return _in_order(partial)
+    for lo in range(0, n, per_chunk):
+        hi = min(n, lo + per_chunk)
+        if loss_code == SOFTMAX_CE:
+            total += softmax_ce_cols(d_t, z_t, labels, lo, hi, n, want)
+        elif loss_code == SIGMOID_BCE:
+            total += bce_cols(d_t, z_t, t_t, lo, hi, n, want)
+        else:
+            total += mse_cols(d_t, z_t, t_t, lo, hi, n, want)
+    if loss_code == SOFTMAX_CE:
+        return total / n, argmax_hits(z_t, labels, n)
+    if loss_code == SIGMOID_BCE:
+        return total / (n * k), sign_hits(z_t, t_t, n)
+    return total / (n * k), 0
 
 
 @njit(**JIT)

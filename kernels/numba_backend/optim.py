@@ -1,10 +1,11 @@
 """Optimizer updates over the flat parameter buffer (numba), all or nothing, in one pass.
 
-Every rule this backend knows (``CODES``) runs through the same two kernels, a serial one
-(up to one chunk of entries) and a parallel one over fixed chunks; other rules fall back
-to their reference update. The per-entry arithmetic of each rule sits in ``_sgd_segment``
-and ``_adam_segment`` (Adam and AdamW differ only in where the weight decay enters), and
-:func:`update_range` is shared with the small-network training loop (``small.py``).
+Every rule this backend knows (``CODES``) runs through one serial kernel; other rules
+fall back to their reference update. The per-entry arithmetic of each rule sits in
+``_sgd_entry`` and ``_adam_entry`` (Adam and AdamW differ only in where the weight decay
+enters), used by one checking loop and one writing loop per rule (each loop compiled
+once: the weights' decay is a select on the index, not a second copy of the loop), and
+:func:`guarded_update` is shared with the compiled driver (``driver.py``).
 
 A step must either apply completely or leave everything as it was and return False. The
 safe way is two passes: compute every new value without writing and check it is finite,
@@ -16,7 +17,7 @@ bounds stays below a quarter of the dtype's largest value, no new value can over
 be NaN, and the step is one write pass. Otherwise (first step, a NaN gradient, values
 near overflow) the check pass runs first. The slot bounds are this backend's own: kept
 per state object, valid only while ``state.step`` is the step that wrote them (any other
-backend's step, or the small-network path, advances it).
+backend's step advances it).
 
 Scalars are formed in float64 and then cast to the buffers' dtype, so float32
 arithmetic stays float32. Slots below the dtype's smallest normal value are written as
@@ -26,10 +27,10 @@ zero (the contract's flush rule), a select the write loop vectorises at no cost.
 import weakref
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..optimizers import reference_step
-from .config import CHUNK, JIT, inline
+from .config import JIT, inline
 
 SGD, ADAM, ADAMW = 0, 1, 2
 CODES = {"sgd": SGD, "adam": ADAM, "adamw": ADAMW}
@@ -44,9 +45,8 @@ def optimizer_step(params, grads, state, n_decay, lr):
         return reference_step(params, grads, state, n_decay, lr)
     bounds = slot_bounds(state)
     s1, s2 = slot_pair(state)
-    kernel = _step if params.size <= CHUNK else _step_chunked
-    ok = bool(kernel(code, params, s1, s2, grads, hyper(state), float(lr), state.step + 1,
-                     int(n_decay), bounds, _limit(params)))
+    ok = bool(_step(code, params, s1, s2, grads, hyper(state), float(lr), state.step + 1,
+                     int(n_decay), bounds, limit_of(params)))
     if ok:
         state.step += 1
         keep_slot_bounds(state, bounds)
@@ -78,7 +78,8 @@ def hyper(state) -> np.ndarray:
     return np.array([h["beta1"], h["beta2"], h["eps"], h["weight_decay"]])
 
 
-def _limit(params):
+def limit_of(params):
+    """A quarter of the dtype's largest value: the bound no proven quantity may pass."""
     # A quarter of the largest value: every bounded quantity is at most a few roundings
     # (each a factor 1 + 2^-24 or less) above its bound.
     return float(np.finfo(params.dtype).max) / 4
@@ -102,34 +103,6 @@ def scalars(code, hp, lr, t, dtype_of):
 
 
 @inline
-def update_range(code, p, s1, s2, g, lo, hi, c, nesterov, n_decay, commit):
-    """One rule over entries lo..hi-1; weight decay on entries below n_decay only.
-
-    Returns (ok, sum |new p|, sum |new s1|, sum |new s2|) in the dtype (for SGD the last
-    two are the velocity's; without momentum the velocity is untouched and unbounded).
-    commit=False writes nothing: ok says whether every new value would be finite (the
-    sums are 0), each kind of value summed as ``x * 0`` on its own (NaN exactly when some
-    x is not finite; adding p and v first would refuse finite values whose sum
-    overflows). commit=True writes them (ok is True). A float sum of absolute values
-    bounds their maximum (rounding is monotonic) and is finite only if every term is.
-    """
-    split = min(max(n_decay, lo), hi)
-    zero, one = p.dtype.type(0), p.dtype.type(1)
-    if code == SGD:
-        ok_w, p_w, v_w = _sgd_segment(p[lo:split], s1[lo:split], g[lo:split], c[0], c[1],
-                                      c[2], nesterov, commit)
-        ok_b, p_b, v_b = _sgd_segment(p[split:hi], s1[split:hi], g[split:hi], c[0], c[1],
-                                      zero, nesterov, commit)
-        v_sum = v_w + v_b if c[1] != zero else p.dtype.type(np.inf)
-        return ok_w and ok_b, p_w + p_b, v_sum, v_sum
-    ok_w, p_w, m_w, v_w = _adam_segment(p[lo:split], s1[lo:split], s2[lo:split], g[lo:split],
-                                        c, c[7], c[8], commit)
-    ok_b, p_b, m_b, v_b = _adam_segment(p[split:hi], s1[split:hi], s2[split:hi], g[split:hi],
-                                        c, zero, one, commit)
-    return ok_w and ok_b, p_w + p_b, m_w + m_b, v_w + v_b
-
-
-@inline
 def _flushed(x, tiny, zero):
     """x, or zero below the smallest normal magnitude; zero typed as x (an untyped 0 would
     make the select float64 and the loop scalar: 250 instead of 88 us per SGD step)."""
@@ -137,70 +110,13 @@ def _flushed(x, tiny, zero):
 
 
 @inline
-def _sgd_segment(p, v, g, lr, mu, wd, nesterov, commit):
-    """g' = g + wd p; v = mu v + g'; p -= lr v, or lr (g' + mu v) with Nesterov, or lr g'
-    without momentum (v untouched). The flags are tested outside the loops and every loop
-    indexes 1-D views from 0: the form LLVM vectorises."""
-    zero = p.dtype.type(0)
-    tiny = p.dtype.type(np.finfo(p.dtype).tiny)
-    acc, acc_v = zero, zero
-    if mu == zero:
-        if commit:
-            for j in range(p.shape[0]):
-                pj = p[j] - lr * (g[j] + wd * p[j])
-                p[j] = pj
-                acc += abs(pj)
-            return True, acc, zero
-        for j in range(p.shape[0]):
-            acc += (p[j] - lr * (g[j] + wd * p[j])) * zero
-        return acc == zero, zero, zero
-    if commit:
-        if nesterov:
-            for j in range(p.shape[0]):
-                gj = g[j] + wd * p[j]
-                vj = _flushed(mu * v[j] + gj, tiny, zero)
-                pj = p[j] - lr * (gj + mu * vj)
-                v[j], p[j] = vj, pj
-                acc += abs(pj)
-                acc_v += abs(vj)
-        else:
-            for j in range(p.shape[0]):
-                vj = _flushed(mu * v[j] + (g[j] + wd * p[j]), tiny, zero)
-                pj = p[j] - lr * vj
-                v[j], p[j] = vj, pj
-                acc += abs(pj)
-                acc_v += abs(vj)
-        return True, acc, acc_v
-    for j in range(p.shape[0]):
-        gj = g[j] + wd * p[j]
-        vj = mu * v[j] + gj
-        acc += (p[j] - lr * (gj + mu * vj if nesterov else vj)) * zero
-        acc_v += vj * zero
-    return acc == zero and acc_v == zero, zero, zero
-
-
-@inline
-def _adam_segment(p, m, v, g, c, l2, decay, commit):
-    """g' = g + l2 p; m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2;
-    p = decay p - lr_hat m / (sqrt(v v_scale) + eps)."""
-    zero = p.dtype.type(0)
-    tiny = p.dtype.type(np.finfo(p.dtype).tiny)
-    acc, acc_m, acc_v = zero, zero, zero
-    if commit:
-        for j in range(p.shape[0]):
-            pj, mj, vj = _adam_entry(p[j], m[j], v[j], g[j], c, l2, decay)
-            mj, vj = _flushed(mj, tiny, zero), _flushed(vj, tiny, zero)
-            p[j], m[j], v[j] = pj, mj, vj
-            acc += abs(pj)
-            acc_m += abs(mj)
-            acc_v += vj
-        return True, acc, acc_m, acc_v
-    for j in range(p.shape[0]):
-        pj, mj, vj = _adam_entry(p[j], m[j], v[j], g[j], c, l2, decay)
-        acc += pj * zero
-        acc_m += mj * zero
-        acc_v += vj * zero
-    return acc == zero and acc_m == zero and acc_v == zero, zero, zero, zero
+def _sgd_entry(p, v, g, lr, mu, wd, nesterov):
+    """g' = g + wd p; v' = mu v + g'; p' = p - lr (v', or g' + mu v' with Nesterov, or g'
+    without momentum). Returns (p', v')."""
+    gj = g + wd * p
+    vj = mu * v + gj
+    step = gj + mu * vj if nesterov else vj
+    return p - lr * (gj if mu == 0 else step), vj
 
 
 @inline
@@ -211,6 +127,66 @@ def _adam_entry(p, m, v, g, c, l2, decay):
     m = c[1] * m + c[2] * g
     v = c[3] * v + c[4] * (g * g)
     return decay * p - c[0] * m / (np.sqrt(v * c[5]) + c[6]), m, v
+
+
+@inline
+def would_be_finite(code, p, s1, s2, g, c, nesterov, n_decay):
+    """Whether every new parameter and slot value of one step would be finite; writes
+    nothing. Each kind of value is summed as ``x * 0`` on its own (NaN exactly when some x
+    is not finite; adding p and v first would refuse finite values whose sum overflows).
+    Weight decay applies to entries below n_decay only; one loop per rule."""
+    zero, one = p.dtype.type(0), p.dtype.type(1)
+    acc_p, acc_1, acc_2 = zero, zero, zero
+    if code == SGD:
+        mu = c[1]
+        for j in range(p.size):
+            pj, vj = _sgd_entry(p[j], s1[j], g[j], c[0], mu, c[2] if j < n_decay else zero,
+                                nesterov)
+            acc_p += pj * zero
+            acc_1 += vj * zero
+        return acc_p == zero and (mu == zero or acc_1 == zero)
+    for j in range(p.size):
+        decayed = j < n_decay
+        pj, mj, vj = _adam_entry(p[j], s1[j], s2[j], g[j], c, c[7] if decayed else zero,
+                                 c[8] if decayed else one)
+        acc_p += pj * zero
+        acc_1 += mj * zero
+        acc_2 += vj * zero
+    return acc_p == zero and acc_1 == zero and acc_2 == zero
+
+
+@inline
+def commit(code, p, s1, s2, g, c, nesterov, n_decay, bounds):
+    """One step written in place, slots flushed below the smallest normal magnitude;
+    bounds float64 (3,) receives sum |new p|, |new s1|, |new s2| (bounds of their maxima:
+    rounding is monotonic; for SGD the last two are the velocity's, inf without momentum,
+    whose velocity is untouched). One loop per rule."""
+    zero, one = p.dtype.type(0), p.dtype.type(1)
+    tiny = p.dtype.type(np.finfo(p.dtype).tiny)
+    acc_p, acc_1, acc_2 = zero, zero, zero
+    if code == SGD:
+        mu = c[1]
+        keep_v = mu != zero
+        for j in range(p.size):
+            pj, vj = _sgd_entry(p[j], s1[j], g[j], c[0], mu, c[2] if j < n_decay else zero,
+                                nesterov)
+            vj = _flushed(vj, tiny, zero) if keep_v else s1[j]
+            p[j], s1[j] = pj, vj
+            acc_p += abs(pj)
+            acc_1 += abs(vj)
+        bounds[0] = acc_p
+        bounds[1] = bounds[2] = acc_1 if keep_v else np.inf
+        return
+    for j in range(p.size):
+        decayed = j < n_decay
+        pj, mj, vj = _adam_entry(p[j], s1[j], s2[j], g[j], c, c[7] if decayed else zero,
+                                 c[8] if decayed else one)
+        mj, vj = _flushed(mj, tiny, zero), _flushed(vj, tiny, zero)
+        p[j], s1[j], s2[j] = pj, mj, vj
+        acc_p += abs(pj)
+        acc_1 += abs(mj)
+        acc_2 += vj
+    bounds[0], bounds[1], bounds[2] = acc_p, acc_1, acc_2
 
 
 @inline
@@ -248,7 +224,7 @@ def _cannot_overflow(code, p_sum, g_sum, slot_bounds, c, nesterov, limit):
 
 
 @inline
-def _abs_sum(a, lo, hi):
+def abs_sum(a, lo, hi):
     """float64 sum of |a[lo:hi]| (accumulated in the dtype): a bound of its max, finite
     only if every entry is."""
     part = a[lo:hi]
@@ -264,13 +240,11 @@ def guarded_update(code, p, s1, s2, g, c, nesterov, n_decay, bounds, limit):
     upper bounds of max |p|, |s1|, |s2| (inf where unknown), replaced by the new ones
     after a step that applied; False (nothing written) if some new value would not be
     finite."""
-    n = p.size
-    if not (_cannot_overflow(code, bounds[0], _abs_sum(g, 0, n), bounds[1:], c, nesterov,
-                             limit)
-            or update_range(code, p, s1, s2, g, 0, n, c, nesterov, n_decay, False)[0]):
+    if not (_cannot_overflow(code, bounds[0], abs_sum(g, 0, p.size), bounds[1:], c,
+                             nesterov, limit)
+            or would_be_finite(code, p, s1, s2, g, c, nesterov, n_decay)):
         return False
-    _, bounds[0], bounds[1], bounds[2] = update_range(code, p, s1, s2, g, 0, n, c, nesterov,
-                                                      n_decay, True)
+    commit(code, p, s1, s2, g, c, nesterov, n_decay, bounds)
     return True
 
 
@@ -278,38 +252,9 @@ def guarded_update(code, p, s1, s2, g, c, nesterov, n_decay, bounds, limit):
 def _step(code, p, s1, s2, g, hp, lr, t, n_decay, bounds, limit):
     c, nesterov = scalars(code, hp, lr, t, p)
     all_bounds = np.empty(3)
-    all_bounds[0] = _abs_sum(p, 0, p.size)  # the parameters may have changed since
+    all_bounds[0] = abs_sum(p, 0, p.size)  # the parameters may have changed since
     all_bounds[1:] = bounds
     if not guarded_update(code, p, s1, s2, g, c, nesterov, n_decay, all_bounds, limit):
         return False
     bounds[:] = all_bounds[1:]
-    return True
-
-
-@njit(parallel=True, **JIT)
-def _step_chunked(code, p, s1, s2, g, hp, lr, t, n_decay, bounds, limit):
-    c, nesterov = scalars(code, hp, lr, t, p)
-    n = p.size
-    n_chunks = (n + CHUNK - 1) // CHUNK
-    p_sum, g_sum = 0.0, 0.0
-    for k in prange(n_chunks):
-        lo, hi = k * CHUNK, min(n, (k + 1) * CHUNK)
-        p_sum += _abs_sum(p, lo, hi)
-        g_sum += _abs_sum(g, lo, hi)
-    if not _cannot_overflow(code, p_sum, g_sum, bounds, c, nesterov, limit):
-        bad = 0
-        for k in prange(n_chunks):
-            lo, hi = k * CHUNK, min(n, (k + 1) * CHUNK)
-            if not update_range(code, p, s1, s2, g, lo, hi, c, nesterov, n_decay, False)[0]:
-                bad += 1
-        if bad:
-            return False
-    sum_1, sum_2 = 0.0, 0.0
-    for k in prange(n_chunks):
-        lo, hi = k * CHUNK, min(n, (k + 1) * CHUNK)
-        _, _, part_1, part_2 = update_range(code, p, s1, s2, g, lo, hi, c, nesterov, n_decay,
-                                            True)
-        sum_1 += part_1
-        sum_2 += part_2
-    bounds[0], bounds[1] = sum_1, sum_2
     return True

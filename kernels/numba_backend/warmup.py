@@ -2,6 +2,8 @@
 
 A fresh process pays this once per kernel and signature; with a warm cache it is a
 load from disk. ``fastnn info --compile`` prints the table, the benchmarks report it.
+Because the driver (``driver.py``) takes any network as data, one small network per
+layout, loss and rule covers every network the backend can train.
 """
 
 from __future__ import annotations
@@ -12,28 +14,43 @@ import numpy as np
 
 from .. import loop
 from ..net import Net
-from . import fused, small
-from .config import CHUNK
-from .dense import _activation_grad_bias, _bias_activate
-from .losses import _bce, _mse, _sigmoid, _softmax, _softmax_ce, argmax_hits, sign_hits
-from .optim import CODES, _step, _step_chunked
+from ..optimizers import RULES, OptimizerState
+from . import dense, driver, losses, optim
+from .config import cache_dir
 
 DISPATCHERS = {
-    "bias_activate": _bias_activate, "activation_grad_bias": _activation_grad_bias,
-    "softmax_cross_entropy": _softmax_ce, "sigmoid_bce": _bce, "mse": _mse,
-    "softmax": _softmax, "sigmoid": _sigmoid, "argmax_hits": argmax_hits,
-    "sign_hits": sign_hits, "optimizer_step": _step, "optimizer_step_chunked": _step_chunked,
-    "small_net_train": small._train, "fused_train": fused._train,
+    "driver": driver._train, "gather": driver._gather, "layer": driver._layer,
+    "forward_rows": driver._forward_rows, "backward_rows": driver._backward_rows,
+    "batch_loss_rows": driver._loss_rows, "forward_t": driver._forward_t,
+    "backward_t": driver._backward_t, "batch_loss_t": driver._loss_t,
+    "update": driver._update, "products_t": dense.products_t,
+    "bias_activate": dense.bias_activate, "activation_grad_bias": dense.activation_grad_bias,
+    "loss_rows": losses.loss_rows, "argmax_hits": losses.argmax_hits,
+    "sign_hits": losses.sign_hits, "softmax": losses._softmax, "sigmoid": losses._sigmoid,
+    "optimizer_step": optim._step,
 }
+HYPER = {"sgd": dict(momentum=0.9, nesterov=False, weight_decay=0.0),
+         "adam": dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
+         "adamw": dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01)}
+
+
+def compile_stats() -> dict:
+    """Totals over every kernel: cache hits and misses (numba's per-process statistics) and
+    signatures compiled or loaded."""
+    stats = [d.stats for d in DISPATCHERS.values()]
+    return {"cache_hits": sum(sum(s.cache_hits.values()) for s in stats),
+            "cache_misses": sum(sum(s.cache_misses.values()) for s in stats),
+            "signatures": sum(len(d.signatures) for d in DISPATCHERS.values())}
+
+
+def _state(rule, size, dtype):
+    slots = tuple(np.zeros(size, dtype) for _ in RULES[rule].slots)
+    return OptimizerState(rule, 0.01, HYPER[rule], slots)
 
 
 def _exercise(ops, dtype):
-    """Call every op once on tiny arrays of ``dtype`` (every training path, every loss,
-    every rule the backend compiles, float and uint8 inputs), and each rule once on more
-    than one parallel chunk."""
-    from ...optimizers import OPTIMIZERS  # the optimizer states, as fastnn builds them
-
-    optimizers = [OPTIMIZERS[rule]() for rule in CODES]
+    """Call every op once on tiny arrays of ``dtype``: both layouts of the driver, every
+    loss, every rule the backend compiles, float and uint8 inputs."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((8, 3)).astype(dtype)
     labels = np.arange(8) % 2
@@ -41,22 +58,18 @@ def _exercise(ops, dtype):
                           ("sigmoid_bce", (labels[:, None] > 0).astype(dtype)),
                           ("mse", X[:, :1].copy())):
         k = 2 if loss == "softmax_cross_entropy" else 1
-        for opt in optimizers:
-            net = Net((3, 4, k), ("tanh", "identity"), loss, dtype)
-            ops.train_epochs(net, opt.state(net.n_params, dtype), X, targets, None, 1, 4)
-            loop.train_epochs(ops, net, opt.state(net.n_params, dtype), X, targets, None, 1, 4)
-            wide = Net((3, small.SMALL_NET_WEIGHTS, k), ("relu", "identity"), loss, dtype)
-            for inputs in (X, (X > 0).astype(np.uint8)):  # images arrive as uint8
-                ops.train_epochs(wide, opt.state(wide.n_params, dtype), inputs, targets,
-                                 None, 1, 4)
+        for rule in optim.CODES:
+            small = Net((3, 4, k), ("tanh", "identity"), loss, dtype)
+            wide = Net((3, driver.SMALL_NET_WEIGHTS, k), ("relu", "identity"), loss, dtype)
+            for net in (small, wide):
+                for inputs in (X, (X > 0).astype(np.uint8)):  # images arrive as uint8
+                    ops.train_epochs(net, _state(rule, net.n_params, dtype), inputs, targets,
+                                     None, 1, 4)
+            loop.train_epochs(ops, small, _state(rule, small.n_params, dtype), X, targets,
+                              None, 1, 4)
     out = np.empty((8, 2), dtype)
     ops.softmax(out, X[:, :2].copy())
     ops.sigmoid(out, X[:, :2].copy())
-    ops.dense_forward(out, X, np.ones((3, 2), dtype), np.zeros(2, dtype), "relu")
-    ops.dense_forward(out, X, np.ones((3, 2), dtype), np.zeros(2, dtype), "sigmoid")
-    p, g = np.zeros((2, CHUNK + 1), dtype)
-    for opt in optimizers:
-        ops.optimizer_step(p, g, opt.state(p.size, dtype), CHUNK, 0.1)
 
 
 def warm_up(dtypes=(np.float32, np.float64)) -> dict:
@@ -66,8 +79,5 @@ def warm_up(dtypes=(np.float32, np.float64)) -> dict:
     start = time.perf_counter()
     for dtype in dtypes:
         _exercise(load_backend("numba"), np.dtype(dtype))
-    seconds = time.perf_counter() - start
-    hits = sum(sum(d.stats.cache_hits.values()) for d in DISPATCHERS.values())
-    misses = sum(sum(d.stats.cache_misses.values()) for d in DISPATCHERS.values())
-    return {"seconds": seconds, "cache_hits": hits, "cache_misses": misses,
-            "signatures": sum(len(d.signatures) for d in DISPATCHERS.values())}
+    return {"seconds": time.perf_counter() - start, **compile_stats(),
+            "cache": str(cache_dir())}

@@ -1,0 +1,300 @@
+"""The compiled driver: whole training runs of ANY network in one compiled call.
+
+One function, :func:`_train`, trains every network: the layers are rows of an int64 table
+(sizes, activation code, offsets into the flat parameter, gradient and workspace buffers)
+rather than tuples of arrays, so a new depth, width, activation or loss is new data, not
+a new specialisation: it is compiled once per float dtype (and input dtype) and then only
+loaded from numba's cache. Each op of a step is its own compiled function, called rather
+than inlined (gather, layer forward, loss, layer backward, update), so the driver stays
+small and every piece is compiled and cached once.
+
+The step is the generic loop's (``kernels/loop.py``): gather a batch in the epoch's
+order, forward through every layer, the loss and its gradient, backward in exactly the
+reverse order, one all-or-nothing update; with no Python between steps (at batch 32 an
+MNIST epoch is 1,875 steps). Two layouts, differing only in their layer sweeps
+(``dense.py``):
+
+- row-major (batch, units), products by BLAS (``blas.gemm``, OpenBLAS's ``cblas_?gemm``;
+  never inside a parallel loop), for networks above ``SMALL_NET_WEIGHTS`` weights;
+- transposed (units, batch), products as written-out loops over the batch, for the
+  tutorial nets, whose per-step arithmetic would cost less than a BLAS call.
+
+Within a call the update's overflow proof carries its bound of max |p| from step to step,
+so each step reads the gradient once for it; the slot bounds are kept per state as
+``optimizer_step`` keeps them.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..activations import CODES, resolve
+from ..loop import steps_per_epoch
+from ..net import EpochStats
+from ._rules import LOSS_CODES, SOFTMAX_CE
+from .blas import gemm
+from .config import JIT
+from .dense import activation_grad_bias, bias_activate, forward_t, grad_bias_t, products_t
+from .losses import loss_and_hits, loss_rows
+from .optim import (
+    CODES as RULE_CODES,
+    abs_sum,
+    guarded_update,
+    hyper,
+    keep_slot_bounds,
+    limit_of,
+    scalars,
+    slot_bounds,
+    slot_pair,
+)
+
+SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights train transposed
+STOP_NONE, STOP_LOSS, STOP_GRADIENT = 0, 1, 2
+# columns of the layer table
+N_IN, N_OUT, W_AT, B_AT, CODE, Y_AT, D_AT, Z_AT = range(8)
+
+
+def takes(net, state, X, targets) -> bool:
+    """Whether the driver trains this: an update rule this backend compiles, 2-D
+    C-contiguous inputs and targets (anything else takes the generic Python loop)."""
+    return (state.rule in RULE_CODES and X.ndim == 2 and X.flags.c_contiguous
+            and targets.flags.c_contiguous)
+
+
+class Plan:
+    """The layer table and the flat workspace of one network at one batch size.
+
+    layers int64 (L, 8): in and out units, offsets of W and b in the parameter buffer, the
+    activation's code, offsets of the layer's output y, its gradient and its z (y's when
+    the unit does not keep z) in ``ws``; params float64 (L,): the activations'
+    parameters; ws (size,) of the net's dtype, the gathered input x first.
+    """
+
+    def __init__(self, net, batch: int, transposed: bool):
+        self.batch, self.transposed = batch, transposed
+        self.layers = np.empty((net.n_layers, 8), np.int64)
+        self.params = np.empty(net.n_layers, np.float64)
+        at = batch * net.sizes[0]
+        w_at, b_at = 0, net.n_weights
+        for l, (i, o, spec) in enumerate(zip(net.sizes[:-1], net.sizes[1:], net.activations)):
+            unit, p = resolve(spec)
+            keeps_z = unit.USES == "z"
+            y_at, d_at = at, at + batch * o
+            z_at = d_at + batch * o if keeps_z else y_at
+            self.layers[l] = (i, o, w_at, b_at, CODES[unit.NAME], y_at, d_at, z_at)
+            self.params[l] = p
+            at = d_at + batch * o * (2 if keeps_z else 1)
+            w_at, b_at = w_at + i * o, b_at + o
+        self.ws = np.zeros(at, net.dtype)
+
+    def view(self, at: int, units: int, m: int) -> np.ndarray:
+        """A layer buffer of m samples as the driver laid it out: (m, units) or (units, m)."""
+        flat = self.ws[at:at + m * units]
+        return flat.reshape((units, m) if self.transposed else (m, units))
+
+
+def plan_for(net, batch: int) -> Plan:
+    """The net's plan at this batch size (made once, kept with the net's workspaces)."""
+    transposed = net.n_weights <= SMALL_NET_WEIGHTS
+    key = ("plan", batch, transposed)
+    plan = net.cached(key)
+    if plan is None:
+        plan = net.keep(key, Plan(net, batch, transposed))
+    return plan
+
+
+def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
+    """``Backend.train_epochs`` in one compiled call for all epochs."""
+    stats = EpochStats.empty(n_epochs)
+    n = X.shape[0]
+    plan = plan_for(net, min(batch_size, n))
+    classify = net.loss == "softmax_cross_entropy"
+    no_labels, no_targets = np.empty(0, np.int64), np.empty((0, 0), net.dtype)
+    s1, s2 = slot_pair(state)
+    bounds = np.empty(3)
+    bounds[1:] = slot_bounds(state)
+    lrs = state.learning_rates(n_epochs * steps_per_epoch(n, batch_size))
+    stop, epoch, batch_at, steps = _train(
+        net.params, net.grads, s1, s2, plan.ws, plan.layers, plan.params, LOSS_CODES[net.loss],
+        X, targets if classify else no_labels, no_targets if classify else targets,
+        net.dtype.type(net.input_scale),
+        orders if orders is not None else np.empty((0, 0), np.int64), orders is not None,
+        n_epochs, batch_size, True if plan.transposed else None, RULE_CODES[state.rule],
+        hyper(state), lrs, state.step, net.n_weights, bounds, limit_of(net.params), stats.loss_sum, stats.correct)
+    state.step += steps
+    if steps:
+        keep_slot_bounds(state, bounds[1:])
+    if stop != STOP_NONE:
+        stats.failed_epoch, stats.failed_batch = epoch, batch_at
+        stats.failed_what = "loss" if stop == STOP_LOSS else "gradient"
+    return stats
+
+
+def intermediates(net, m):
+    """After a one-batch call of m rows: the gathered input (m, i), the layer outputs
+    (m, units), the gradients of their pre-activations dz (m, units) and the kept z (or
+    None), as the driver computed them (views, transposed back where needed)."""
+    plan = plan_for(net, m)
+    rows = (lambda a: a.T) if plan.transposed else (lambda a: a)
+    x = rows(plan.view(0, net.sizes[0], m))
+    outs, dz, zs = [], [], []
+    for l, o in enumerate(net.sizes[1:]):
+        layer = plan.layers[l]
+        outs.append(rows(plan.view(layer[Y_AT], o, m)))
+        dz.append(rows(plan.view(layer[D_AT], o, m)))
+        zs.append(rows(plan.view(layer[Z_AT], o, m)) if layer[Z_AT] != layer[Y_AT] else None)
+    return x, outs, dz, zs
+
+
+# -- the compiled pieces ------------------------------------------------------------------
+@njit(**JIT)
+def _view(ws, at, units, m, transposed):
+    flat = ws[at:at + m * units]
+    return flat.reshape((units, m)) if transposed else flat.reshape((m, units))
+
+
+@njit(**JIT)
+def _gather(ws, X, labels, T, labels_b, T_b, rows, start, m, scale, transposed, classify):
+    """Rows ``rows[start:start+m]`` (or start..start+m-1 if rows is empty) of X into the
+    workspace's input, converted and scaled; their labels into labels_b or their targets
+    into T_b (>= m, k)."""
+    x = _view(ws, 0, X.shape[1], m, transposed)
+    f = ws.dtype.type
+    for r in range(m):
+        src = rows[start + r] if rows.size else start + r
+        row = X[src]
+        if transposed:
+            for q in range(row.shape[0]):
+                x[q, r] = f(row[q]) * scale
+        else:
+            x_row = x[r]
+            for q in range(row.shape[0]):
+                x_row[q] = f(row[q]) * scale
+        if classify:
+            labels_b[r] = labels[src]
+        else:
+            for j in range(T_b.shape[1]):
+                T_b[r, j] = T[src, j]
+
+
+@njit(**JIT)
+def _layer(params, grads, ws, layers, l, m, transposed):
+    """Views of layer l: W and dW (i, o), b and db (o,), its input a (layer l-1's output or
+    the gathered x), y, z and dz, and the gradient buffer of its input (empty for l = 0)."""
+    layer = layers[l]
+    i, o = layer[N_IN], layer[N_OUT]
+    W = params[layer[W_AT]:layer[W_AT] + i * o].reshape((i, o))
+    dW = grads[layer[W_AT]:layer[W_AT] + i * o].reshape((i, o))
+    b, db = params[layer[B_AT]:layer[B_AT] + o], grads[layer[B_AT]:layer[B_AT] + o]
+    a_in = _view(ws, 0 if l == 0 else layers[l - 1, Y_AT], i, m, transposed)
+    y = _view(ws, layer[Y_AT], o, m, transposed)
+    z = _view(ws, layer[Z_AT], o, m, transposed)
+    dz = _view(ws, layer[D_AT], o, m, transposed)
+    dx = _view(ws, layers[l - 1, D_AT] if l else 0, i, m if l else 0, transposed)
+    return W, dW, b, db, a_in, y, z, dz, dx
+
+
+# -- the two layouts' layer sweeps and loss: (batch, units) with BLAS, (units, batch) ------
+@njit(**JIT)
+def _forward_rows(params, grads, ws, layers, act_params, l, m):
+    W, _, b, _, a_in, y, z, _, _ = _layer(params, grads, ws, layers, l, m, False)
+    gemm(a_in, W, y, False, False)
+    bias_activate(y, z, b, layers[l, CODE], act_params[l])
+
+
+@njit(**JIT)
+def _backward_rows(params, grads, ws, layers, act_params, l, m):
+    W, dW, _, db, a_in, y, z, dz, dx = _layer(params, grads, ws, layers, l, m, False)
+    activation_grad_bias(dz, db, y, z, layers[l, CODE], act_params[l])
+    gemm(a_in, dz, dW, True, False)
+    if l > 0:
+        gemm(dz, W, dx, False, True)
+
+
+@njit(**JIT)
+def _loss_rows(ws, last, loss_code, labels_b, T_b, m):
+    k = last[N_OUT]
+    return loss_rows(loss_code, _view(ws, last[D_AT], k, m, False),
+                     _view(ws, last[Y_AT], k, m, False), labels_b[:m], T_b[:m], True)
+
+
+@njit(**JIT)
+def _forward_t(params, grads, ws, layers, act_params, l, m):
+    W, _, b, _, a_in, y, z, _, _ = _layer(params, grads, ws, layers, l, m, True)
+    forward_t(layers[l, CODE], y, z, a_in, W, b, act_params[l])
+
+
+@njit(**JIT)
+def _backward_t(params, grads, ws, layers, act_params, l, m):
+    W, dW, _, db, a_in, y, z, dz, dx = _layer(params, grads, ws, layers, l, m, True)
+    grad_bias_t(layers[l, CODE], dz, db, y, z, act_params[l])
+    products_t(dW, dx, dz, a_in, W, l > 0)
+
+
+@njit(**JIT)
+def _loss_t(ws, last, loss_code, labels_b, T_b, m):
+    k = last[N_OUT]
+    return loss_and_hits(loss_code, _view(ws, last[D_AT], k, m, True),
+                         _view(ws, last[Y_AT], k, m, True), labels_b, T_b[:m].T, m)
+
+
+@njit(**JIT)
+def _update(rule, hp, lr, t, params, slot1, slot2, grads, n_decay, bounds, limit):
+    c, nesterov = scalars(rule, hp, lr, t, params)
+    return guarded_update(rule, params, slot1, slot2, grads, c, nesterov, n_decay, bounds,
+                          limit)
+
+
+@njit(**JIT)
+def _train(params, grads, slot1, slot2, ws, layers, act_params, loss_code, X, labels, T,
+           scale, orders, shuffled, n_epochs, batch, rows, rule, hp, lrs, step,
+           n_decay, bounds, limit, loss_sum, correct):
+    # rows: None for the row-major layout, True for the transposed one. A None argument
+    # is a type of its own, so numba compiles the driver once per layout and prunes the
+    # other layout's branches before typing them: a process compiles only the sweeps of
+    # the layouts it uses.
+    transposed = rows is not None
+    n = X.shape[0]
+    n_layers = layers.shape[0]
+    last = layers[n_layers - 1]
+    classify = loss_code == SOFTMAX_CE
+    rows_cap = min(batch, n)
+    labels_b = np.empty(rows_cap, np.int64)
+    T_b = np.empty((rows_cap, last[N_OUT] if not classify else 0), ws.dtype)
+    no_rows = np.empty(0, np.int64)
+    one_batch = not shuffled and batch >= n  # the same batch every epoch: gather it once
+    bounds[0] = abs_sum(params, 0, params.size)
+    steps = 0
+    for epoch in range(n_epochs):
+        batch_index = 0
+        for start in range(0, n, batch):
+            m = min(batch, n - start)
+            if epoch == 0 or not one_batch:
+                _gather(ws, X, labels, T, labels_b, T_b,
+                        orders[epoch] if shuffled else no_rows, start, m, scale,
+                        transposed, classify)
+            for l in range(n_layers):
+                if rows is None:
+                    _forward_rows(params, grads, ws, layers, act_params, l, m)
+                else:
+                    _forward_t(params, grads, ws, layers, act_params, l, m)
+            if rows is None:
+                loss, hits = _loss_rows(ws, last, loss_code, labels_b, T_b, m)
+            else:
+                loss, hits = _loss_t(ws, last, loss_code, labels_b, T_b, m)
+            if not math.isfinite(loss):
+                return STOP_LOSS, epoch, batch_index, steps
+            correct[epoch] += hits
+            for l in range(n_layers - 1, -1, -1):
+                if rows is None:
+                    _backward_rows(params, grads, ws, layers, act_params, l, m)
+                else:
+                    _backward_t(params, grads, ws, layers, act_params, l, m)
+            if not _update(rule, hp, lrs[steps], step + steps + 1, params, slot1, slot2,
+                           grads, n_decay, bounds, limit):
+                return STOP_GRADIENT, epoch, batch_index, steps
+            steps += 1
+            loss_sum[epoch] += loss * m
+            batch_index += 1
+    return STOP_NONE, -1, -1, steps
