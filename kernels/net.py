@@ -22,7 +22,8 @@ class Net:
     sizes: (i, h1, ..., k), one more than the number of layers; activations: one spec
     per layer (``kernels/activations``: a unit's name, with its parameter if not the
     default, e.g. ``"leaky_relu(0.2)"``); loss: one of the contract's loss names; dtype:
-    float32 or float64; input_scale: every input batch is multiplied by it (in dtype) as it is gathered.
+    float32 or float64; input_scale: every input batch is multiplied by it (in dtype) as
+    it is gathered.
     ``params`` and ``grads`` are flat (p,) buffers; ``W[l]`` (sizes[l], sizes[l+1]),
     ``b[l]`` (sizes[l+1],), ``dW[l]`` and ``db[l]`` are views into them.
     """

@@ -121,7 +121,8 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
         net.dtype.type(net.input_scale),
         orders if orders is not None else np.empty((0, 0), np.int64), orders is not None,
         n_epochs, batch_size, True if plan.transposed else None, RULE_CODES[state.rule],
-        hyper(state), lrs, state.step, net.n_weights, bounds, limit_of(net.params), stats.loss_sum, stats.correct)
+        hyper(state), lrs, state.step, net.n_weights, bounds, limit_of(net.params),
+        stats.loss_sum, stats.correct)
     state.step += steps
     if steps:
         keep_slot_bounds(state, bounds[1:])
