@@ -22,6 +22,7 @@ from . import schedules
 from ._model_file import FORMAT, KEYS, OPTIMIZER_KEYS, VERSION, model_arrays, save
 from .errors import FastnnError, ModelFileError
 from .kernels.net import count_params
+from .kernels.optimizers import RULES
 from .layers import Dense
 from .model import Sequential
 from .optimizers import OPTIMIZERS
@@ -32,6 +33,7 @@ _SCHEDULE_CLASSES = {name: getattr(schedules, name) for name in schedules.__all_
 __all__ = ["load", "save", "model_arrays", "FORMAT", "VERSION", "KEYS"]
 
 _MAX_DESCRIPTION_BYTES = 1 << 16  # every entry but params is a few hundred bytes
+_MAX_SLOTS = max(len(rule.slots) for rule in RULES.values())  # slot rows a checkpoint may hold
 # What reading a damaged zip or .npy header can raise; RuntimeError (NotImplementedError
 # included) is zipfile's answer to features fastnn never writes (encryption, patch data).
 _UNREADABLE = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, struct.error,
@@ -79,7 +81,7 @@ def load(path):
                 checkpoint = {key: _entry(z, path, key, _MAX_DESCRIPTION_BYTES)
                               for key in ("optimizer", "optimizer_step", "shuffle_state")}
                 checkpoint["optimizer_slots"] = _entry(
-                    z, path, "optimizer_slots", 2 * n_params * dtype.itemsize
+                    z, path, "optimizer_slots", _MAX_SLOTS * n_params * dtype.itemsize
                     + _MAX_DESCRIPTION_BYTES)
     except (FileNotFoundError, ModelFileError):
         raise

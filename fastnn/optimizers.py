@@ -28,9 +28,9 @@ class Optimizer:
     def state(self, n_params: int, dtype) -> OptimizerState:
         """Fresh state (zero slots) for a flat buffer of ``n_params`` entries of ``dtype``."""
         rule = RULES[self.rule]
-        return OptimizerState(self.rule, self.lr,
-                              {name: getattr(self, name) for name in rule.hyper},
-                              tuple(np.zeros(n_params, dtype) for _ in rule.slots))
+        hyper = {name: getattr(self, name) for name in rule.hyper}
+        return OptimizerState(self.rule, self.lr, hyper,
+                              tuple(np.zeros(n_params, dtype) for _ in rule.slot_names(**hyper)))
 
     def _check_lr(self):
         if not callable(self.lr):
@@ -83,7 +83,31 @@ class AdamW(Adam):
     weight_decay: float = 0.01
 
 
-OPTIMIZERS = {cls.rule: cls for cls in (SGD, Adam, AdamW)}
+@dataclass(frozen=True)
+class RMSprop(Optimizer):
+    """RMSprop (PyTorch ``RMSprop``): steps scaled by a running root mean square of the
+    gradients; ``centered`` subtracts the squared running mean of the gradients,
+    ``momentum`` > 0 keeps a momentum buffer; weight_decay is L2 on the weights."""
+
+    rule: ClassVar[str] = "rmsprop"
+    lr: float = 0.01
+    alpha: float = 0.99
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    centered: bool = False
+
+    def __post_init__(self):
+        self._check_lr()
+        check.real(self.alpha, "alpha", low=0, high=1, high_open=True)
+        check.real(self.eps, "eps", low=0, low_open=True)
+        check.real(self.weight_decay, "weight_decay", low=0)
+        check.real(self.momentum, "momentum", low=0, high=1, high_open=True)
+        if not isinstance(self.centered, (bool, np.bool_)):
+            raise ConfigError(f"centered must be True or False, got {self.centered!r}")
+
+
+OPTIMIZERS = {cls.rule: cls for cls in (SGD, Adam, AdamW, RMSprop)}
 
 
 def get_optimizer(optimizer) -> Optimizer:

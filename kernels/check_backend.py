@@ -117,7 +117,7 @@ def run_optimizer_step(params, grads, state, n_decay, lr):
     checks = [("applied", ok, ok_ref, 0, 0)]
     if ok_ref:
         checks.append(("params", params, want_params, tols["params"], 0))
-        slot_names = tol.RULES[state.rule].slots
+        slot_names = tol.RULES[state.rule].slot_names(**state.hyper)
         checks += [(key, got, want, tols[key], 0)
                    for key, got, want in zip(slot_names, state.slots, mirror.slots)]
     return compared(f"optimizer_step[{state.rule}]", _shapes(params=params), checks), ok
@@ -256,6 +256,7 @@ def _step_checked(path, net, state, x, t, lr) -> EpochStats:
     rows += compared(f"{name} optimizer_step[{state.rule}]", _shapes(params=net.params),
                      [("params", net.params, want_params, tols["params"], 0)]
                      + [(key, got, want, tols[key], 0) for key, got, want in
-                        zip(tol.RULES[state.rule].slots, state.slots, mirror.slots)])
+                        zip(tol.RULES[state.rule].slot_names(**state.hyper), state.slots,
+                            mirror.slots)])
     _raise_on_mismatch(rows)
     return stats

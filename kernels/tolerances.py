@@ -252,7 +252,8 @@ def optimizer_step_tol(state, params, slots, grads, n_decay, lr) -> dict:
     values before it (the step propagates from exact values: zero incoming error)."""
     rule = RULES[state.rule]
     zero = np.zeros(params.shape)
-    err = rule.error_step({"p": zero, **{name: zero for name in rule.slots}}, params, slots,
+    names = rule.slot_names(**state.hyper)
+    err = rule.error_step({"p": zero, **{name: zero for name in names}}, params, slots,
                           grads, lr, state.step + 1, n_decay, params.dtype, **state.hyper)
-    atol = {name: 2 * SAFETY * err[name] + floor(params.dtype) for name in rule.slots}
+    atol = {name: 2 * SAFETY * err[name] + floor(params.dtype) for name in names}
     return {"params": 2 * SAFETY * err["p"] + floor(params.dtype), **atol}

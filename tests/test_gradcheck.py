@@ -11,9 +11,11 @@ orders of magnitude to spare wherever the gradient is resolvable at all. ``tiny`
 noise floor divided by the tolerance: below it a gradient entry is checked to the stencil's
 absolute accuracy instead.
 
-ReLU: points are resampled until every pre-activation is at least 1e-3 from the kink, and
-each stencil evaluation checks that no unit changed side (else the difference quotient
-would straddle the kink), so the checked function is smooth along every stencil.
+ReLU and leaky ReLU: points are resampled until every pre-activation is at least 1e-3 from
+the kink, and each stencil evaluation checks that no unit changed side (else the
+difference quotient would straddle the kink), so the checked function is smooth along
+every stencil. Every activation unit of the registry is checked; one whose derivative
+needs z (gelu) gets the z buffer its forward keeps.
 """
 
 import math
@@ -25,6 +27,7 @@ from optim_calls import adam_error_step, adam_step, sgd_error_step, sgd_step
 import fastnn as fnn
 from fastnn.kernels import loop
 from fastnn.kernels.compare import assert_close
+from fastnn.kernels.activations import resolve
 from fastnn.kernels.contract import ACTIVATIONS
 from fastnn.kernels.rounding import SAFETY, unit_roundoff
 
@@ -81,9 +84,13 @@ def assert_gradient(name, g, g_fd, noise):
                               f"(max abs error {np.abs(g_fd - g).max():.3e}); {pairs}")
 
 
+KINKED = ("relu", "leaky_relu")  # units with a kink at z = 0 (y > 0 exactly when z > 0)
+
+
 def relu_pattern(outs, activations):
-    """Which ReLU units are on, as bytes, for the stencil's kink check."""
-    return b"".join((o > 0).tobytes() for o, a in zip(outs, activations) if a == "relu")
+    """Which units of kinked activations are on, as bytes, for the stencil's kink check."""
+    return b"".join((o > 0).tobytes() for o, a in zip(outs, activations)
+                    if resolve(a)[0].NAME in KINKED)
 
 
 def away_from_kink(z):
@@ -102,21 +109,22 @@ def test_dense_gradients_match_finite_differences(backend, activation, with_dx):
         x = rng.standard_normal((n, i))
         W = rng.standard_normal((i, o)) / math.sqrt(i)
         b = rng.standard_normal(o) * 0.5
-        if activation != "relu" or away_from_kink(x @ W + b):
+        if activation not in KINKED or away_from_kink(x @ W + b):
             break
     R = rng.standard_normal((n, o))
     out = np.empty((n, o))
+    z = np.empty((n, o)) if resolve(activation)[0].USES == "z" else None
 
     def f():
         ops.dense_forward(out, x, W, b, activation)
         return float(np.sum(out * R)), relu_pattern([out], [activation])
     f.n_terms = n * o * (i + 1)
 
-    ops.dense_forward(out, x, W, b, activation)
+    ops.dense_forward(out, x, W, b, activation, z)
     dout = R.copy()
     dW, db = np.full((i, o), np.nan), np.full(o, np.nan)
     dx = np.full((n, i), np.nan) if with_dx else None
-    ops.dense_backward(dW, db, dx, dout, x, W, out, activation)
+    ops.dense_backward(dW, db, dx, dout, x, W, out, activation, z)
 
     assert_gradient("dW", dW, *fd_gradient(f, W))
     assert_gradient("db", db, *fd_gradient(f, b))

@@ -84,8 +84,13 @@ def gain(p):
     return np.sqrt(2.0)
 
 
+_ONNX_FLOAT, _ONNX_DOUBLE = 1, 11  # TensorProto element types
+
+
 def onnx_nodes(z, y, p, dtype):
-    """Erf or Tanh with their arithmetic around them (opset 13 has no Gelu)."""
+    """Erf or Tanh with their arithmetic around them (opset 13 has no Gelu). ONNX Runtime
+    has Erf for float32 only, so a float64 graph takes erf in float32 (an error of about
+    float32 rounding in erf, ~6e-8 |z| in y)."""
     c = {f"{y}_half": dtype(0.5), f"{y}_one": dtype(1)}
     if p:
         c.update({f"{y}_c": dtype(_C), f"{y}_k": dtype(_K)})
@@ -96,7 +101,13 @@ def onnx_nodes(z, y, p, dtype):
                  ("Tanh", [f"{y}_arg"], [f"{y}_f"], {})]
     else:
         c[f"{y}_r"] = dtype(_SQRT_HALF)
-        nodes = [("Mul", [z, f"{y}_r"], [f"{y}_arg"], {}), ("Erf", [f"{y}_arg"], [f"{y}_f"], {})]
+        nodes = [("Mul", [z, f"{y}_r"], [f"{y}_arg"], {})]
+        if dtype == np.float64:
+            nodes += [("Cast", [f"{y}_arg"], [f"{y}_arg32"], {"to": _ONNX_FLOAT}),
+                      ("Erf", [f"{y}_arg32"], [f"{y}_f32"], {}),
+                      ("Cast", [f"{y}_f32"], [f"{y}_f"], {"to": _ONNX_DOUBLE})]
+        else:
+            nodes.append(("Erf", [f"{y}_arg"], [f"{y}_f"], {}))
     nodes += [("Add", [f"{y}_f", f"{y}_one"], [f"{y}_1f"], {}),
               ("Mul", [z, f"{y}_half"], [f"{y}_hz"], {}),
               ("Mul", [f"{y}_hz", f"{y}_1f"], [y], {})]

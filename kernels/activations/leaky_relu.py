@@ -54,4 +54,8 @@ def gain(p):
 
 
 def onnx_nodes(z, y, p, dtype):
-    return [("LeakyRelu", [z], [y], {"alpha": float(p)})], {}
+    """Where(z > 0, z, a z): ONNX Runtime has LeakyRelu for float32 only."""
+    return ([("Greater", [z, f"{y}_zero"], [f"{y}_on"], {}),
+             ("Mul", [z, f"{y}_slope"], [f"{y}_az"], {}),
+             ("Where", [f"{y}_on", z, f"{y}_az"], [y], {})],
+            {f"{y}_zero": dtype(0), f"{y}_slope": dtype(p)})

@@ -36,6 +36,8 @@ def dense_backward(dW, db, dx, dout, x, W, out, activation, z=None):
     dW = x.T @ dz and, unless dx is None, dx = dz @ W.T. z: the pre-activation, for an
     activation whose derivative needs it."""
     unit, p = resolve(activation)
+    if unit.USES == "z" and z is None:
+        raise ValueError(f"the backward of {activation} needs the pre-activation z")
     activation_grad_bias(dout, db, out, out if z is None else z, CODES[unit.NAME], p)
     np.matmul(x.T, dout, out=dW)
     if dx is not None:

@@ -44,7 +44,7 @@ def compile_stats() -> dict:
 
 
 def _state(rule, size, dtype):
-    slots = tuple(np.zeros(size, dtype) for _ in RULES[rule].slots)
+    slots = tuple(np.zeros(size, dtype) for _ in RULES[rule].slot_names(**HYPER[rule]))
     return OptimizerState(rule, 0.01, HYPER[rule], slots)
 
 

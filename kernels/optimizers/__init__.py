@@ -1,6 +1,6 @@
 """Optimizers as units: one module per update rule.
 
-Each rule module (``sgd.py``, ``adam.py``, ``adamw.py``) holds everything that defines its
+Each rule module (``sgd.py``, ``adam.py``, ``adamw.py``, ``rmsprop.py``) holds everything that defines its
 rule: the names of its hyper-parameters and slots, the reference update over the flat
 parameter buffer (numpy, the semantics every backend must match) and the propagation of
 rounding-error bounds through one step (the tolerance of the contract's
@@ -29,15 +29,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import adam, adamw, sgd
+from . import adam, adamw, rmsprop, sgd
 
 
 @dataclass(frozen=True)
 class Rule:
     """An update rule.
 
-    name: its key; slots: names of its (p,) state buffers; hyper: names of its
-    hyper-parameters besides the learning rate; step: the reference update
+    name: its key; slots: names of every (p,) state buffer it may use; hyper: names of
+    its hyper-parameters besides the learning rate; slot_names: ``slot_names(**hyper)``,
+    the slots a state with these hyper-parameters holds, in order (a rule whose slots do
+    not depend on them returns ``slots``); step: the reference update
     ``step(params, slots, grads, lr, t, n_decay, **hyper) -> bool`` at 1-based step t;
     error_step: ``error_step(err, params, slots, grads, lr, t, n_decay, dtype, **hyper)``,
     first-order bounds of a backend's error after the step from bounds ``err`` (a dict
@@ -50,11 +52,15 @@ class Rule:
     hyper: tuple[str, ...]
     step: Callable[..., bool]
     error_step: Callable[..., dict]
+    slot_names: Callable[..., tuple]
 
 
-RULES = {module.NAME: Rule(module.NAME, module.SLOTS, module.HYPER, module.step,
-                           module.error_step)
-         for module in (sgd, adam, adamw)}
+def _rule(module) -> Rule:
+    names = getattr(module, "slot_names", lambda **hyper: module.SLOTS)
+    return Rule(module.NAME, module.SLOTS, module.HYPER, module.step, module.error_step, names)
+
+
+RULES = {module.NAME: _rule(module) for module in (sgd, adam, adamw, rmsprop)}
 
 
 @dataclass(eq=False)  # compared by identity: a backend may key private data by the state

@@ -1,0 +1,91 @@
+"""Activations and RMSprop against PyTorch autograd and ``torch.optim``, in float64, on every
+backend (skipped, with the reason, where PyTorch is not installed: it is an oracle here,
+not a dependency).
+
+Bounds: every quantity is a short float64 computation on both sides (a dense layer of 8
+inputs, an activation, a few optimizer steps), so the two agree to a few hundred float64
+units of the values' magnitude; ``assert_close`` below allows 1e-12 relative to the
+largest magnitude, ~4500 u, for the erf/tanh/exp of different libms and the sums'
+orders.
+"""
+
+import numpy as np
+import pytest
+
+import fastnn as fnn
+from fastnn.kernels.activations import UNITS, resolve
+
+torch = pytest.importorskip("torch", reason="PyTorch is the oracle of these tests; "
+                            "pip install torch to run them")
+F = torch.nn.functional
+
+TOL = 1e-12
+TORCH_ACTIVATIONS = {  # one entry per activation unit: the same function in PyTorch
+    "identity": lambda z, p: z,
+    "relu": lambda z, p: F.relu(z),
+    "tanh": lambda z, p: torch.tanh(z),
+    "sigmoid": lambda z, p: torch.sigmoid(z),
+    "leaky_relu": lambda z, p: F.leaky_relu(z, p),
+    "gelu": lambda z, p: F.gelu(z, approximate="tanh" if p else "none"),
+}
+SPECS = [*UNITS, "leaky_relu(0.2)", "gelu(tanh)"]
+
+
+def assert_close(name, got, want):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    scale = max(1.0, float(np.abs(want).max()))
+    assert np.abs(got - want).max() <= TOL * scale, (name, np.abs(got - want).max())
+
+
+def test_every_activation_unit_has_a_torch_counterpart():
+    assert set(TORCH_ACTIVATIONS) == set(UNITS)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_dense_layer_and_its_gradients_match_torch_autograd(backend, spec):
+    ops = fnn.get_backend()
+    unit, param = resolve(spec)
+    rng = np.random.default_rng(0)
+    n, i, o = 16, 8, 5
+    x, W, b = rng.standard_normal((n, i)), rng.standard_normal((i, o)), rng.standard_normal(o)
+    R = rng.standard_normal((n, o))
+    out, z = np.empty((n, o)), np.empty((n, o)) if unit.USES == "z" else None
+    ops.dense_forward(out, x, W, b, spec, z)
+    dW, db, dx, dout = np.empty((i, o)), np.empty(o), np.empty((n, i)), R.copy()
+    ops.dense_backward(dW, db, dx, dout, x, W, out, spec, z)
+
+    xt, Wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
+    yt = TORCH_ACTIVATIONS[unit.NAME](xt @ Wt + bt, param)
+    (yt * torch.tensor(R)).sum().backward()
+    assert_close("out", out, yt.detach().numpy())
+    for name, got, want in (("dW", dW, Wt.grad), ("db", db, bt.grad), ("dx", dx, xt.grad)):
+        assert_close(name, got, want.numpy())
+
+
+@pytest.mark.parametrize("options", [{}, {"momentum": 0.9}, {"centered": True},
+                                     {"momentum": 0.5, "centered": True, "weight_decay": 0.01}],
+                         ids=["plain", "momentum", "centered", "all"])
+def test_rmsprop_follows_torch_optim(backend, options):
+    """Three epochs of four batches: fastnn's fit against ``torch.optim.RMSprop`` (weight
+    decay on the weights only, as fastnn applies it)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 5)), rng.integers(0, 3, 64)
+    model = fnn.MLP([5, 7, 3], activation="tanh", dtype="float64", seed=0)
+    W = [torch.tensor(w.copy(), requires_grad=True) for w in model.net.W]
+    b = [torch.tensor(v.copy(), requires_grad=True) for v in model.net.b]
+    model.fit(X, y, epochs=3, batch_size=16, verbose=0, shuffle=False,
+              optimizer=fnn.RMSprop(lr=0.01, **options))
+    options = dict(options)
+    decay = options.pop("weight_decay", 0.0)
+    opt = torch.optim.RMSprop([{"params": W, "weight_decay": decay}, {"params": b}], lr=0.01,
+                              **options)
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    for _ in range(3):
+        for start in range(0, 64, 16):
+            opt.zero_grad()
+            logits = torch.tanh(Xt[start:start + 16] @ W[0] + b[0]) @ W[1] + b[1]
+            F.cross_entropy(logits, yt[start:start + 16]).backward()
+            opt.step()
+    want = np.concatenate([w.detach().numpy().ravel() for w in W]
+                          + [v.detach().numpy() for v in b])
+    assert_close("params", model.params, want)
