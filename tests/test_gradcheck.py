@@ -26,8 +26,8 @@ from optim_calls import adam_error_step, adam_step, sgd_error_step, sgd_step
 
 import fastnn as fnn
 from fastnn.kernels import loop
-from fastnn.kernels.compare import assert_close
 from fastnn.kernels.activations import resolve
+from fastnn.kernels.compare import assert_close
 from fastnn.kernels.contract import ACTIVATIONS
 from fastnn.kernels.rounding import SAFETY, unit_roundoff
 

@@ -14,12 +14,14 @@ project's single margin for what first-order analysis leaves out):
   error e_{l-1} @ |W|, both times the activation unit's LIPSCHITZ bound (1, gelu 1.13);
   the unit adds its own rounding, VALUE_ROUNDINGS u (tanh 8u, sigmoid 14u, leaky relu u,
   relu and identity 0) relative to its output plus INPUT_ROUNDINGS u |z| (gelu's 6u,
-  whose 1 + erf cancels). ONNX Runtime's sigmoid is another kind: a rational approximation around 1/2
+  whose 1 + erf cancels). ONNX Runtime's sigmoid is another kind: a rational approximation
+  around 1/2
   (clamped at |z| = 18 in float32), so its error is absolute, SIGMOID_ABS_ULPS u
   (measured over [-40, 40]: 2.8u in float32, 2u in float64; tiny outputs come out as 0 or
   1.5e-8, not exp(z)); its tanh and softmax stay within the relative bounds used here.
   So e_l = L (e_{l-1} @ |W| + gamma_{K+1} M_l) + r_act u |a_l| + r_in u |z_l|
-  (+ SIGMOID_ABS_ULPS u for a sigmoid). E = e_L bounds the logits; magnitudes come from a float64 evaluation.
+  (+ SIGMOID_ABS_ULPS u for a sigmoid). E = e_L bounds the logits; magnitudes come from a
+  float64 evaluation.
 - logits and mse predictions: |onnx - fastnn| <= 2 SAFETY E.
 - softmax: a logit error d changes log p_j by d_j - sum_i p_i d_i, so
   |dp_j| <= p_j (E_j + sum_i p_i E_i), twice (both sides) times SAFETY, plus softmax's own
@@ -46,8 +48,8 @@ import pytest
 
 import fastnn as fnn
 from fastnn import cli
-from fastnn.kernels.rounding import SAFETY, gamma, unit_roundoff
 from fastnn.kernels.activations import UNITS, resolve
+from fastnn.kernels.rounding import SAFETY, gamma, unit_roundoff
 from fastnn.kernels.tolerances import sigmoid_tol, softmax_tol
 
 HAVE_ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
