@@ -2,8 +2,8 @@
 
 Each rule module (``sgd.py``, ``adam.py``, ``adamw.py``, ``rmsprop.py``) holds everything
 that defines its rule: the names of its hyper-parameters and slots, the reference update
-over the flat parameter buffer (numpy, the semantics every backend must match) and the propagation of
-rounding-error bounds through one step (the tolerance of the contract's
+over the flat parameter buffer (numpy, the semantics every backend must match) and the
+propagation of rounding-error bounds through one step (the tolerance of the contract's
 ``optimizer_step``). A backend speeds up the rules it knows, keyed by ``Rule.name``; any
 other rule runs its reference update here, so a new rule works on every backend at once.
 
