@@ -29,8 +29,8 @@ class Optimizer:
         """Fresh state (zero slots) for a flat buffer of ``n_params`` entries of ``dtype``."""
         rule = RULES[self.rule]
         hyper = {name: getattr(self, name) for name in rule.hyper}
-        return OptimizerState(self.rule, self.lr, hyper,
-                              tuple(np.zeros(n_params, dtype) for _ in rule.slot_names(**hyper)))
+        slots = np.zeros((len(rule.slot_names(**hyper)), n_params), dtype)  # one matrix:
+        return OptimizerState(self.rule, self.lr, hyper, tuple(slots))  # a backend's (s, p)
 
     def _check_lr(self):
         if not callable(self.lr):

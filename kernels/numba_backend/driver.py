@@ -39,15 +39,18 @@ from .dense import activation_grad_bias, bias_activate, forward_t, grad_bias_t, 
 from .losses import loss_and_hits, loss_rows
 from .optim import (
     CODES as RULE_CODES,
+    COMPILED,
+    GUARDED_UPDATES,
+    MAX_SLOTS,
     abs_sum,
-    guarded_update,
+    compiles,
     hyper,
     keep_slot_bounds,
     limit_of,
-    scalars,
     slot_bounds,
-    slot_pair,
+    slot_matrix,
 )
+from .units import bound_copy
 
 SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights train transposed
 STOP_NONE, STOP_LOSS, STOP_GRADIENT = 0, 1, 2
@@ -58,7 +61,7 @@ N_IN, N_OUT, W_AT, B_AT, CODE, Y_AT, D_AT, Z_AT = range(8)
 def takes(net, state, X, targets) -> bool:
     """Whether the driver trains this: an update rule this backend compiles, 2-D
     C-contiguous inputs and targets (anything else takes the generic Python loop)."""
-    return (state.rule in RULE_CODES and X.ndim == 2 and X.flags.c_contiguous
+    return (compiles(state) and X.ndim == 2 and X.flags.c_contiguous
             and targets.flags.c_contiguous)
 
 
@@ -109,20 +112,12 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
     stats = EpochStats.empty(n_epochs)
     n = X.shape[0]
     plan = plan_for(net, min(batch_size, n))
-    classify = net.loss == "softmax_cross_entropy"
-    no_labels, no_targets = np.empty(0, np.int64), np.empty((0, 0), net.dtype)
-    s1, s2 = slot_pair(state)
-    bounds = np.empty(3)
+    bounds = np.empty(1 + MAX_SLOTS)
     bounds[1:] = slot_bounds(state)
     lrs = state.learning_rates(n_epochs * steps_per_epoch(n, batch_size))
-    stop, epoch, batch_at, steps = _train(
-        net.params, net.grads, s1, s2, plan.ws, plan.layers, plan.params, LOSS_CODES[net.loss],
-        X, targets if classify else no_labels, no_targets if classify else targets,
-        net.dtype.type(net.input_scale),
-        orders if orders is not None else np.empty((0, 0), np.int64), orders is not None,
-        n_epochs, batch_size, True if plan.transposed else None, RULE_CODES[state.rule],
-        hyper(state), lrs, state.step, net.n_weights, bounds, limit_of(net.params),
-        stats.loss_sum, stats.correct)
+    with slot_matrix(state) as slots:
+        stop, epoch, batch_at, steps = _run(net, plan, slots, state, X, targets, orders,
+                                            n_epochs, batch_size, lrs, bounds, stats)
     state.step += steps
     if steps:
         keep_slot_bounds(state, bounds[1:])
@@ -130,6 +125,20 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
         stats.failed_epoch, stats.failed_batch = epoch, batch_at
         stats.failed_what = "loss" if stop == STOP_LOSS else "gradient"
     return stats
+
+
+def _run(net, plan, slots, state, X, targets, orders, n_epochs, batch_size, lrs, bounds,
+         stats):
+    """The compiled call: (stop code, failed epoch, failed batch, steps applied)."""
+    classify = net.loss == "softmax_cross_entropy"
+    no_labels, no_targets = np.empty(0, np.int64), np.empty((0, 0), net.dtype)
+    return _DRIVERS[RULE_CODES[state.rule]](
+        net.params, net.grads, slots, plan.ws, plan.layers, plan.params, LOSS_CODES[net.loss],
+        X, targets if classify else no_labels, no_targets if classify else targets,
+        net.dtype.type(net.input_scale),
+        orders if orders is not None else np.empty((0, 0), np.int64), orders is not None,
+        n_epochs, batch_size, True if plan.transposed else None, hyper(state), lrs,
+        state.step, net.n_weights, bounds, limit_of(net.params), stats.loss_sum, stats.correct)
 
 
 def intermediates(net, m):
@@ -240,17 +249,14 @@ def _loss_t(ws, last, loss_code, labels_b, T_b, m):
                          _view(ws, last[Y_AT], k, m, True), labels_b, T_b[:m].T, m)
 
 
-@njit(**JIT)
-def _update(rule, hp, lr, t, params, slot1, slot2, grads, n_decay, bounds, limit):
-    c, nesterov = scalars(rule, hp, lr, t, params)
-    return guarded_update(rule, params, slot1, slot2, grads, c, nesterov, n_decay, bounds,
-                          limit)
+def UPDATE(p, slots, g, hp, lr, t, n_decay, bounds, limit):
+    """Placeholder: the rule's guarded update, bound in the driver's copy for each rule."""
+    raise NotImplementedError("runs only in a per-rule copy of the driver")
 
 
-@njit(**JIT)
-def _train(params, grads, slot1, slot2, ws, layers, act_params, loss_code, X, labels, T,
-           scale, orders, shuffled, n_epochs, batch, rows, rule, hp, lrs, step,
-           n_decay, bounds, limit, loss_sum, correct):
+def _train_template(params, grads, slots, ws, layers, act_params, loss_code, X, labels, T,
+           scale, orders, shuffled, n_epochs, batch, rows, hp, lrs, step, n_decay,
+           bounds, limit, loss_sum, correct):
     # rows: None for the row-major layout, True for the transposed one. A None argument
     # is a type of its own, so numba compiles the driver once per layout and prunes the
     # other layout's branches before typing them: a process compiles only the sweeps of
@@ -292,10 +298,17 @@ def _train(params, grads, slot1, slot2, ws, layers, act_params, loss_code, X, la
                     _backward_rows(params, grads, ws, layers, act_params, l, m)
                 else:
                     _backward_t(params, grads, ws, layers, act_params, l, m)
-            if not _update(rule, hp, lrs[steps], step + steps + 1, params, slot1, slot2,
-                           grads, n_decay, bounds, limit):
+            if not UPDATE(params, slots, grads, hp, lrs[steps], step + steps + 1, n_decay,
+                          bounds, limit):
                 return STOP_GRADIENT, epoch, batch_index, steps
             steps += 1
             loss_sum[epoch] += loss * m
             batch_index += 1
     return STOP_NONE, -1, -1, steps
+
+
+_DRIVERS = [njit(**JIT)(bound_copy(_train_template, {"UPDATE": update}, f"train_{rule.name}"))
+            for rule, update in zip(COMPILED, GUARDED_UPDATES)]
+"""The driver, one copy per compiled update rule (CODES' order; each compiled only when
+its rule trains, a process paying for the rules it uses), each compiled once per layout
+and dtype for every network."""

@@ -19,19 +19,21 @@ from . import dense, driver, losses, optim
 from .config import cache_dir
 
 DISPATCHERS = {
-    "driver": driver._train, "gather": driver._gather, "layer": driver._layer,
+    **{f"driver_{rule.name}": train for rule, train in zip(optim.COMPILED, driver._DRIVERS)},
+    **{f"step_{rule.name}": step for rule, step in zip(optim.COMPILED, optim.STEPS)},
+    "gather": driver._gather, "layer": driver._layer,
     "forward_rows": driver._forward_rows, "backward_rows": driver._backward_rows,
     "batch_loss_rows": driver._loss_rows, "forward_t": driver._forward_t,
     "backward_t": driver._backward_t, "batch_loss_t": driver._loss_t,
-    "update": driver._update, "products_t": dense.products_t,
+    "products_t": dense.products_t,
     "bias_activate": dense.bias_activate, "activation_grad_bias": dense.activation_grad_bias,
     "loss_rows": losses.loss_rows, "argmax_hits": losses.argmax_hits,
     "sign_hits": losses.sign_hits, "softmax": losses._softmax, "sigmoid": losses._sigmoid,
-    "optimizer_step": optim._step,
 }
 HYPER = {"sgd": dict(momentum=0.9, nesterov=False, weight_decay=0.0),
          "adam": dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
-         "adamw": dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01)}
+         "adamw": dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01),
+         "rmsprop": dict(alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.9, centered=True)}
 
 
 def compile_stats() -> dict:
@@ -44,8 +46,9 @@ def compile_stats() -> dict:
 
 
 def _state(rule, size, dtype):
-    slots = tuple(np.zeros(size, dtype) for _ in RULES[rule].slot_names(**HYPER[rule]))
-    return OptimizerState(rule, 0.01, HYPER[rule], slots)
+    """A fresh state of ``rule``, its slots the rows of one matrix (as fastnn makes them)."""
+    slots = np.zeros((len(RULES[rule].slot_names(**HYPER[rule])), size), dtype)
+    return OptimizerState(rule, 0.01, HYPER[rule], tuple(slots))
 
 
 def _exercise(ops, dtype):

@@ -44,7 +44,16 @@ class Rule:
     error_step: ``error_step(err, params, slots, grads, lr, t, n_decay, dtype, **hyper)``,
     first-order bounds of a backend's error after the step from bounds ``err`` (a dict
     ``{"p": ..., slot name: ...}`` of float64 (p,) arrays) and the reference state before
-    it (float64).
+    it (float64). A compiled backend builds its update loops from three scalar functions
+    (None where the rule has none; such a rule runs its reference update everywhere):
+    ``coefficients(hp, lr, t, c)`` fills the float64 array c from the hyper-parameters hp
+    (float64, HYPER's order), the learning rate and the 1-based step;
+    ``entry(p, s0, s1, s2, g, c, decayed)`` returns one entry's new parameter and slots
+    (in the state's slot order; positions beyond its slots returned unchanged), c cast
+    to the buffers' dtype, ``decayed`` whether the entry is a weight; and
+    ``cannot_overflow(p_sum, g_sum, slot_sums, c, limit)``, a proof from bounds of |p|,
+    |g| and each slot that no new value or intermediate exceeds limit (False when it
+    cannot prove it: the backend then checks every new value first).
     """
 
     name: str
@@ -53,11 +62,16 @@ class Rule:
     step: Callable[..., bool]
     error_step: Callable[..., dict]
     slot_names: Callable[..., tuple]
+    coefficients: Callable | None = None
+    entry: Callable | None = None
+    cannot_overflow: Callable | None = None
 
 
 def _rule(module) -> Rule:
     names = getattr(module, "slot_names", lambda **hyper: module.SLOTS)
-    return Rule(module.NAME, module.SLOTS, module.HYPER, module.step, module.error_step, names)
+    return Rule(module.NAME, module.SLOTS, module.HYPER, module.step, module.error_step, names,
+                *(getattr(module, name, None) for name in ("coefficients", "entry",
+                                                           "cannot_overflow")))
 
 
 RULES = {module.NAME: _rule(module) for module in (sgd, adam, adamw, rmsprop)}

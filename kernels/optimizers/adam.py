@@ -91,3 +91,41 @@ def moments_error(err, p, slots, g1, e_g, lr, t, dtype, beta1, beta2, eps, decay
     e_U = lr * c1 * e_m / D + np.abs(U) * e_D / D + gamma(3, dtype) * np.abs(U)
     e_p = e_dp + e_U + u * (np.abs(decay * p) + np.abs(U))
     return {"p": e_p, "m": e_m, "v": e_v}
+
+
+# -- the scalar rule a compiled backend builds its update loops from (shared with AdamW) -----
+def coefficients(hp, lr, t, c):
+    """c[:9] = lr / (1 - b1^t), b1, 1 - b1, b2, 1 - b2, 1 / (1 - b2^t), eps, the L2 weight
+    decay, the decoupled decay factor (1 for Adam)."""
+    beta1, beta2 = hp[0], hp[1]
+    c[0], c[1], c[2], c[3], c[4] = lr / (1.0 - beta1**t), beta1, 1.0 - beta1, beta2, 1.0 - beta2
+    c[5], c[6], c[7], c[8] = 1.0 / (1.0 - beta2**t), hp[2], hp[3], 1.0
+
+
+def entry(p, m, v, s2, g, c, decayed):
+    """One entry of Adam (L2 c[7], decay c[8] = 1) or AdamW (c[7] = 0, c[8] = 1 - lr wd),
+    the decay terms on weights only: (new p, new m, new v, s2)."""
+    l2 = c[7] if decayed else c[7] * 0
+    decay = c[8] if decayed else c[8] * 0 + 1
+    g = g + l2 * p
+    m = c[1] * m + c[2] * g
+    v = c[3] * v + c[4] * (g * g)
+    return decay * p - c[0] * m / (np.sqrt(v * c[5]) + c[6]), m, v, s2
+
+
+def cannot_overflow(p_sum, g_sum, slot_sums, c, limit):
+    """With |p| <= p_sum, |g| <= g_sum, |m|, v <= slot_sums[:2]: is every new value and
+    intermediate (g + l2 p, g'^2, the new moments, v * v_scale, lr_hat * m, eps, the new
+    parameter, whose denominator is at least eps) <= limit? Needs non-negative betas and
+    1 - betas (so v >= 0 and its square root is never NaN) and eps > 0."""
+    lr_hat, beta1, c1, beta2, c2, v_scale, eps = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+    if not (beta1 >= 0 and c1 >= 0 and beta2 >= 0 and c2 >= 0 and v_scale >= 0 and eps > 0):
+        return False
+    g_hat = g_sum + abs(c[7]) * p_sum
+    g2 = g_hat * g_hat
+    m_new = beta1 * slot_sums[0] + c1 * g_hat
+    v_new = beta2 * slot_sums[1] + c2 * g2
+    lr_m = abs(lr_hat) * m_new
+    p_new = abs(c[8]) * p_sum + lr_m / eps
+    return (g_hat <= limit and g2 <= limit and m_new <= limit and v_new * v_scale <= limit
+            and lr_m <= limit and eps <= limit and p_new <= limit)

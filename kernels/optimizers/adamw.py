@@ -32,3 +32,15 @@ def error_step(err, params, slots, grads, lr, t, n_decay, dtype, beta1, beta2, e
     e_dp = d * err["p"] + gamma(2, dtype) * np.abs(d * p)
     return adam.moments_error(err, p, slots, g, np.zeros_like(p), lr, t, dtype, beta1, beta2,
                               eps, d, e_dp)
+
+
+# -- the scalar rule: Adam's, with the decay moved from the gradient to the parameters ------
+def coefficients(hp, lr, t, c):
+    """Adam's coefficients (``adam.coefficients``) with no L2 term and the decay factor
+    1 - lr wd."""
+    beta1, beta2 = hp[0], hp[1]
+    c[0], c[1], c[2], c[3], c[4] = lr / (1.0 - beta1**t), beta1, 1.0 - beta1, beta2, 1.0 - beta2
+    c[5], c[6], c[7], c[8] = 1.0 / (1.0 - beta2**t), hp[2], 0.0, 1.0 - lr * hp[3]
+
+
+entry, cannot_overflow = adam.entry, adam.cannot_overflow

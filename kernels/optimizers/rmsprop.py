@@ -109,3 +109,43 @@ def error_step(err, params, slots, grads, lr, t, n_decay, dtype, alpha, eps, wei
                                         + gamma(3, dtype) * (momentum * np.abs(b) + np.abs(U)))
     out["p"] = err["p"] + lr * e_s + gamma(3, dtype) * (np.abs(p) + lr * np.abs(s))
     return out
+
+
+# -- the scalar rule a compiled backend builds its update loops from ----------------------
+def coefficients(hp, lr, t, c):
+    """c[:7] = lr, alpha, 1 - alpha, eps, weight decay, momentum, centered (0 or 1)."""
+    c[0], c[1], c[2], c[3], c[4], c[5], c[6] = lr, hp[0], 1.0 - hp[0], hp[1], hp[2], hp[3], \
+        hp[4]
+
+
+def entry(p, s0, s1, s2, g, c, decayed):
+    """One entry: (new p, new s0, s1, s2) with the slots in the state's order (square_avg,
+    then momentum_buffer if momentum > 0, then grad_avg if centered)."""
+    has_momentum, centered = c[5] != 0, c[6] != 0
+    wd = c[4] if decayed else c[4] * 0
+    g = g + wd * p
+    v = c[1] * s0 + c[2] * (g * g)
+    a = c[1] * (s2 if has_momentum else s1) + c[2] * g
+    update = g / (np.sqrt(v - a * a if centered else v) + c[3])
+    b = c[5] * s1 + update
+    new_p = p - c[0] * (b if has_momentum else update)
+    if has_momentum:
+        return new_p, v, b, a if centered else s2
+    return new_p, v, a if centered else s1, s2
+
+
+def cannot_overflow(p_sum, g_sum, slot_sums, c, limit):
+    """With |p| <= p_sum, |g| <= g_sum and the slots below slot_sums: is every new value
+    and intermediate <= limit? Not provable when centered (v - a^2 may round below zero),
+    nor without 0 <= alpha <= 1 and eps > 0."""
+    lr, alpha, rest, eps, wd, mu = c[0], c[1], c[2], c[3], c[4], c[5]
+    if c[6] != 0 or not (alpha >= 0 and rest >= 0 and eps > 0):
+        return False
+    g_hat = g_sum + abs(wd) * p_sum
+    g2 = g_hat * g_hat
+    v_new = alpha * slot_sums[0] + rest * g2
+    update = g_hat / eps
+    b_new = abs(mu) * slot_sums[1] + update if mu != 0 else update
+    p_new = p_sum + abs(lr) * b_new
+    return (g2 <= limit and v_new <= limit and update <= limit and b_new <= limit
+            and p_new <= limit)

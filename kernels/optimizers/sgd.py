@@ -76,3 +76,35 @@ def error_step(err, params, slots, grads, lr, t, n_decay, dtype, momentum, neste
         update, e_s, e_v = g1, e_g, err["velocity"]
     e_p = err["p"] + lr * e_s + g3 * (np.abs(p) + lr * np.abs(update))
     return {"p": e_p, "velocity": e_v}
+
+
+# -- the scalar rule a compiled backend builds its update loops from ----------------------
+# (see ``optimizers/__init__.py``: coefficients in float64, entry in the buffers' dtype)
+def coefficients(hp, lr, t, c):
+    """c[:4] = lr, momentum, weight decay, Nesterov (0 or 1); hp in HYPER's order."""
+    c[0], c[1], c[2], c[3] = lr, hp[0], hp[2], hp[1]
+
+
+def entry(p, v, s1, s2, g, c, decayed):
+    """One entry: (new p, new velocity, s1, s2); without momentum v is returned as it was."""
+    wd = c[2] if decayed else c[2] * 0
+    gj = g + wd * p
+    if c[1] == 0:
+        return p - c[0] * gj, v, s1, s2
+    vj = c[1] * v + gj
+    step = gj + c[1] * vj if c[3] != 0 else vj
+    return p - c[0] * step, vj, s1, s2
+
+
+def cannot_overflow(p_sum, g_sum, slot_sums, c, limit):
+    """With |p| <= p_sum, |g| <= g_sum, |v| <= slot_sums[0]: is every new value and every
+    intermediate (g + wd p, the new velocity, the step, the new parameter) <= limit?"""
+    lr, mu, wd = abs(c[0]), abs(c[1]), abs(c[2])
+    g_hat = g_sum + wd * p_sum
+    v_new = mu * slot_sums[0] + g_hat if mu != 0 else 0.0
+    if mu == 0:
+        step = g_hat
+    else:
+        step = g_hat + mu * v_new if c[3] != 0 else v_new
+    p_new = p_sum + lr * step
+    return g_hat <= limit and v_new <= limit and step <= limit and p_new <= limit
