@@ -15,3 +15,8 @@ class BackendError(FastnnError, ValueError):
 
 class BackendMismatchError(FastnnError, AssertionError):
     """The `check` backend found the fast backend disagreeing with the reference."""
+
+
+# Documented, and shown in tracebacks, under their public home, ``fastnn.errors``.
+for _error in (FastnnError, BackendError, BackendMismatchError):
+    _error.__module__ = "fastnn.errors"

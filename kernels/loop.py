@@ -74,17 +74,17 @@ def _z_buffer(zs, l, out, act):
 
 
 def backward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], douts: list[np.ndarray],
-             zs: list) -> None:
+             zs=None) -> None:
     """Layer gradients into ``net.grads``, from ``douts[-1]`` (the loss gradient), last layer first.
 
     douts[l] (n, sizes[l+1]) are overwritten; no input gradient is computed for layer 0;
-    zs[l]: the pre-activation :func:`forward` kept, or None.
+    zs[l]: the pre-activation :func:`forward` kept, or None (zs None: no layer kept one).
     """
     for l in reversed(range(net.n_layers)):
         a_in = x if l == 0 else outs[l - 1]
         dx = None if l == 0 else douts[l - 1]
         ops.dense_backward(net.dW[l], net.db[l], dx, douts[l], a_in, net.W[l], outs[l],
-                           net.activations[l], zs[l])
+                           net.activations[l], None if zs is None else zs[l])
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:

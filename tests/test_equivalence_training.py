@@ -48,7 +48,7 @@ class NoisyTwin:
     def _kick(self, a, magnitude):
         a += DELTA * self.rng.choice((-1.0, 1.0), a.shape) * magnitude
 
-    def dense_forward(self, out, x, W, b, activation):
+    def dense_forward(self, out, x, W, b, activation, z=None):
         self.ref.dense_forward(out, x, W, b, "identity")
         self._kick(out, np.abs(x) @ np.abs(W) + np.abs(b))
         if activation == "relu":
@@ -60,10 +60,10 @@ class NoisyTwin:
         if activation in ("tanh", "sigmoid"):
             self._kick(out, np.abs(out))
 
-    def dense_backward(self, dW, db, dx, dout, x, W, out, activation):
+    def dense_backward(self, dW, db, dx, dout, x, W, out, activation, z=None):
         smooth = activation in ("tanh", "sigmoid")
         magnitude = np.abs(dout) if smooth else None
-        self.ref.dense_backward(dW, db, dx, dout, x, W, out, activation)
+        self.ref.dense_backward(dW, db, dx, dout, x, W, out, activation, z)
         if not smooth:  # relu' and identity' are exact: dz carries no rounding of its own
             magnitude = np.abs(dout)
         self._kick(dW, np.abs(x).T @ magnitude)

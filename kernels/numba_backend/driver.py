@@ -226,7 +226,7 @@ def _backward_rows(params, grads, ws, layers, act_params, l, m):
 def _loss_rows(ws, last, loss_code, labels_b, T_b, m):
     k = last[N_OUT]
     return loss_rows(loss_code, _view(ws, last[D_AT], k, m, False),
-                     _view(ws, last[Y_AT], k, m, False), labels_b[:m], T_b[:m], True)
+                     _view(ws, last[Y_AT], k, m, False), labels_b[:m], T_b[:m])
 
 
 @njit(**JIT)

@@ -41,14 +41,13 @@ _NO_TARGETS = np.empty((0, 0))
 
 def _loss(code, grad, z, labels, targets):
     """The op through :func:`loss_rows`, the kernel the compiled driver calls too (so a
-    process compiles it once); inputs of any memory order are copied to C order."""
+    process compiles it once); inputs of any memory order are copied to C order, and
+    without a gradient buffer the gradient goes to a scratch one."""
     z = np.ascontiguousarray(z)
-    want = grad is not None
-    d = grad if want and grad.flags.c_contiguous else np.empty((0 if not want else z.shape[0],
-                                                                z.shape[1]), z.dtype)
+    d = grad if grad is not None and grad.flags.c_contiguous else np.empty_like(z)
     targets = np.ascontiguousarray(targets, z.dtype)
-    loss = loss_rows(code, d, z, np.ascontiguousarray(labels), targets, want)[0]
-    if want and d is not grad:
+    loss = loss_rows(code, d, z, np.ascontiguousarray(labels), targets)[0]
+    if grad is not None and d is not grad:
         grad[...] = d
     return loss
 
@@ -77,9 +76,9 @@ def sigmoid(out, x):
 # rows numba knows to be contiguous; row-major callers pass ``logits.T``). A sweep covers
 # samples lo..hi-1 of a mean over n samples.
 @inline
-def softmax_ce_cols(d_t, z_t, labels, lo, hi, n, want):
-    """Sum over samples lo..hi-1 of logsumexp(z) - z[label] (float64); with want,
-    d_t[:, lo:hi] gets (softmax(z) - onehot) / n."""
+def softmax_ce_cols(d_t, z_t, labels, lo, hi, n):
+    """Sum over samples lo..hi-1 of logsumexp(z) - z[label] (float64); d_t[:, lo:hi] gets
+    (softmax(z) - onehot) / n."""
     f = z_t.dtype.type
     scale = f(1) / f(n)
     top = z_t[0, lo:hi].copy()
@@ -89,34 +88,28 @@ def softmax_ce_cols(d_t, z_t, labels, lo, hi, n, want):
             top[r] = max(top[r], z[r])
     total = np.zeros(hi - lo, z_t.dtype)
     for j in range(z_t.shape[0]):
-        z = z_t[j, lo:hi]
-        if want:
-            d = d_t[j, lo:hi]
-            for r in range(hi - lo):
-                e = exp(z[r] - top[r])
-                d[r] = e
-                total[r] += e
-        else:
-            for r in range(hi - lo):
-                total[r] += exp(z[r] - top[r])
+        z, d = z_t[j, lo:hi], d_t[j, lo:hi]
+        for r in range(hi - lo):
+            e = exp(z[r] - top[r])
+            d[r] = e
+            total[r] += e
     loss = 0.0
     for r in range(hi - lo):
         loss += log_of_sum(total[r]) - (z_t[labels[lo + r], lo + r] - top[r])
-    if want:
+    for r in range(hi - lo):
+        total[r] = scale / total[r]
+    for j in range(z_t.shape[0]):
+        d = d_t[j, lo:hi]
         for r in range(hi - lo):
-            total[r] = scale / total[r]
-        for j in range(z_t.shape[0]):
-            d = d_t[j, lo:hi]
-            for r in range(hi - lo):
-                d[r] *= total[r]
-        for r in range(lo, hi):
-            d_t[labels[r], r] -= scale
+            d[r] *= total[r]
+    for r in range(lo, hi):
+        d_t[labels[r], r] -= scale
     return loss
 
 
 @inline
-def bce_cols(d_t, z_t, t_t, lo, hi, n, want):
-    """Sum of elementwise BCE-from-logits over samples lo..hi-1 (float64); with want,
+def bce_cols(d_t, z_t, t_t, lo, hi, n):
+    """Sum of elementwise BCE-from-logits over samples lo..hi-1 (float64);
     d_t[:, lo:hi] = (sigmoid(z) - t) / (n k)."""
     one, zero = z_t.dtype.type(1), z_t.dtype.type(0)
     scale = one / z_t.dtype.type(n * z_t.shape[0])
@@ -126,15 +119,14 @@ def bce_cols(d_t, z_t, t_t, lo, hi, n, want):
         for r in range(hi - lo):
             e = exp(-abs(z[r]))
             loss += max(z[r], zero) - z[r] * t[r] + np.log1p(e)
-            if want:
-                d_t[j, lo + r] = ((one if z[r] >= zero else e) / (one + e) - t[r]) * scale
+            d_t[j, lo + r] = ((one if z[r] >= zero else e) / (one + e) - t[r]) * scale
     return loss
 
 
 @inline
-def mse_cols(d_t, y_t, t_t, lo, hi, n, want):
-    """Sum of squared errors over samples lo..hi-1 (float64); with want,
-    d_t[:, lo:hi] = 2 (y - t) / (n k)."""
+def mse_cols(d_t, y_t, t_t, lo, hi, n):
+    """Sum of squared errors over samples lo..hi-1 (float64); d_t[:, lo:hi] = 2 (y - t) /
+    (n k)."""
     scale = y_t.dtype.type(2) / y_t.dtype.type(n * y_t.shape[0])
     loss = 0.0
     for j in range(y_t.shape[0]):
@@ -142,8 +134,7 @@ def mse_cols(d_t, y_t, t_t, lo, hi, n, want):
         for r in range(hi - lo):
             diff = y[r] - t[r]
             loss += np.float64(diff) * np.float64(diff)
-            if want:
-                d_t[j, lo + r] = diff * scale
+            d_t[j, lo + r] = diff * scale
     return loss
 
 
@@ -155,11 +146,11 @@ def loss_and_hits(loss_code, d_t, z_t, labels, t_t, m):
     t_t (k, >= m)."""
     k = z_t.shape[0]
     if loss_code == SOFTMAX_CE:
-        return (softmax_ce_cols(d_t, z_t, labels, 0, m, m, True) / m,
+        return (softmax_ce_cols(d_t, z_t, labels, 0, m, m) / m,
                 argmax_hits(z_t, labels, m))
     if loss_code == SIGMOID_BCE:
-        return bce_cols(d_t, z_t, t_t, 0, m, m, True) / (m * k), sign_hits(z_t, t_t, m)
-    return mse_cols(d_t, z_t, t_t, 0, m, m, True) / (m * k), 0
+        return bce_cols(d_t, z_t, t_t, 0, m, m) / (m * k), sign_hits(z_t, t_t, m)
+    return mse_cols(d_t, z_t, t_t, 0, m, m) / (m * k), 0
 
 
 @inline
@@ -193,10 +184,10 @@ def sign_hits(z_t, t_t, m):
 
 # -- the row-major kernel: every loss, fixed chunks of samples ------------------------------
 @njit(**JIT)
-def loss_rows(loss_code, d, z, labels, T, want):
+def loss_rows(loss_code, d, z, labels, T):
     """(mean loss (float64), correct count) of z (n, k) for a loss code: labels int64 (n,)
-    for softmax cross-entropy, else targets T (n, k); with want, d (n, k) gets the gradient
-    of the mean. The sweeps run over fixed chunks of samples whose partial sums are added
+    for softmax cross-entropy, else targets T (n, k); d (n, k) gets the gradient of the
+    mean (always: one compiled variant, shared by training and evaluation). The sweeps run over fixed chunks of samples whose partial sums are added
     in order, so the result does not depend on how the caller batches. Called by the
     contract's ops and by the compiled driver's row-major loss (``driver.py``)."""
     n, k = z.shape
@@ -206,11 +197,11 @@ def loss_rows(loss_code, d, z, labels, T, want):
     for lo in range(0, n, per_chunk):
         hi = min(n, lo + per_chunk)
         if loss_code == SOFTMAX_CE:
-            total += softmax_ce_cols(d_t, z_t, labels, lo, hi, n, want)
+            total += softmax_ce_cols(d_t, z_t, labels, lo, hi, n)
         elif loss_code == SIGMOID_BCE:
-            total += bce_cols(d_t, z_t, t_t, lo, hi, n, want)
+            total += bce_cols(d_t, z_t, t_t, lo, hi, n)
         else:
-            total += mse_cols(d_t, z_t, t_t, lo, hi, n, want)
+            total += mse_cols(d_t, z_t, t_t, lo, hi, n)
     if loss_code == SOFTMAX_CE:
         return total / n, argmax_hits(z_t, labels, n)
     if loss_code == SIGMOID_BCE:
