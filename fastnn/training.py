@@ -107,12 +107,16 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
                 exploded = None if warned else _exploded(losses, best, baseline)
                 if exploded is not None:
                     at, best_before = exploded
+                    last_step = first_step + (at + 1) * steps_per_epoch(n, batch) - 1
+                    lr = _lr_text(opt, state, last_step)
                     warnings.warn(_explosion_message(done + at + 1, losses[at], best_before,
-                                                     baseline, opt),
+                                                     baseline, lr),
                                   TrainingDivergenceWarning, stacklevel=3)
                     warned = True
                 if stats.failed_epoch >= 0:
-                    raise _diverged(stats, done, opt, history)
+                    failed_step = (first_step + stats.failed_epoch * steps_per_epoch(n, batch)
+                                   + stats.failed_batch)
+                    raise _diverged(stats, done, _lr_text(opt, state, failed_step), history)
                 best = min(best, float(losses.min())) if len(losses) else best
                 if validation is not None:
                     scores = model.evaluate(*validation)
@@ -171,13 +175,21 @@ def _exploded(losses, best, baseline) -> tuple[int, float] | None:
     return (int(over[0]), float(earlier[over[0]])) if over.size else None
 
 
-def _explosion_message(epoch, loss, best, baseline, opt) -> str:
+def _lr_text(opt, state, step: int) -> str:
+    """The learning rate of 0-based optimizer ``step`` for a message: ``lr is 0.1``, or
+    for a schedule ``lr 4e+28 at step 12 of the schedule OneCycle(max_lr=1e+30)``."""
+    if not callable(opt.lr):
+        return f"lr is {opt.lr:g}"
+    rate = float(np.ravel(state.lr(np.array([step], np.int64)))[0])
+    return f"lr {rate:.3g} at step {step + 1} of the schedule {opt.lr!r}"
+
+
+def _explosion_message(epoch, loss, best, baseline, lr) -> str:
     reference = (f"{EXPLOSION:g} times the larger of the best earlier epoch's ({best:.3g}) "
                  f"and a trivial predictor's ({baseline:.3g})" if math.isfinite(best) else
                  f"{EXPLOSION**2:g} times a trivial predictor's ({baseline:.3g})")
-    lr = "a schedule" if callable(opt.lr) else f"{opt.lr:g}"
     return (f"training is diverging: epoch {epoch}'s mean loss {loss:.3g} is more than "
-            f"{reference}, though still finite; try a lower learning rate (lr is {lr}) or "
+            f"{reference}, though still finite; try a lower learning rate ({lr}) or "
             f"standardised inputs")
 
 
@@ -221,14 +233,14 @@ def _record(history, model, stats, finished, t, state, first_step, steps_per_epo
     return loss_sum / len(t)
 
 
-def _diverged(stats, done, opt, history) -> TrainingDivergedError:
+def _diverged(stats, done, lr, history) -> TrainingDivergedError:
     epoch = done + stats.failed_epoch + 1
     what = ("the loss is" if stats.failed_what == "loss" else
             "the gradient, or the update it gives, is")
     err = TrainingDivergedError(
         f"training diverged at epoch {epoch}, batch {stats.failed_batch + 1}: {what} NaN "
         f"or infinite. The model keeps the parameters from before "
-        f"that batch; try a lower learning rate (lr is {opt.lr:g}) or standardised inputs.")
+        f"that batch; try a lower learning rate ({lr}) or standardised inputs.")
     err.epoch, err.batch, err.history = epoch, stats.failed_batch + 1, history
     return err
 

@@ -245,6 +245,15 @@ def test_divergence_is_a_one_line_error(capsys, backend):
     assert err.startswith("fastnn: error: training diverged") and err.count("\n") == 1, err
 
 
+def test_divergence_under_the_mnist_schedule_is_a_one_line_error(capsys):
+    """mnist's recipe is a one-cycle schedule: the error names it and its lr."""
+    status, out, err = run(capsys, "train", "mnist", "--backend", "numpy", "--lr", "1e30",
+                           "--epochs", 1, "--verbose", 0)
+    assert status == 2, err
+    assert err.startswith("fastnn: error: training diverged") and err.count("\n") == 1, err
+    assert "of the schedule OneCycle(max_lr=1e+30)" in err
+
+
 def test_subprocess_console_entry(backend, tmp_path):
     ok = subprocess.run([sys.executable, "-m", "fastnn", "train", "and", "--backend", backend],
                         capture_output=True, text=True, timeout=600, cwd=tmp_path)

@@ -8,6 +8,7 @@ of the library with each other (bit-identical where the contract promises it).
 
 import re
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -284,6 +285,32 @@ def test_divergence_keeps_the_last_finite_params(backend):
         model.fit(X, y, epochs=2, batch_size=16, shuffle=False, optimizer=fnn.SGD(lr=1e4),
                   verbose=0)
     assert np.isfinite(model.params).all(), model.params
+
+
+@pytest.mark.parametrize("schedule", [fnn.schedules.OneCycle(max_lr=1e30),
+                                      fnn.schedules.Constant(1e30),
+                                      fnn.schedules.CosineDecay(1e30),
+                                      fnn.schedules.OneCycle(max_lr=1e4)], ids=repr)
+def test_divergence_under_a_schedule_names_it_and_the_failing_steps_lr(backend, schedule):
+    """A schedule is no number: the error (and the explosion warning, if any) names the
+    schedule and the learning rate it gave at the step that failed."""
+    X, y = blobs()
+    model = fnn.MLP([4, 8, 3], seed=0)
+    with np.errstate(all="ignore"), pytest.raises(fnn.TrainingDivergedError) as info, \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", fnn.TrainingDivergenceWarning)
+        model.fit(X, y, epochs=5, batch_size=16, optimizer=fnn.SGD(lr=schedule), verbose=0)
+    bound = schedule.bind(4, 5)  # 60 rows in batches of 16: 4 steps per epoch
+    steps = []
+    for message in [str(info.value), *(str(w.message) for w in caught)]:
+        found = re.search(r"lr (\S+) at step (\d+) of the schedule (.*)\) or", message)
+        assert found and found.group(3) == repr(schedule), message
+        rate, step = float(found.group(1)), int(found.group(2))
+        assert rate == pytest.approx(bound(np.array([step - 1]))[0], rel=1e-2), message
+        steps.append(step)
+    err = info.value
+    assert (err.epoch - 1) * 4 + err.batch == steps[0]  # the failing batch's step
+    assert model.history.epochs == err.epoch - 1
 
 
 def test_uint8_inputs_with_input_scale_match_float_inputs(backend):
