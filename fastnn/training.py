@@ -122,9 +122,9 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
                     scores = model.evaluate(*validation)
                     history.append(**{f"val_{key}": value for key, value in scores.items()})
                 done += count
-                bar.update(count)
                 if verbose:
                     bar.set_postfix(history.last(), refresh=False)
+                bar.update(count)  # after the postfix, so it shows this update's numbers
                 if verbose == 2:
                     bar.write(_epoch_line(done, epochs, history.last()))
                 if any([getattr(callback, "on_epoch_end", _nothing)(

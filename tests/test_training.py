@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import fastnn as fnn
+import fastnn.training
 
 LINEAR_RTOL = 1e-12  # float64 linear model, a handful of sums of <= 10 terms: ~1e-15 expected
 
@@ -200,6 +201,26 @@ def test_verbose_2_prints_one_line_per_epoch(backend, capsys):
 
 
 # -- optimizers -----------------------------------------------------------------------------------
+def test_the_progress_bar_shows_the_numbers_of_the_epochs_it_counts(backend, monkeypatch):
+    """Each update of the bar carries the metrics of the epochs it adds, so the bar's last
+    state shows the last epoch's loss."""
+    shown = []
+
+    class Recording(fnn.training.tqdm):
+        def update(self, n=1):
+            shown.append((self.n + n, self.postfix))
+            return super().update(n)
+
+    monkeypatch.setattr(fnn.training, "tqdm", Recording)
+    X, y = blobs()
+    history = fnn.MLP([4, 3], seed=0).fit(X, y, epochs=3, batch_size=16,
+                                          validation_split=0.2, verbose=1)
+    assert [n for n, _ in shown] == [1, 2, 3]
+    for epoch, (_, postfix) in enumerate(shown):
+        loss = history["loss"][epoch]
+        assert f"loss={Recording.format_num(loss)}" in postfix, (epoch, postfix)
+
+
 def test_adam_learns_two_moons(backend):
     """Two moons (noise 0.1) need a curved boundary: a linear model gets ~88%, chance 50%.
     A 16-16 tanh net trained with Adam must pass 95% and cut its loss fivefold."""
