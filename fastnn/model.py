@@ -35,6 +35,7 @@ class Sequential:
         layers = tuple(layers)
         if not layers or not all(isinstance(layer, Dense) for layer in layers):
             raise ConfigError("Sequential needs a non-empty list of fastnn.Dense layers")
+        _refuse_subclasses(layers)
         for l, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
             if a.out_features != b.in_features:
                 raise ShapeError(f"layer {l} gives {a.out_features} features but layer {l + 1} "
@@ -229,6 +230,19 @@ class Sequential:
                            for l in self.layers)
         scale = f", input_scale={self.input_scale:g}" if self.input_scale != 1 else ""
         return f"Sequential([{layers}], loss={self.loss!r}, dtype={self.dtype.name}{scale})"
+
+
+def _refuse_subclasses(layers) -> None:
+    """ConfigError for a subclass of Dense: the backends run a layer from its sizes and
+    activation alone, so a subclass's own code (a forward, say) would be silently ignored."""
+    for l, layer in enumerate(layers):
+        if type(layer) is not Dense:
+            name = f"{type(layer).__module__}.{type(layer).__qualname__}"
+            raise ConfigError(
+                f"layer {l} is a {name}, a subclass of fastnn.Dense; fastnn cannot run it: "
+                f"its kernels compute every layer as act(x @ W + b) from the sizes and the "
+                f"activation alone and would never call the subclass's methods. Use "
+                f"fastnn.Dense (set other initial weights with model.set_params)")
 
 
 def MLP(sizes: Sequence[int], activation: str = "relu", loss: str = "softmax_cross_entropy",

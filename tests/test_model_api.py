@@ -50,3 +50,17 @@ def test_a_model_without_input_scale_does_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.predict(np.full((2, 6), 0.5))
+
+
+def test_a_subclass_of_dense_is_refused_naming_it():
+    """A Dense subclass's own code would never run (the kernels compute act(x @ W + b)
+    from the sizes and activation): refused, not trained as a plain Dense."""
+
+    class LoudDense(fnn.Dense):
+        def forward(self, x):
+            raise RuntimeError("forward was called")
+
+    with pytest.raises(fnn.ConfigError, match=r"layer 1 is a .*LoudDense, a subclass of "
+                                              r"fastnn.Dense"):
+        fnn.Sequential([fnn.Dense(4, 8, "relu"), LoudDense(8, 3)])
+    fnn.Sequential([fnn.Dense(4, 8, "relu"), fnn.Dense(8, 3)])  # plain Dense layers are fine
