@@ -180,9 +180,13 @@ def _run_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     # fit checks every loss and gradient itself and raises TrainingDivergedError naming
     # the epoch and batch; numpy's overflow warnings on the way there would only add noise.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        history = problem.fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr,
-                              verbose=verbose)
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            history = problem.fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr,
+                                  verbose=verbose)
+    except KeyboardInterrupt:
+        _save_interrupted(model, args.save, epochs)
+        raise
     seconds = time.perf_counter() - start
     last = history.last()
     print(f"trained in {seconds:.1f} s ({epochs * len(train[0]) / seconds:,.0f} samples/s "
@@ -201,14 +205,35 @@ def _run_train(args: argparse.Namespace) -> int:
                   f"another --seed")
     if args.save:
         model.save(args.save)
-        print(f"saved the model to {args.save}" + (
-            f"; it takes raw inputs and scales them by {model.input_scale:.6g} itself "
-            f"(for MNIST: the 0-255 pixels of load_mnist(dtype=np.uint8), not load_mnist()'s "
-            f"0-1 floats)" if model.input_scale != 1.0 else ""))
+        print(f"saved the model to {args.save}{_what_it_takes(model)}")
     if args.plot:
         for path in _plot(problem, model, history, test, args.plot):
             print(f"wrote {path}")
     return 0
+
+
+def _what_it_takes(model) -> str:
+    """What a saved model expects as input, for the line saying it was saved."""
+    if model.input_scale == 1.0:
+        return ""
+    return (f"; it takes raw inputs and scales them by {model.input_scale:.6g} itself (for "
+            f"MNIST: the 0-255 pixels of load_mnist(dtype=np.uint8), not load_mnist()'s 0-1 "
+            f"floats)")
+
+
+def _save_interrupted(model, path, epochs: int) -> None:
+    """After Ctrl-C: save the finished epochs to ``path`` (if given) and say so on stderr;
+    ``fit`` has put the model back to its last finished epoch."""
+    if path is None:
+        return
+    done = model.history.epochs if model.history is not None else 0
+    if done == 0:
+        print(f"interrupted before the first epoch finished: nothing saved to {path}",
+              file=sys.stderr)
+        return
+    model.save(path)
+    print(f"interrupted after {done} of {epochs} epochs: saved the model of epoch {done} to "
+          f"{path}{_what_it_takes(model)}", file=sys.stderr)
 
 
 def _problems() -> dict:

@@ -10,6 +10,11 @@ first call trains about ``FIRST_CALL_SAMPLES`` samples (at least one epoch) and 
 later one twice as many as the one before, up to that size, so the bar moves from the
 start and an exploding loss is seen within twice the epochs it took.
 
+An interrupt (KeyboardInterrupt, Ctrl-C) during a backend call discards that call's
+epochs: the parameters, the optimizer state and the shuffling state go back to the last
+recorded epoch, so the model, its optimizer and its history describe the same moment
+and a further ``fit`` continues exactly; then the interrupt propagates.
+
 Callbacks (``fastnn.callbacks``) run after every epoch and may stop training. A loss or
 gradient that turns NaN or infinite stops training with TrainingDivergedError; an epoch
 whose finite mean loss explodes gets a TrainingDivergenceWarning (see ``EXPLOSION``).
@@ -23,6 +28,7 @@ starts from fresh state.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -84,17 +90,19 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     if model.history is None:
         model.history = History(metric=model.metric)
     history = model.history
-    model.fitted = True
+    was_fitted, model.fitted = model.fitted, True
     baseline = trivial_loss(model, t)
     best, warned = math.inf, False
     for callback in callbacks:
         getattr(callback, "on_train_begin", _nothing)(model)
+    unrecorded = None  # the state before a backend call whose epochs are not recorded yet
     try:
         with tqdm(total=epochs, unit="epoch", disable=verbose == 0, leave=verbose > 0) as bar:
             done, ramp = 0, max(1, FIRST_CALL_SAMPLES // n)
             while done < epochs:
                 count = min(chunk, ramp, epochs - done)
                 ramp *= 2
+                unrecorded = _snapshot(model, state)
                 orders = (np.stack([model.shuffle_rng.permutation(n) for _ in range(count)])
                           if shuffled else None)
                 first_step = state.step
@@ -104,6 +112,7 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
                 finished = count if stats.failed_epoch < 0 else stats.failed_epoch
                 losses = _record(history, model, stats, finished, t, state, first_step,
                                  steps_per_epoch(n, batch), n * finished / max(seconds, 1e-12))
+                unrecorded = None
                 exploded = None if warned else _exploded(losses, best, baseline)
                 if exploded is not None:
                     at, best_before = exploded
@@ -130,10 +139,31 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
                 if any([getattr(callback, "on_epoch_end", _nothing)(
                         model, history.epochs, history.last()) for callback in callbacks]):
                     break
+    except KeyboardInterrupt:
+        if unrecorded is not None:  # the interrupted call's epochs are discarded
+            _restore(model, state, unrecorded)
+            model.fitted = was_fitted or history.epochs > 0
+        raise
     finally:
         for callback in callbacks:
             getattr(callback, "on_train_end", _nothing)(model)
     return history
+
+
+def _snapshot(model, state) -> tuple:
+    """Copies of what a backend call changes: (params (p,), slots, step, shuffling state)."""
+    return (model.params.copy(), tuple(slot.copy() for slot in state.slots), state.step,
+            model.shuffle_rng.bit_generator.state)
+
+
+def _restore(model, state, snapshot) -> None:
+    """Put back a :func:`_snapshot`, so that parameters, optimizer state, shuffling and
+    history describe the same epoch again. The optimizer state becomes a new object: a
+    backend's private data about the old one (kept per state and step) no longer applies."""
+    params, slots, step, shuffling = snapshot
+    model.params[...] = params
+    model.optimizer_state = dataclasses.replace(state, slots=slots, step=step)
+    model.shuffle_rng.bit_generator.state = shuffling
 
 
 def _nothing(*args):

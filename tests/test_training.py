@@ -280,6 +280,64 @@ def test_relu_output_layer_uses_glorot():
     assert np.abs(model.net.W[1]).max() <= np.sqrt(6 / 266)
 
 
+# -- interrupts ------------------------------------------------------------------------------------
+def interrupt_call(monkeypatch, call: int):
+    """Make the backend's ``call``-th train_epochs (1-based) run, then raise
+    KeyboardInterrupt, as Ctrl-C during a compiled call of several epochs does."""
+    ops = fnn.get_backend()
+    real, calls = ops.train_epochs, []
+
+    def interrupted(net, state, X, targets, orders, n_epochs, batch_size):
+        calls.append(n_epochs)
+        stats = real(net, state, X, targets, orders, n_epochs, batch_size)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return stats
+
+    monkeypatch.setattr(ops, "train_epochs", interrupted)
+    return calls
+
+
+def test_an_interrupt_leaves_model_optimizer_and_history_at_the_last_recorded_epoch(
+        backend, monkeypatch):
+    """Ctrl-C in the second backend call (several epochs in one call): the parameters, the
+    optimizer's slots and step and the shuffling are those of the last recorded epoch, so
+    a further fit of the remaining epochs equals an uninterrupted run bit for bit."""
+    X, y = blobs()
+    optimizer = fnn.SGD(lr=0.05, momentum=0.9)
+    model = fnn.MLP([4, 8, 3], seed=0)
+    calls = interrupt_call(monkeypatch, call=2)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, epochs=1000, batch_size=16, optimizer=optimizer, verbose=0)
+    recorded = calls[0]
+    assert len(calls) == 2 and recorded < 1000 and model.history.epochs == recorded
+    assert model.optimizer_state.step == recorded * 4  # 60 rows, batch 16: 4 steps an epoch
+    monkeypatch.undo()
+    reference = fnn.MLP([4, 8, 3], seed=0)
+    reference.fit(X, y, epochs=recorded, batch_size=16, optimizer=optimizer, verbose=0)
+    assert np.array_equal(model.params, reference.params)
+    assert np.array_equal(model.optimizer_state.slots[0], reference.optimizer_state.slots[0])
+    model.fit(X, y, epochs=1000 - recorded, batch_size=16, optimizer=optimizer, verbose=0)
+    uninterrupted = fnn.MLP([4, 8, 3], seed=0)
+    uninterrupted.fit(X, y, epochs=1000, batch_size=16, optimizer=optimizer, verbose=0)
+    assert np.array_equal(model.params, uninterrupted.params)
+    assert model.history["loss"] == uninterrupted.history["loss"]
+    assert model.optimizer_state.step == uninterrupted.optimizer_state.step
+
+
+def test_an_interrupt_before_the_first_epoch_leaves_the_model_unfitted(backend, monkeypatch):
+    X, y = blobs()
+    model = fnn.MLP([4, 3], seed=0)
+    initial = model.params.copy()
+    interrupt_call(monkeypatch, call=1)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, epochs=5, verbose=0)
+    assert not model.fitted and model.history.epochs == 0
+    assert np.array_equal(model.params, initial) and model.optimizer_state.step == 0
+    with pytest.raises(fnn.NotFittedError):
+        model.save("never-written.npz")
+
+
 # -- divergence ------------------------------------------------------------------------------------
 def test_divergence_raises_with_the_epoch_and_history(backend):
     """lr 3 on linear regression overflows within tens of epochs: TrainingDivergedError
