@@ -19,6 +19,7 @@ import platform
 import sys
 import textwrap
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -260,7 +261,12 @@ def _problem(args):
             raise UsageError(f"--target and --task are for CSV tables, not for problem "
                              f"{args.problem!r}")
         return problems[args.problem], ()
-    return table_problem(args.problem, args.target, args.task)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        found = table_problem(args.problem, args.target, args.task)
+    for warning in caught:
+        print(f"fastnn: warning: {warning.message}", file=sys.stderr)
+    return found
 
 
 def _describe(optimizer) -> str:

@@ -22,6 +22,7 @@ measured by the test suite. :func:`table_problem` makes a problem of a user's CS
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,9 +268,10 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
     ``classify``) are held out as the test set; the features are standardised with the
     training rows' statistics. ``classify``: the distinct target values, numbers or
     strings, sorted, become labels 0..k-1 (k >= 2), softmax cross-entropy, scored by
-    accuracy. ``regress``: the target (numbers only) is standardised too and fitted with
-    mse, scored by R² (which that scaling leaves unchanged). The net: one hidden ReLU
-    layer of 32, Adam lr 0.01, batch 32, 100 epochs.
+    accuracy; a numeric target that looks continuous is refused (see FEW_VALUES).
+    ``regress``: the target (numbers only) is standardised too and fitted with mse, scored
+    by R² (which that scaling leaves unchanged); a UserWarning if it looks like classes.
+    The net: one hidden ReLU layer of 32, Adam lr 0.01, batch 32, 100 epochs.
     """
     losses = {"classify": "softmax_cross_entropy", "regress": "mse"}
     if task not in losses:
@@ -277,6 +279,7 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
     X, y, _ = load_csv(path, target)
     classes = ()
     if task == "classify":
+        _refuse_continuous(path, target, y)
         values, y = np.unique(y, return_inverse=True)
         classes = tuple(values.tolist())
         if len(classes) < 2:
@@ -287,6 +290,8 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
         raise DataFileError(f"{path}: line {first + 2}, column {target!r}: regress needs "
                             f"numbers, found {str(y[first])!r} (use --task classify for "
                             f"class names)")
+    else:
+        _warn_if_classes(path, target, y)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=seed,
                                                         stratify=task == "classify")
     xs = Standardizer().fit(X_train)
@@ -302,6 +307,36 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
                       epochs=100, batch_size=32, lr=0.01, optimizer=Adam, threshold=None,
                       loss=losses[task])
     return problem, classes
+
+
+FEW_VALUES = 10
+"""A numeric target is taken for classes when it has at most this many distinct values,
+all integers (``regress`` warns); ``classify`` refuses a numeric target with more than
+this many distinct non-integer values, or more distinct values than this and than a
+tenth of the rows (a continuous quantity, not classes)."""
+
+
+def _refuse_continuous(path, target: str, y: np.ndarray) -> None:
+    """DataFileError if the numeric target y (n,) looks continuous (see FEW_VALUES)."""
+    if y.dtype.kind != "f":
+        return  # names are classes
+    values = np.unique(y)
+    fractional = np.count_nonzero(values != np.round(values))
+    if fractional > FEW_VALUES or len(values) > max(FEW_VALUES, len(y) / 10):
+        raise DataFileError(
+            f"{path}: column {target!r} looks continuous, not like classes: {len(values)} "
+            f"distinct values in {len(y)} rows ({fractional} of them not integers) would "
+            f"make {len(values)} classes; use --task regress to predict a number")
+
+
+def _warn_if_classes(path, target: str, y: np.ndarray) -> None:
+    """A UserWarning if the numeric target y (n,) looks like classes (see FEW_VALUES)."""
+    values = np.unique(y)
+    if len(values) <= FEW_VALUES and (values == np.round(values)).all():
+        shown = ", ".join(f"{v:g}" for v in values)
+        warnings.warn(f"{path}: column {target!r} holds only {len(values)} distinct values, "
+                      f"all integers ({shown}): it looks like classes; --task classify "
+                      f"trains a classifier", UserWarning, stacklevel=3)
 
 
 def _is_number(text: str) -> bool:

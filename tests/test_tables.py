@@ -127,6 +127,43 @@ def test_table_usage_errors_are_one_line(capsys, tmp_path, argv, words):
         assert word in err, err
 
 
+def numeric_target_csv(tmp_path, y):
+    """A table of one noise feature and the numeric target y."""
+    x = np.random.default_rng(0).normal(size=len(y))
+    return write(tmp_path, "x,y\n" + "\n".join(f"{a:.5f},{t!r}" for a, t in zip(x, y)) + "\n")
+
+
+@pytest.mark.parametrize("kind", ["fractional", "integer"])
+def test_classify_refuses_a_target_that_looks_continuous(capsys, tmp_path, kind):
+    """Like diabetes' target (442 rows, 214 distinct values): not 214 classes."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(150, 70, 442)
+    y = np.round(y, 2) if kind == "fractional" else np.round(y).astype(int)
+    path = numeric_target_csv(tmp_path, y.tolist())
+    status, out, err = run(capsys, "train", path, "--target", "y", "--task", "classify",
+                           "--backend", "numpy", "--epochs", 1)
+    assert status == 2 and err.count("\n") == 1, err
+    assert "looks continuous" in err and "--task regress" in err
+    assert f"{len(np.unique(y))} distinct values in 442 rows" in err
+
+
+@pytest.mark.parametrize("y", [[0, 1, 2] * 7, [1.0, 2.5, 4.0, 7.5] * 50],
+                         ids=["21 rows, 3 classes", "4 fractional values"])
+def test_classify_takes_a_few_numeric_classes(capsys, tmp_path, y):
+    status, out, err = run(capsys, "train", numeric_target_csv(tmp_path, y), "--target", "y",
+                           "--task", "classify", "--backend", "numpy", "--epochs", 1)
+    assert status == 0 and err == "", err
+
+
+def test_regress_on_a_target_that_looks_like_classes_warns(capsys, tmp_path):
+    path = numeric_target_csv(tmp_path, [0, 1] * 50)
+    status, out, err = run(capsys, "train", path, "--target", "y", "--task", "regress",
+                           "--backend", "numpy", "--epochs", 1)
+    assert status == 0
+    assert err.startswith("fastnn: warning: ") and err.count("\n") == 1, err
+    assert "only 2 distinct values, all integers (0, 1)" in err and "--task classify" in err
+
+
 def test_one_class_is_refused(capsys, tmp_path):
     path = write(tmp_path, "x,y\n1,a\n2,a\n3,a\n")
     status, _, err = run(capsys, "train", path, "--target", "y", "--task", "classify")
