@@ -214,12 +214,20 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _what_it_takes(model) -> str:
-    """What a saved model expects as input, for the line saying it was saved."""
-    if model.input_scale == 1.0:
-        return ""
-    return (f"; it takes raw inputs and scales them by {model.input_scale:.6g} itself (for "
-            f"MNIST: the 0-255 pixels of load_mnist(dtype=np.uint8), not load_mnist()'s 0-1 "
-            f"floats)")
+    """What a saved model takes and predicts, for the line saying it was saved."""
+    import numpy as np
+
+    said = ""
+    if np.ndim(model.input_scale) > 0 or np.any(model.input_shift != 0):
+        said += (f"; it takes raw rows of the {model.sizes[0]} feature columns, in the "
+                 f"table's order, and standardises them itself")
+    elif model.input_scale != 1.0:
+        said += (f"; it takes raw inputs and scales them by {model.input_scale:.6g} itself "
+                 f"(for MNIST: the 0-255 pixels of load_mnist(dtype=np.uint8), not "
+                 f"load_mnist()'s 0-1 floats)")
+    if model.classes is not None:
+        said += f"; predict returns the class names ({', '.join(map(str, model.classes))})"
+    return said
 
 
 def _save_interrupted(model, path, epochs: int) -> None:

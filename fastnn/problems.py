@@ -65,8 +65,9 @@ class Problem:
     optimizer. ``threshold`` is the metric (accuracy, or R² for mse) on ``scored_on`` that
     the tutorial reaches (None: no target, a user's table); ``picture`` is the extra
     figure the CLI draws: ``boundary`` (2-D inputs), ``images`` (MNIST) or None;
-    ``input_scale`` the model's input scaling (1/255 for MNIST, whose loader keeps the raw
-    uint8 pixels).
+    ``input_scale`` and ``input_shift`` the model's input map (``input_scale`` 1/255 for
+    MNIST, whose loader keeps the raw uint8 pixels; per feature for a CSV table), and
+    ``classes`` its class names (None: the labels 0..k-1).
     """
 
     name: str
@@ -85,7 +86,9 @@ class Problem:
     scored_on: str = "test"
     data: str | None = None
     picture: str | None = None
-    input_scale: float = 1.0
+    input_scale: float | np.ndarray = 1.0
+    input_shift: float | np.ndarray = 0.0
+    classes: tuple | None = None
 
     @property
     def metric(self) -> str:
@@ -105,7 +108,8 @@ class Problem:
         problem's own; ``seed`` fixes initialisation and shuffling."""
         hidden = self.hidden if hidden is None else tuple(hidden)
         return MLP([self.n_inputs, *hidden, self.n_outputs], activation=self.activation,
-                   loss=self.loss, seed=seed, input_scale=self.input_scale)
+                   loss=self.loss, seed=seed, input_scale=self.input_scale,
+                   input_shift=self.input_shift, classes=self.classes)
 
     def fit(self, model: Sequential, train: Pair, *, epochs: int | None = None,
             batch_size=DEFAULT, lr: float | None = None, verbose: int = 0,
@@ -265,10 +269,12 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
     its class names (``()`` for ``regress``).
 
     Column ``target`` is y; a seeded 20% of the rows (stratified by class for
-    ``classify``) are held out as the test set; the features are standardised with the
-    training rows' statistics. ``classify``: the distinct target values, numbers or
-    strings, sorted, become labels 0..k-1 (k >= 2), softmax cross-entropy, scored by
-    accuracy; a numeric target that looks continuous is refused (see FEW_VALUES).
+    ``classify``) are held out as the test set; the model standardises the features
+    itself with the training rows' statistics (its input map: ``input_shift`` the means,
+    ``input_scale`` one over the deviations), so it takes the table's raw rows, saved or
+    not. ``classify``: the distinct target values, numbers or strings, sorted, are the
+    model's ``classes`` (k >= 2; ``predict`` returns them), softmax cross-entropy, scored
+    by accuracy; a numeric target that looks continuous is refused (see FEW_VALUES).
     ``regress``: the target (numbers only) is standardised too and fitted with mse, scored
     by R² (which that scaling leaves unchanged); a UserWarning if it looks like classes.
     The net: one hidden ReLU layer of 32, Adam lr 0.01, batch 32, 100 epochs.
@@ -280,8 +286,7 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
     classes = ()
     if task == "classify":
         _refuse_continuous(path, target, y)
-        values, y = np.unique(y, return_inverse=True)
-        classes = tuple(values.tolist())
+        classes = tuple(np.unique(y).tolist())
         if len(classes) < 2:
             raise DataFileError(f"{path}: column {target!r} holds one value only "
                                 f"({classes[0]!r}); classify needs two classes or more")
@@ -295,17 +300,18 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=seed,
                                                         stratify=task == "classify")
     xs = Standardizer().fit(X_train)
-    train, test = (xs.transform(X_train), y_train), (xs.transform(X_test), y_test)
+    train, test = (X_train, y_train), (X_test, y_test)
     if task == "regress":
         ys = Standardizer().fit(y_train[:, None])
-        train, test = ((train[0], ys.transform(y_train[:, None])[:, 0]),
-                       (test[0], ys.transform(y_test[:, None])[:, 0]))
+        train, test = ((X_train, ys.transform(y_train[:, None])[:, 0]),
+                       (X_test, ys.transform(y_test[:, None])[:, 0]))
     n_outputs = len(classes) if task == "classify" else 1
     problem = Problem(Path(path).name, f"column {target!r} of {path} ({task}, "
                       f"{len(X):,} rows, {X.shape[1]} features)",
                       lambda data_dir: (train, test), X.shape[1], n_outputs, (32,),
                       epochs=100, batch_size=32, lr=0.01, optimizer=Adam, threshold=None,
-                      loss=losses[task])
+                      loss=losses[task], input_scale=1 / xs.scale_, input_shift=xs.mean_,
+                      classes=classes or None)
     return problem, classes
 
 

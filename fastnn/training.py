@@ -68,16 +68,17 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     if verbose not in (0, 1, 2):
         raise ValueRangeError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     X = check.features(X, model.sizes[0], model.dtype, keep_integers=True)
-    t = check.targets(y, len(X), model.loss, model.sizes[-1], model.dtype)
+    t = check.targets(model._labels(y), len(X), model.loss, model.sizes[-1], model.dtype)
+    if validation_split is not None and validation_data is not None:
+        raise ConfigError("give validation_data or validation_split, not both")
+    validation = _validation(model, validation_data)
     if validation_split is not None:
-        if validation_data is not None:
-            raise ConfigError("give validation_data or validation_split, not both")
         rows, held_out = validation_rows(len(X), validation_split, model.seed)
-        validation_data = (X[held_out], t[held_out])
+        validation = (X[held_out], t[held_out])
         X, t = X[rows], t[rows]
+    X = model._mapped(X)
     n = len(X)
     batch = n if batch_size is None else min(check.positive_int(batch_size, "batch_size"), n)
-    validation = _validation(model, validation_data)
     callbacks = list(callbacks)
     opt = get_optimizer(model.optimizer or "sgd" if optimizer is None else optimizer)
     state = optimizer_state(model, opt, steps_per_epoch(n, batch), epochs)
@@ -128,7 +129,7 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
                     raise _diverged(stats, done, _lr_text(opt, state, failed_step), history)
                 best = min(best, float(losses.min())) if len(losses) else best
                 if validation is not None:
-                    scores = model.evaluate(*validation)
+                    scores = model._scores(*validation)
                     history.append(**{f"val_{key}": value for key, value in scores.items()})
                 done += count
                 if verbose:
@@ -246,8 +247,8 @@ def _validation(model, validation_data):
         raise ConfigError("validation_data must be a pair (X_val, y_val)") from None
     X_val = check.features(X_val, model.sizes[0], model.dtype, "validation X",
                            keep_integers=True)
-    return X_val, check.targets(y_val, len(X_val), model.loss, model.sizes[-1], model.dtype,
-                                "validation y")
+    return X_val, check.targets(model._labels(y_val, "validation y"), len(X_val), model.loss,
+                                model.sizes[-1], model.dtype, "validation y")
 
 
 def _record(history, model, stats, finished, t, state, first_step, steps_per_epoch,

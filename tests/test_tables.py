@@ -97,6 +97,28 @@ def test_train_classify_on_a_csv_with_string_labels(capsys, tmp_path):
     assert fastnn.load(model_path).sizes == (2, 32, 2)
 
 
+def test_a_saved_table_model_takes_raw_rows_and_predicts_the_class_names(capsys, tmp_path):
+    """train TABLE.csv --save, then load(...).predict on the table's own raw rows: the
+    model standardises them itself and answers with the class names, as accurate as the
+    run was (features far from mean 0 and scale 1, so an unscaled model could not)."""
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, 300)
+    x1 = 1000 + 100 * (rng.normal(size=300) + 4 * label)
+    x2 = 0.01 * rng.normal(size=300)
+    rows = [f"{a:.3f},{b:.6f},{['setosa', 'other'][c]}" for a, b, c in zip(x1, x2, label)]
+    path = write(tmp_path, "x1,x2,kind\n" + "\n".join(rows) + "\n")
+    model_path = tmp_path / "m.npz"
+    status, out, err = run(capsys, "train", path, "--target", "kind", "--task", "classify",
+                           "--backend", "numpy", "--save", model_path)
+    assert status == 0, err
+    assert "standardises them itself" in out
+    assert "predict returns the class names (other, setosa)" in out
+    X, y, _ = load_csv(path, "kind")
+    predicted = fastnn.load(model_path).predict(X)
+    assert predicted.tolist() and set(predicted.tolist()) == {"setosa", "other"}
+    assert np.mean(predicted == y) >= 0.95
+
+
 def test_train_regress_on_a_csv_reports_r2(capsys, tmp_path):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(300, 3))
