@@ -186,7 +186,7 @@ def _run_train(args: argparse.Namespace) -> int:
             history = problem.fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr,
                                   verbose=verbose)
     except KeyboardInterrupt:
-        _save_interrupted(model, args.save, epochs)
+        _save_interrupted(problem, model, args.save, epochs)
         raise
     seconds = time.perf_counter() - start
     last = history.last()
@@ -205,15 +205,16 @@ def _run_train(args: argparse.Namespace) -> int:
                   f"{problem.threshold:g}); train longer (--epochs, now {epochs}) or try "
                   f"another --seed")
     if args.save:
+        problem.in_target_units(model)
         model.save(args.save)
-        print(f"saved the model to {args.save}{_what_it_takes(model)}")
+        print(f"saved the model to {args.save}{_what_it_takes(problem, model)}")
     if args.plot:
         for path in _plot(problem, model, history, test, args.plot):
             print(f"wrote {path}")
     return 0
 
 
-def _what_it_takes(model) -> str:
+def _what_it_takes(problem, model) -> str:
     """What a saved model takes and predicts, for the line saying it was saved."""
     import numpy as np
 
@@ -227,10 +228,12 @@ def _what_it_takes(model) -> str:
                  f"load_mnist()'s 0-1 floats)")
     if model.classes is not None:
         said += f"; predict returns the class names ({', '.join(map(str, model.classes))})"
+    if problem.target_scaling is not None:
+        said += "; predict returns the target in the table's own units"
     return said
 
 
-def _save_interrupted(model, path, epochs: int) -> None:
+def _save_interrupted(problem, model, path, epochs: int) -> None:
     """After Ctrl-C: save the finished epochs to ``path`` (if given) and say so on stderr;
     ``fit`` has put the model back to its last finished epoch."""
     if path is None:
@@ -240,9 +243,10 @@ def _save_interrupted(model, path, epochs: int) -> None:
         print(f"interrupted before the first epoch finished: nothing saved to {path}",
               file=sys.stderr)
         return
+    problem.in_target_units(model)
     model.save(path)
     print(f"interrupted after {done} of {epochs} epochs: saved the model of epoch {done} to "
-          f"{path}{_what_it_takes(model)}", file=sys.stderr)
+          f"{path}{_what_it_takes(problem, model)}", file=sys.stderr)
 
 
 def _problems() -> dict:

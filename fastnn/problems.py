@@ -67,7 +67,9 @@ class Problem:
     figure the CLI draws: ``boundary`` (2-D inputs), ``images`` (MNIST) or None;
     ``input_scale`` and ``input_shift`` the model's input map (``input_scale`` 1/255 for
     MNIST, whose loader keeps the raw uint8 pixels; per feature for a CSV table), and
-    ``classes`` its class names (None: the labels 0..k-1).
+    ``classes`` its class names (None: the labels 0..k-1); ``target_scaling`` the (mean,
+    deviation) a regression's targets were standardised with (a CSV table), see
+    :meth:`in_target_units`.
     """
 
     name: str
@@ -89,6 +91,7 @@ class Problem:
     input_scale: float | np.ndarray = 1.0
     input_shift: float | np.ndarray = 0.0
     classes: tuple | None = None
+    target_scaling: tuple[float, float] | None = None
 
     @property
     def metric(self) -> str:
@@ -121,6 +124,18 @@ class Problem:
                          batch_size=self.batch_size if batch_size is DEFAULT else batch_size,
                          optimizer=self.optimizer(self.lr if lr is None else lr),
                          validation_data=validation_data, verbose=verbose)
+
+    def in_target_units(self, model: Sequential) -> None:
+        """Make ``model`` (trained on targets standardised by ``target_scaling``) predict
+        in the targets' own units, in place: its last layer, linear, becomes
+        ``(x @ W + b) * deviation + mean``. Nothing to do without ``target_scaling``."""
+        if self.target_scaling is None:
+            return
+        mean, deviation = self.target_scaling
+        W, b = model.net.W[-1], model.net.b[-1]
+        W *= deviation
+        b *= deviation
+        b += mean
 
     def score(self, model: Sequential, data: Pair) -> float:
         """The problem's metric of ``model`` on ``data`` (X, y)."""
@@ -275,8 +290,9 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
     not. ``classify``: the distinct target values, numbers or strings, sorted, are the
     model's ``classes`` (k >= 2; ``predict`` returns them), softmax cross-entropy, scored
     by accuracy; a numeric target that looks continuous is refused (see FEW_VALUES).
-    ``regress``: the target (numbers only) is standardised too and fitted with mse, scored
-    by R² (which that scaling leaves unchanged); a UserWarning if it looks like classes.
+    ``regress``: the target (numbers only) is standardised too (``target_scaling``) and
+    fitted with mse, scored by R² (which that scaling leaves unchanged); a UserWarning if
+    it looks like classes.
     The net: one hidden ReLU layer of 32, Adam lr 0.01, batch 32, 100 epochs.
     """
     losses = {"classify": "softmax_cross_entropy", "regress": "mse"}
@@ -301,8 +317,10 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
                                                         stratify=task == "classify")
     xs = Standardizer().fit(X_train)
     train, test = (X_train, y_train), (X_test, y_test)
+    target_scaling = None
     if task == "regress":
         ys = Standardizer().fit(y_train[:, None])
+        target_scaling = (float(ys.mean_[0]), float(ys.scale_[0]))
         train, test = ((X_train, ys.transform(y_train[:, None])[:, 0]),
                        (X_test, ys.transform(y_test[:, None])[:, 0]))
     n_outputs = len(classes) if task == "classify" else 1
@@ -311,7 +329,7 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
                       lambda data_dir: (train, test), X.shape[1], n_outputs, (32,),
                       epochs=100, batch_size=32, lr=0.01, optimizer=Adam, threshold=None,
                       loss=losses[task], input_scale=1 / xs.scale_, input_shift=xs.mean_,
-                      classes=classes or None)
+                      classes=classes or None, target_scaling=target_scaling)
     return problem, classes
 
 

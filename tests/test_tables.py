@@ -132,6 +132,26 @@ def test_train_regress_on_a_csv_reports_r2(capsys, tmp_path):
     assert float(out.split("test r2 ")[1].split()[0]) >= 0.9
 
 
+def test_a_saved_regression_takes_raw_rows_and_predicts_in_the_targets_units(capsys,
+                                                                            tmp_path):
+    """The saved model answers in the table's units (prices about 50), not in the
+    standardised ones it was trained on."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3)) * [1, 100, 0.01] + [0, 500, 2]
+    y = 3 * (X[:, 0] - 0) - 2 * (X[:, 1] - 500) / 100 + 0.1 * rng.normal(size=300) + 50
+    rows = "\n".join(",".join(f"{v:.5f}" for v in (*x, t)) for x, t in zip(X, y))
+    path = write(tmp_path, "a,b,c,price\n" + rows + "\n")
+    model_path = tmp_path / "m.npz"
+    status, out, err = run(capsys, "train", path, "--target", "price", "--task", "regress",
+                           "--backend", "numpy", "--epochs", 60, "--save", model_path)
+    assert status == 0, err
+    assert "predict returns the target in the table's own units" in out
+    X, y, _ = load_csv(path, "price")
+    predicted = fastnn.load(model_path).predict(X)
+    r2 = 1 - np.sum((predicted - y) ** 2) / np.sum((y - y.mean()) ** 2)
+    assert r2 >= 0.9, r2
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--target", "kind"], ["--target COLUMN and --task classify|regress"]),
     (["--task", "classify"], ["--target COLUMN"]),
