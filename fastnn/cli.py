@@ -114,9 +114,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         + [""] + textwrap.wrap(
         "A CSV table (header row, numeric feature columns, the target column by name: see "
         "fastnn.datasets.load_csv) trains an MLP with one hidden ReLU layer of 32 on a "
-        "seeded 80% of its rows, features standardised, and reports the held-out 20%: "
-        "accuracy for --task classify (the target's distinct values, numbers or strings, "
-        "become classes 0..k-1), R² for --task regress (on the standardised target).",
+        "seeded 80% of its rows, features standardised by the model itself, and reports "
+        "the held-out 20%: accuracy for --task classify (the target's distinct values, "
+        "numbers or strings, are the classes; a numeric target that looks continuous is "
+        "refused), R² for --task regress (on the standardised target). A model saved with "
+        "--save takes the table's raw rows and predicts its classes, or its target in its "
+        "own units. Ctrl-C with --save saves the epochs finished so far.",
         78, break_on_hyphens=False)
         + [""] + textwrap.wrap(
         "--plot out.png writes the training curves (loss and metric per epoch) to out.png "
