@@ -190,6 +190,18 @@ def test_a_page_that_plots_is_skipped_without_matplotlib(tmp_path, monkeypatch):
         test_page_snippets_run(page, tmp_path, monkeypatch)
 
 
+def test_the_changelog_is_written_for_users():
+    """Its newest section is the package's version (not an Unreleased heading beside it),
+    and it holds no issue numbers, notes to developers or source paths."""
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    version = re.search(r'^version = "(.+)"$', pyproject, re.MULTILINE).group(1)
+    newest = re.search(r"^## \[(.+?)\]", changelog, re.MULTILINE).group(1)
+    assert newest == version
+    internal = re.findall(r"issue \d+|<!--|kernels/|tests/|bench/", changelog, re.IGNORECASE)
+    assert not internal, internal
+
+
 @pytest.mark.parametrize("block", SKIPPED, ids=[block.where for block in SKIPPED])
 def test_skipped_block(block):
     """One skipped test per ``<!-- skip: reason -->`` block, so ``-ra`` lists each reason."""
