@@ -53,7 +53,9 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
         validation_split=None, callbacks=(), shuffle=True, verbose=1) -> History:
     """Train ``model`` in place; return (and keep as ``model.history``) its History.
 
-    X (n, i) real array; y int labels (n,) or targets (n,) / (n, k) per the model's loss;
+    X (n, i) real array, raw rows (the model applies its input map); y int labels (n,),
+    or the model's class names if it has ``classes``, or targets (n,) / (n, k) per the
+    model's loss;
     batch_size=None trains full-batch; optimizer: an optimizer or its name, None for the
     model's current one (``SGD()`` at first); validation_data (X_val, y_val), or
     validation_split, a fraction of the rows held out (seeded by the model's seed) and
@@ -62,7 +64,8 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     2 also a line per epoch. Raises TrainingDivergedError, keeping the last finite
     parameters, if the loss or a gradient stops being finite; warns
     (TrainingDivergenceWarning, once per call) if an epoch's finite mean loss explodes
-    (see ``EXPLOSION``).
+    (see ``EXPLOSION``). On KeyboardInterrupt the model stays at its last recorded epoch
+    (see the module docstring).
     """
     epochs = check.positive_int(epochs, "epochs")
     if verbose not in (0, 1, 2):
