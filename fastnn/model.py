@@ -164,7 +164,8 @@ class Sequential:
         return logits[:, 0] if logits.shape[1] == 1 else logits
 
     def predict_proba(self, X) -> np.ndarray:
-        """Probabilities (n, k): softmax rows (softmax_cross_entropy) or sigmoids (sigmoid_bce)."""
+        """Probabilities (n, k): softmax rows (softmax_cross_entropy), columns in the order
+        of ``classes`` if the model has them; or sigmoids (sigmoid_bce)."""
         if self.loss == "mse":
             raise ConfigError("predict_proba needs a classification loss; this model uses mse")
         logits = self._logits(X, stacklevel=3)
