@@ -3,9 +3,13 @@
 A model file is one ``.npz`` (a zip of ``.npy`` entries), version 1, every entry a plain
 array: ``format`` ("fastnn-model"), ``version`` (1), ``sizes`` int64 (L+1,),
 ``activations`` str (L,), ``loss`` str, ``dtype`` str, ``seed`` int64, ``input_scale``
-float64, ``params`` (p,) of ``dtype`` (the flat buffer: every W, then every b). This
-module imports nothing of the model, so ``Sequential.save`` and ``fastnn.io`` can both
-use it without importing each other.
+float64, a number () or one per input feature (i,), ``params`` (p,) of ``dtype`` (the
+flat buffer: every W, then every b). Two optional entries, written only where a model
+has them (files without them load as before): ``input_shift`` float64 () or (i,), the
+input map's shift (``x' = (x - input_shift) * input_scale``), and ``classes`` (k,) str,
+int64 or float64, the class names ``predict`` returns. This module imports nothing of
+the model, so ``Sequential.save`` and ``fastnn.io`` can both use it without importing
+each other.
 
 A checkpoint (``include_optimizer=True``) adds, all or none of them: ``optimizer`` str,
 JSON of the optimizer's class and fields (a learning-rate schedule as its class and
@@ -24,13 +28,14 @@ import numpy as np
 from ._files import atomic_write
 from .errors import NotFittedError
 
-__all__ = ["FORMAT", "VERSION", "KEYS", "OPTIMIZER_KEYS", "save", "model_arrays",
-           "optimizer_arrays"]
+__all__ = ["FORMAT", "VERSION", "KEYS", "OPTIONAL_KEYS", "OPTIMIZER_KEYS", "save",
+           "model_arrays", "optimizer_arrays"]
 
 FORMAT = "fastnn-model"
 VERSION = 1
 KEYS = ("format", "version", "sizes", "activations", "loss", "dtype", "seed", "input_scale",
         "params")
+OPTIONAL_KEYS = ("input_shift", "classes")
 OPTIMIZER_KEYS = ("optimizer", "optimizer_step", "optimizer_slots", "shuffle_state")
 
 
@@ -52,7 +57,7 @@ def save(model, path, include_optimizer: bool = False) -> None:
 
 def model_arrays(model) -> dict[str, np.ndarray]:
     """The entries of ``model``'s file, by name (see the module docstring)."""
-    return {
+    arrays = {
         "format": np.array(FORMAT), "version": np.array(VERSION, np.int64),
         "sizes": np.array(model.sizes, np.int64),
         "activations": np.array([layer.activation for layer in model.layers]),
@@ -60,6 +65,11 @@ def model_arrays(model) -> dict[str, np.ndarray]:
         "seed": np.array(model.seed, np.int64),
         "input_scale": np.array(model.input_scale, np.float64), "params": model.params,
     }
+    if np.any(model.input_shift != 0):
+        arrays["input_shift"] = np.array(model.input_shift, np.float64)
+    if model.classes is not None:
+        arrays["classes"] = np.array(model.classes)
+    return arrays
 
 
 def optimizer_arrays(model) -> dict[str, np.ndarray]:

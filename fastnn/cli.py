@@ -19,6 +19,7 @@ import platform
 import sys
 import textwrap
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,9 +114,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         + [""] + textwrap.wrap(
         "A CSV table (header row, numeric feature columns, the target column by name: see "
         "fastnn.datasets.load_csv) trains an MLP with one hidden ReLU layer of 32 on a "
-        "seeded 80% of its rows, features standardised, and reports the held-out 20%: "
-        "accuracy for --task classify (the target's distinct values, numbers or strings, "
-        "become classes 0..k-1), R² for --task regress (on the standardised target).",
+        "seeded 80% of its rows, features standardised by the model itself, and reports "
+        "the held-out 20%: accuracy for --task classify (the target's distinct values, "
+        "numbers or strings, are the classes; a numeric target that looks continuous is "
+        "refused), R² for --task regress (on the standardised target). A model saved with "
+        "--save takes the table's raw rows and predicts its classes, or its target in its "
+        "own units. Ctrl-C with --save saves the epochs finished so far.",
         78, break_on_hyphens=False)
         + [""] + textwrap.wrap(
         "--plot out.png writes the training curves (loss and metric per epoch) to out.png "
@@ -180,9 +184,13 @@ def _run_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     # fit checks every loss and gradient itself and raises TrainingDivergedError naming
     # the epoch and batch; numpy's overflow warnings on the way there would only add noise.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        history = problem.fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr,
-                              verbose=verbose)
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            history = problem.fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr,
+                                  verbose=verbose)
+    except KeyboardInterrupt:
+        _save_interrupted(problem, model, args.save, epochs)
+        raise
     seconds = time.perf_counter() - start
     last = history.last()
     print(f"trained in {seconds:.1f} s ({epochs * len(train[0]) / seconds:,.0f} samples/s "
@@ -200,15 +208,48 @@ def _run_train(args: argparse.Namespace) -> int:
                   f"{problem.threshold:g}); train longer (--epochs, now {epochs}) or try "
                   f"another --seed")
     if args.save:
+        problem.in_target_units(model)
         model.save(args.save)
-        print(f"saved the model to {args.save}" + (
-            f"; it takes raw inputs and scales them by {model.input_scale:.6g} itself "
-            f"(for MNIST: the 0-255 pixels of load_mnist(dtype=np.uint8), not load_mnist()'s "
-            f"0-1 floats)" if model.input_scale != 1.0 else ""))
+        print(f"saved the model to {args.save}{_what_it_takes(problem, model)}")
     if args.plot:
         for path in _plot(problem, model, history, test, args.plot):
             print(f"wrote {path}")
     return 0
+
+
+def _what_it_takes(problem, model) -> str:
+    """What a saved model takes and predicts, for the line saying it was saved."""
+    import numpy as np
+
+    said = ""
+    if np.ndim(model.input_scale) > 0 or np.any(model.input_shift != 0):
+        said += (f"; it takes raw rows of the {model.sizes[0]} feature columns, in the "
+                 f"table's order, and standardises them itself")
+    elif model.input_scale != 1.0:
+        said += (f"; it takes raw inputs and scales them by {model.input_scale:.6g} itself "
+                 f"(for MNIST: the 0-255 pixels of load_mnist(dtype=np.uint8), not "
+                 f"load_mnist()'s 0-1 floats)")
+    if model.classes is not None:
+        said += f"; predict returns the class names ({', '.join(map(str, model.classes))})"
+    if problem.target_scaling is not None:
+        said += "; predict returns the target in the table's own units"
+    return said
+
+
+def _save_interrupted(problem, model, path, epochs: int) -> None:
+    """After Ctrl-C: save the finished epochs to ``path`` (if given) and say so on stderr;
+    ``fit`` has put the model back to its last finished epoch."""
+    if path is None:
+        return
+    done = model.history.epochs if model.history is not None else 0
+    if done == 0:
+        print(f"interrupted before the first epoch finished: nothing saved to {path}",
+              file=sys.stderr)
+        return
+    problem.in_target_units(model)
+    model.save(path)
+    print(f"interrupted after {done} of {epochs} epochs: saved the model of epoch {done} to "
+          f"{path}{_what_it_takes(problem, model)}", file=sys.stderr)
 
 
 def _problems() -> dict:
@@ -235,7 +276,12 @@ def _problem(args):
             raise UsageError(f"--target and --task are for CSV tables, not for problem "
                              f"{args.problem!r}")
         return problems[args.problem], ()
-    return table_problem(args.problem, args.target, args.task)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        found = table_problem(args.problem, args.target, args.task)
+    for warning in caught:
+        print(f"fastnn: warning: {warning.message}", file=sys.stderr)
+    return found
 
 
 def _describe(optimizer) -> str:

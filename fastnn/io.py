@@ -19,7 +19,7 @@ from tokenize import TokenError
 import numpy as np
 
 from . import schedules
-from ._model_file import FORMAT, KEYS, OPTIMIZER_KEYS, VERSION, model_arrays, save
+from ._model_file import FORMAT, KEYS, OPTIMIZER_KEYS, OPTIONAL_KEYS, VERSION, model_arrays, save
 from .errors import FastnnError, ModelFileError
 from .kernels.net import count_params
 from .kernels.optimizers import RULES
@@ -34,6 +34,7 @@ __all__ = ["load", "save", "model_arrays", "FORMAT", "VERSION", "KEYS"]
 
 _MAX_DESCRIPTION_BYTES = 1 << 16  # every entry but params is a few hundred bytes
 _MAX_SLOTS = max(len(rule.slots) for rule in RULES.values())  # slot rows a checkpoint may hold
+_MAX_CLASS_NAME_BYTES = 1 << 12  # per class: a name of up to 1024 characters (UTF-32)
 # What reading a damaged zip or .npy header can raise; RuntimeError (NotImplementedError
 # included) is zipfile's answer to features fastnn never writes (encryption, patch data).
 _UNREADABLE = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, struct.error,
@@ -60,20 +61,27 @@ def load(path):
             if missing:
                 raise ModelFileError(f"{path}: not a fastnn model file (missing "
                                      f"{', '.join(missing)})")
-            known = {f"{key}.npy" for key in KEYS + OPTIMIZER_KEYS}
+            known = {f"{key}.npy" for key in KEYS + OPTIONAL_KEYS + OPTIMIZER_KEYS}
             unknown = sorted(names - known)
             if unknown:
                 name = unknown[0].removesuffix(".npy")
                 raise ModelFileError(f"{path}: unknown entry {name!r} ({len(unknown)} in all); "
-                                     f"a fastnn model file holds only {', '.join(KEYS)} (and "
-                                     f"a checkpoint {', '.join(OPTIMIZER_KEYS)})")
+                                     f"a fastnn model file holds only {', '.join(KEYS)}, "
+                                     f"optionally {', '.join(OPTIONAL_KEYS)} (and a "
+                                     f"checkpoint {', '.join(OPTIMIZER_KEYS)})")
             present = [key for key in OPTIMIZER_KEYS if f"{key}.npy" in names]
             if present and len(present) < len(OPTIMIZER_KEYS):
                 missing = [key for key in OPTIMIZER_KEYS if key not in present]
                 raise ModelFileError(f"{path}: a checkpoint needs every optimizer entry; "
                                      f"missing {', '.join(missing)}")
-            entries = {key: _entry(z, path, key, _MAX_DESCRIPTION_BYTES) for key in KEYS[:-1]}
+            entries = {key: _entry(z, path, key, _MAX_DESCRIPTION_BYTES) for key in KEYS[:-2]}
             sizes, acts, dtype = _description(path, entries)
+            limits = {"input_scale": 8 * sizes[0], "input_shift": 8 * sizes[0],
+                      "classes": _MAX_CLASS_NAME_BYTES * max(sizes[-1], 2)}
+            for key, limit in limits.items():
+                if f"{key}.npy" in names:
+                    entries[key] = _entry(z, path, key, limit + _MAX_DESCRIPTION_BYTES)
+            input_map = _input_map(path, entries, sizes[0])
             n_params = count_params(sizes)
             params = _entry(z, path, "params", n_params * dtype.itemsize + _MAX_DESCRIPTION_BYTES)
             checkpoint = None
@@ -96,7 +104,7 @@ def load(path):
     try:
         layers = [Dense(i, o, a) for i, o, a in zip(sizes[:-1], sizes[1:], acts)]
         model = Sequential(layers, loss=entries["loss"].item(), seed=int(entries["seed"]),
-                           dtype=dtype, input_scale=entries["input_scale"].item())
+                           dtype=dtype, **input_map)
     except (FastnnError, ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: inconsistent model description: {exc}") from None
     model.params[...] = params
@@ -190,7 +198,7 @@ def _description(path, entries) -> tuple[list[int], list[str], np.dtype]:
         raise ModelFileError(f"{path}: activations must be {len(sizes) - 1} names, got "
                              f"{_shown(acts)}")
     kinds = {"U": "name", "i": "integer", "f": "number"}
-    for name, kind in (("loss", "U"), ("dtype", "U"), ("seed", "i"), ("input_scale", "f")):
+    for name, kind in (("loss", "U"), ("dtype", "U"), ("seed", "i")):
         value = entries[name]
         if value.dtype.kind != kind or value.shape != ():
             raise ModelFileError(f"{path}: {name} must be a single {kinds[kind]}, got "
@@ -199,6 +207,28 @@ def _description(path, entries) -> tuple[list[int], list[str], np.dtype]:
     if dtype not in ("float32", "float64"):  # the names save writes, no aliases ("f4")
         raise ModelFileError(f"{path}: dtype must be float32 or float64, got {dtype!r}")
     return [int(s) for s in sizes], [str(a) for a in acts], np.dtype(dtype)
+
+
+def _input_map(path, entries, n_features: int) -> dict:
+    """``input_scale``, ``input_shift`` and ``classes`` for Sequential, checked for kind
+    and shape here (their values by Sequential): a number or one per feature (i,) of
+    float64, and names (k,) of str, int64 or float64."""
+    found = {}
+    for name in ("input_scale", "input_shift"):
+        value = entries.get(name)
+        if value is None:
+            continue
+        if value.dtype.kind != "f" or value.shape not in ((), (n_features,)):
+            raise ModelFileError(f"{path}: {name} must be a single number or one per input "
+                                 f"feature ({n_features},), got {_shown(value)}")
+        found[name] = value.item() if value.shape == () else value
+    classes = entries.get("classes")
+    if classes is not None:
+        if classes.dtype.kind not in "Uif" or classes.ndim != 1:
+            raise ModelFileError(f"{path}: classes must be a list of names (str, int64 or "
+                                 f"float64), got {_shown(classes)}")
+        found["classes"] = classes
+    return found
 
 
 def _expect(path, value, name, kind, expected, hint=""):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -10,7 +11,14 @@ import numpy as np
 from . import _model_file, _validate as check
 from .activations import canonical
 from .backend import get_backend
-from .errors import ConfigError, NonFiniteError, NotFittedError, ShapeError, ValueRangeError
+from .errors import (
+    ConfigError,
+    DTypeError,
+    NonFiniteError,
+    NotFittedError,
+    ShapeError,
+    ValueRangeError,
+)
 from .kernels import loop
 from .kernels.contract import LOSSES
 from .kernels.net import Net, count_params
@@ -26,16 +34,30 @@ class Sequential:
     layers: Dense layers whose sizes chain; loss: ``softmax_cross_entropy`` (integer
     labels), ``sigmoid_bce`` (targets in [0, 1]) or ``mse``; the last layer's output is
     the logits (or the prediction, for mse). seed fixes initialisation and shuffling;
-    dtype is float32 (default) or float64. ``input_scale`` multiplies every input as it
-    enters the first layer (like a rescaling layer): with ``input_scale=1/255`` raw uint8
-    images train directly, converted batch by batch, a quarter of the float32 memory.
+    dtype is float32 (default) or float64.
+
+    The input map ``x' = (x - input_shift) * input_scale`` (in dtype) is applied to every
+    input before the first layer, in ``fit``, ``predict``, ``evaluate``, a saved file and
+    an ONNX export, so the model takes raw rows. Each of the two is a number or one per
+    feature (i,): with per-feature statistics (``input_shift=mean``,
+    ``input_scale=1/std``) the model standardises its inputs itself. A scalar
+    ``input_scale`` alone (like a rescaling layer; ``1/255`` for raw uint8 images) is
+    applied batch by batch as the batches are gathered, a quarter of float32's memory;
+    any other map converts the training rows once.
+
+    ``classes`` (k,) names the classes (strings or numbers): with them ``predict`` returns
+    ``classes[label]`` and ``fit`` and ``evaluate`` take those names as y. k is the number
+    of outputs for softmax_cross_entropy, 2 (negative, positive) for sigmoid_bce with one
+    output.
     """
 
     def __init__(self, layers: Sequence[Dense], loss: str = "softmax_cross_entropy",
-                 seed: int = 0, dtype="float32", input_scale: float = 1.0):
+                 seed: int = 0, dtype="float32", input_scale=1.0, input_shift=0.0,
+                 classes=None):
         layers = tuple(layers)
         if not layers or not all(isinstance(layer, Dense) for layer in layers):
             raise ConfigError("Sequential needs a non-empty list of fastnn.Dense layers")
+        _refuse_subclasses(layers)
         for l, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
             if a.out_features != b.in_features:
                 raise ShapeError(f"layer {l} gives {a.out_features} features but layer {l + 1} "
@@ -54,9 +76,13 @@ class Sequential:
         if n_params > MAX_PARAMS:
             raise ValueRangeError(f"layer sizes {sizes} need {n_params:,} parameters; fastnn "
                                   f"allows at most {MAX_PARAMS:,}")
-        input_scale = check.real(input_scale, "input_scale", low=0, low_open=True)
+        self._input_scale = _per_feature(input_scale, "input_scale", sizes[0], positive=True)
+        self._input_shift = _per_feature(input_shift, "input_shift", sizes[0], positive=False)
+        # a scalar scale alone is the kernels' own (batch by batch); any other map is numpy's
+        self._numpy_map = np.ndim(self._input_scale) > 0 or np.any(self._input_shift != 0)
+        self._classes = _class_names(classes, self.loss, sizes[-1])
         self.net = Net(sizes, [layer.activation for layer in layers], self.loss, self.dtype,
-                       input_scale=input_scale)
+                       input_scale=1.0 if self._numpy_map else self._input_scale)
         init_rng = np.random.default_rng(init_seed)
         for layer, W in zip(layers, self.net.W):
             layer.init_weights(W, init_rng)
@@ -70,8 +96,19 @@ class Sequential:
         return self.net.sizes
 
     @property
-    def input_scale(self) -> float:
-        return self.net.input_scale
+    def input_scale(self) -> float | np.ndarray:
+        """The input map's scale: a float, or float64 (i,) per feature (read-only)."""
+        return self._input_scale
+
+    @property
+    def input_shift(self) -> float | np.ndarray:
+        """The input map's shift: a float, or float64 (i,) per feature (read-only)."""
+        return self._input_shift
+
+    @property
+    def classes(self) -> np.ndarray | None:
+        """The class names (k,) that ``predict`` returns (read-only), or None."""
+        return self._classes
 
     @property
     def params(self) -> np.ndarray:
@@ -115,16 +152,21 @@ class Sequential:
 
     def predict(self, X) -> np.ndarray:
         """Class labels int64 (n,) for softmax_cross_entropy; 0/1 int64 (n,) or (n, k) for
-        sigmoid_bce; the outputs (n,) or (n, k) for mse (a single output is flattened)."""
+        sigmoid_bce; the outputs (n,) or (n, k) for mse (a single output is flattened).
+        With ``classes``, the class names ``classes[label]`` (n,) instead of the labels."""
         logits = self._logits(X, stacklevel=3)
         if self.loss == "softmax_cross_entropy":
-            return np.argmax(logits, axis=1)
+            labels = np.argmax(logits, axis=1)
+            return labels if self._classes is None else self._classes[labels]
         if self.loss == "sigmoid_bce":
             logits = (logits > 0).astype(np.int64)
+            if self._classes is not None:
+                return self._classes[logits[:, 0]]
         return logits[:, 0] if logits.shape[1] == 1 else logits
 
     def predict_proba(self, X) -> np.ndarray:
-        """Probabilities (n, k): softmax rows (softmax_cross_entropy) or sigmoids (sigmoid_bce)."""
+        """Probabilities (n, k): softmax rows (softmax_cross_entropy), columns in the order
+        of ``classes`` if the model has them; or sigmoids (sigmoid_bce)."""
         if self.loss == "mse":
             raise ConfigError("predict_proba needs a classification loss; this model uses mse")
         logits = self._logits(X, stacklevel=3)
@@ -136,7 +178,11 @@ class Sequential:
         """``{'loss', 'accuracy'}`` (classification) or ``{'loss', 'r2'}`` (mse) on (X, y)."""
         self._require_fitted()
         X = self._inputs(X, stacklevel=3)
-        t = check.targets(y, len(X), self.loss, self.sizes[-1], self.dtype)
+        return self._scores(X, check.targets(self._labels(y), len(X), self.loss,
+                                             self.sizes[-1], self.dtype))
+
+    def _scores(self, X: np.ndarray, t: np.ndarray) -> dict[str, float]:
+        """``evaluate`` on validated rows X (n, i) and the loss's targets t."""
         ops = get_backend()
         loss_op = getattr(ops, self.loss)
         loss_sum, correct = 0.0, 0
@@ -167,16 +213,56 @@ class Sequential:
                            for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
                  for row in rows]
         rule = "-" * len(max(lines, key=len))
-        scale = f", input_scale {self.input_scale:g}" if self.input_scale != 1 else ""
+        extras = "".join(f", {key} {value}" for key, value in self._described().items())
         return "\n".join([lines[0], rule, *lines[1:], rule,
                           f"total {self.net.n_params:,} parameters ({self.dtype.name}); "
-                          f"loss {self.loss}{scale}"])
+                          f"loss {self.loss}{extras}"])
+
+    def _described(self) -> dict[str, str]:
+        """The input map and the classes, where they are not the defaults, for summary and
+        repr: ``{"input_scale": "0.00392157", "classes": "['a', 'b']"}``."""
+        shown = {"input_shift": self._input_shift, "input_scale": self._input_scale,
+                 "classes": self._classes}
+        defaults = {"input_shift": 0.0, "input_scale": 1.0, "classes": None}
+        return {key: _shown(value) for key, value in shown.items()
+                if value is not None and (np.ndim(value) > 0 or value != defaults[key])}
+
+    def _labels(self, y, name: str = "y"):
+        """y as the loss takes it: for a model with ``classes``, each class name's index
+        int64 (n,) (ValueRangeError naming the first unknown one); else y unchanged."""
+        if self._classes is None:
+            return y
+        y = np.asarray(y)
+        y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+        names = self._classes
+        if y.ndim != 1 or (y.dtype.kind == "U") != (names.dtype.kind == "U") or (
+                y.dtype.kind not in "biufU"):
+            raise ShapeError(f"{name} must be a 1-D array of this model's class names "
+                             f"({_shown(names)}), got {y.dtype} of shape {y.shape}")
+        order = np.argsort(names)
+        index = order[np.minimum(np.searchsorted(names[order], y), len(names) - 1)]
+        check.refuse(names[index] != y, y, name, f"must hold this model's class names "
+                                                  f"({_shown(names)})")
+        return index
+
+    def _mapped(self, X: np.ndarray) -> np.ndarray:
+        """Validated rows X (n, i) through the input map, as a new (n, i) array of the
+        model's dtype; X itself when the kernels apply the map (a scalar scale alone)."""
+        if not self._numpy_map:
+            return X
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below
+            out = X.astype(self.dtype)
+            out -= np.asarray(self._input_shift, self.dtype)
+            out *= np.asarray(self._input_scale, self.dtype)
+        return check.real_array(out, "X through the model's input map (input_shift, "
+                                     "input_scale)")
 
     def _inputs(self, X, stacklevel: int) -> np.ndarray:
         """X validated for prediction; a UserWarning (pointing ``stacklevel`` frames up) if
         this model scales its inputs down but X looks scaled already (float, |X| <= 1)."""
         X = check.features(X, self.sizes[0], self.dtype, keep_integers=True)
-        if self.input_scale < 1 and X.dtype.kind == "f" and max(X.max(), -X.min()) <= 1:
+        if (not self._numpy_map and self.input_scale < 1 and X.dtype.kind == "f"
+                and max(X.max(), -X.min()) <= 1):
             warnings.warn(
                 f"this model multiplies its inputs by input_scale={self.input_scale:.6g} "
                 f"itself, so it expects raw values (e.g. 0-255 pixels: "
@@ -208,8 +294,9 @@ class Sequential:
         for start in range(0, len(X), rows):
             stop = min(start + rows, len(X))
             with np.errstate(over="ignore", invalid="ignore"):  # reported below instead
-                inputs = loop.input_batch(x[:stop - start], X, slice(start, stop),
-                                          self.input_scale)
+                inputs = (self._mapped(X[start:stop]) if self._numpy_map else
+                          loop.input_batch(x[:stop - start], X, slice(start, stop),
+                                           self.net.input_scale))
                 logits = loop.forward(ops, self.net, inputs, [out[:stop - start] for out in outs])
             finite = np.isfinite(logits).all(axis=1)
             if not finite.all():
@@ -228,17 +315,31 @@ class Sequential:
     def __repr__(self):
         layers = ", ".join(f"Dense({l.in_features}, {l.out_features}, {l.activation!r})"
                            for l in self.layers)
-        scale = f", input_scale={self.input_scale:g}" if self.input_scale != 1 else ""
-        return f"Sequential([{layers}], loss={self.loss!r}, dtype={self.dtype.name}{scale})"
+        extras = "".join(f", {key}={value}" for key, value in self._described().items())
+        return f"Sequential([{layers}], loss={self.loss!r}, dtype={self.dtype.name}{extras})"
+
+
+def _refuse_subclasses(layers) -> None:
+    """ConfigError for a subclass of Dense: the backends run a layer from its sizes and
+    activation alone, so a subclass's own code (a forward, say) would be silently ignored."""
+    for l, layer in enumerate(layers):
+        if type(layer) is not Dense:
+            name = f"{type(layer).__module__}.{type(layer).__qualname__}"
+            raise ConfigError(
+                f"layer {l} is a {name}, a subclass of fastnn.Dense; fastnn cannot run it: "
+                f"its kernels compute every layer as act(x @ W + b) from the sizes and the "
+                f"activation alone and would never call the subclass's methods. Use "
+                f"fastnn.Dense (set other initial weights with model.set_params)")
 
 
 def MLP(sizes: Sequence[int], activation: str = "relu", loss: str = "softmax_cross_entropy",
         seed: int = 0, dtype="float32", output_activation: str = "identity",
-        input_scale: float = 1.0) -> Sequential:
+        input_scale=1.0, input_shift=0.0, classes=None) -> Sequential:
     """A Sequential of Dense layers ``sizes[0] -> ... -> sizes[-1]``.
 
     Hidden layers use ``activation``; the last uses ``output_activation`` (identity: the
     loss applies softmax or sigmoid itself). ``MLP([784, 10])`` is softmax regression.
+    ``input_scale``, ``input_shift`` and ``classes``: see :class:`Sequential`.
     """
     if isinstance(sizes, (Sequence, np.ndarray)) and not isinstance(sizes, str):
         sizes = [s.item() if isinstance(s, np.generic) else s for s in sizes]
@@ -249,5 +350,56 @@ def MLP(sizes: Sequence[int], activation: str = "relu", loss: str = "softmax_cro
     activation = canonical(activation)
     acts = [activation] * (len(sizes) - 2) + [output_activation]
     return Sequential([Dense(i, o, a) for i, o, a in zip(sizes[:-1], sizes[1:], acts)],
-                      loss=loss, seed=seed, dtype=dtype, input_scale=input_scale)
+                      loss=loss, seed=seed, dtype=dtype, input_scale=input_scale,
+                      input_shift=input_shift, classes=classes)
+
+
+def _per_feature(value, name: str, n_features: int, positive: bool) -> float | np.ndarray:
+    """A finite number (float), or one per feature: float64 (n_features,), read-only;
+    all > 0 if ``positive``."""
+    if np.ndim(value) == 0:
+        value = value.item() if isinstance(value, np.ndarray) else value
+        return check.real(value, name, low=0 if positive else -math.inf, low_open=positive)
+    arr = check.real_array(value, name)
+    if arr.shape != (n_features,):
+        raise ShapeError(f"{name} must be a number or one per input feature ({n_features},), "
+                         f"got shape {arr.shape}")
+    check.refuse(arr <= 0 if positive else False, arr, name, "must be positive")
+    arr = np.array(arr, np.float64)
+    arr.flags.writeable = False
+    return arr
+
+
+def _class_names(classes, loss: str, n_outputs: int) -> np.ndarray | None:
+    """``classes`` as a read-only (k,) array of str, int64 or float64, distinct; None
+    stays None."""
+    if classes is None:
+        return None
+    k = {"softmax_cross_entropy": n_outputs, "sigmoid_bce": 2 if n_outputs == 1 else None
+         }.get(loss)
+    if k is None:
+        raise ConfigError(f"classes need loss softmax_cross_entropy, or sigmoid_bce with one "
+                          f"output; this model has {loss} with {n_outputs} output(s)")
+    arr = np.array(classes)
+    if arr.dtype.kind in "biu":
+        arr = check.integer_valued(arr, "classes")
+    elif arr.dtype.kind == "f":
+        arr = check.real_array(arr, "classes").astype(np.float64)
+    elif arr.dtype.kind != "U":
+        raise DTypeError(f"classes must be strings or numbers, got dtype {arr.dtype}")
+    if arr.shape != (k,):
+        raise ShapeError(f"classes must name {k} classes for {loss} with {n_outputs} "
+                         f"output(s), got shape {arr.shape}")
+    if len(np.unique(arr)) != k:
+        raise ValueRangeError(f"classes must be distinct, got {_shown(arr)}")
+    arr.flags.writeable = False
+    return arr
+
+
+def _shown(value) -> str:
+    """A number as ``0.5``; an array as a list of its first few values."""
+    if np.ndim(value) == 0:
+        return f"{value:.6g}"
+    items = [f"{v:.4g}" if isinstance(v, float) else repr(v) for v in value[:6].tolist()]
+    return f"[{', '.join(items)}{', ...' if len(value) > 6 else ''}]"
 

@@ -1,17 +1,22 @@
 """Export a fitted fastnn model to ONNX, for ONNX Runtime and other inference engines.
 
 The graph takes exactly what ``model.predict`` takes, as floats: input ``X`` (N, i) of
-the model's dtype, with a symbolic batch dimension ``N``; a model's ``input_scale`` is a
-``Mul`` by that constant first (the same rounding as fastnn's own input scaling). Each
-layer is ``MatMul`` + ``Add`` and its activation, as its unit lowers it
-(``kernels/activations``: ``Relu``, ``LeakyRelu``, ``Tanh``, ``Sigmoid``, gelu as ``Erf``
-or ``Tanh`` with its arithmetic; nothing for identity). The outputs follow the loss:
+the model's dtype, with a symbolic batch dimension ``N``; a model's input map comes
+first, ``Sub`` of ``input_shift`` (if not 0) and ``Mul`` by ``input_scale`` (if not 1),
+each a constant or one per feature, with the same rounding as fastnn's own. Each layer
+is ``MatMul`` + ``Add`` and its activation, as its unit lowers it (``kernels/activations``:
+``Relu``, ``Tanh``, ``Sigmoid``, leaky relu and gelu as the arithmetic ONNX Runtime runs
+in both float types; nothing for identity). The outputs follow the loss:
 
 - softmax_cross_entropy: ``probabilities`` (N, k) (``Softmax`` axis 1) and ``label``
   int64 (N,) (``ArgMax`` of the logits, the first of equal maxima, like numpy);
 - sigmoid_bce: ``probabilities`` (N, k) (``Sigmoid``) and ``label`` int64, logits > 0,
   (N,) for one output, else (N, k);
 - mse: ``predictions`` (N,) for one output, else (N, k).
+
+A model with ``classes`` has ``label`` of the class names instead, as ``predict`` does
+(``Gather`` from them: string, int64 or double), and the index as ``label_index``
+int64 (N,).
 
 The default opset is 20 (``DEFAULT_OPSET``): the newest both ``onnx>=1.15`` and
 ``onnxruntime>=1.17`` (the ``onnx`` extra's minimums) support; any opset from 13 (where
@@ -69,12 +74,8 @@ def to_onnx(model, *, opset: int | None = None, dtype=None) -> onnx.ModelProto:
     net = model.net
     sizes, k = model.sizes, model.sizes[-1]
 
-    nodes, inits = [], []
-    a = "X"
-    if model.input_scale != 1.0:
-        inits.append(numpy_helper.from_array(np.array(model.input_scale, dtype), "input_scale"))
-        nodes.append(helper.make_node("Mul", [a, "input_scale"], ["X_scaled"]))
-        a = "X_scaled"
+    nodes, inits = _input_map(model, dtype)
+    a = "X_scaled" if nodes else "X"
     last = net.n_layers - 1
     for l, (W, b, act) in enumerate(zip(net.W, net.b, net.activations)):
         inits += [numpy_helper.from_array(check.converted(W, dtype, f"layer {l} weights"), f"W{l}"),
@@ -96,21 +97,34 @@ def to_onnx(model, *, opset: int | None = None, dtype=None) -> onnx.ModelProto:
     squeeze = k == 1
     if squeeze:
         inits.append(numpy_helper.from_array(np.array([1], np.int64), "axis_1"))
+    # with class names, the index is "label_index" and "label" the name it picks
+    index = "label" if model.classes is None else "label_index"
     if model.loss == "softmax_cross_entropy":
         nodes += [helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-                  helper.make_node("ArgMax", ["logits"], ["label"], axis=1, keepdims=0)]
-        outputs += [_value("probabilities", elem, ["N", k]),
-                    _value("label", TensorProto.INT64, ["N"])]
+                  helper.make_node("ArgMax", ["logits"], [index], axis=1, keepdims=0)]
+        outputs.append(_value("probabilities", elem, ["N", k]))
     elif model.loss == "sigmoid_bce":
         inits.append(numpy_helper.from_array(np.array(0, dtype), "zero"))
-        label = "label_k" if squeeze else "label"
+        label = "label_k" if squeeze else index
         nodes += [helper.make_node("Sigmoid", ["logits"], ["probabilities"]),
                   helper.make_node("Greater", ["logits", "zero"], ["positive"]),
                   helper.make_node("Cast", ["positive"], [label], to=TensorProto.INT64)]
         if squeeze:
-            nodes.append(helper.make_node("Squeeze", ["label_k", "axis_1"], ["label"]))
-        outputs += [_value("probabilities", elem, ["N", k]),
-                    _value("label", TensorProto.INT64, ["N"] if squeeze else ["N", k])]
+            nodes.append(helper.make_node("Squeeze", ["label_k", "axis_1"], [index]))
+        outputs.append(_value("probabilities", elem, ["N", k]))
+    if model.loss != "mse":
+        shape = ["N", k] if model.loss == "sigmoid_bce" and k > 1 else ["N"]
+        label_type = TensorProto.INT64
+        if model.classes is not None:
+            names = model.classes
+            label_type = {"U": TensorProto.STRING, "i": TensorProto.INT64,
+                          "f": TensorProto.DOUBLE}[names.dtype.kind]
+            inits.append(numpy_helper.from_array(
+                names.astype(object) if names.dtype.kind == "U" else names, "classes"))
+            nodes.append(helper.make_node("Gather", ["classes", "label_index"], ["label"],
+                                          axis=0))
+            outputs.append(_value("label_index", TensorProto.INT64, shape))
+        outputs.append(_value("label", label_type, shape))
     else:
         nodes.append(helper.make_node("Squeeze", ["logits", "axis_1"], ["predictions"])
                      if squeeze else helper.make_node("Identity", ["logits"], ["predictions"]))
@@ -125,6 +139,23 @@ def to_onnx(model, *, opset: int | None = None, dtype=None) -> onnx.ModelProto:
                               doc_string=repr(model))
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _input_map(model, dtype) -> tuple[list, list]:
+    """(nodes, initializers) mapping input ``X`` to ``X_scaled``: ``Sub`` the shift, then
+    ``Mul`` by the scale (each a scalar or (i,) of ``dtype``, as fastnn rounds them);
+    nothing for the identity map."""
+    nodes, inits, a = [], [], "X"
+    if np.ndim(model.input_shift) > 0 or model.input_shift != 0:
+        inits.append(numpy_helper.from_array(np.asarray(model.input_shift, dtype),
+                                             "input_shift"))
+        nodes.append(helper.make_node("Sub", [a, "input_shift"], ["X_shifted"]))
+        a = "X_shifted"
+    if nodes or np.ndim(model.input_scale) > 0 or model.input_scale != 1.0:
+        inits.append(numpy_helper.from_array(np.asarray(model.input_scale, dtype),
+                                             "input_scale"))
+        nodes.append(helper.make_node("Mul", [a, "input_scale"], ["X_scaled"]))
+    return nodes, inits
 
 
 def _fastnn_model(model) -> Sequential:

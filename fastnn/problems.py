@@ -22,6 +22,7 @@ measured by the test suite. :func:`table_problem` makes a problem of a user's CS
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +65,11 @@ class Problem:
     optimizer. ``threshold`` is the metric (accuracy, or R² for mse) on ``scored_on`` that
     the tutorial reaches (None: no target, a user's table); ``picture`` is the extra
     figure the CLI draws: ``boundary`` (2-D inputs), ``images`` (MNIST) or None;
-    ``input_scale`` the model's input scaling (1/255 for MNIST, whose loader keeps the raw
-    uint8 pixels).
+    ``input_scale`` and ``input_shift`` the model's input map (``input_scale`` 1/255 for
+    MNIST, whose loader keeps the raw uint8 pixels; per feature for a CSV table), and
+    ``classes`` its class names (None: the labels 0..k-1); ``target_scaling`` the (mean,
+    deviation) a regression's targets were standardised with (a CSV table), see
+    :meth:`in_target_units`.
     """
 
     name: str
@@ -84,7 +88,10 @@ class Problem:
     scored_on: str = "test"
     data: str | None = None
     picture: str | None = None
-    input_scale: float = 1.0
+    input_scale: float | np.ndarray = 1.0
+    input_shift: float | np.ndarray = 0.0
+    classes: tuple | None = None
+    target_scaling: tuple[float, float] | None = None
 
     @property
     def metric(self) -> str:
@@ -104,7 +111,8 @@ class Problem:
         problem's own; ``seed`` fixes initialisation and shuffling."""
         hidden = self.hidden if hidden is None else tuple(hidden)
         return MLP([self.n_inputs, *hidden, self.n_outputs], activation=self.activation,
-                   loss=self.loss, seed=seed, input_scale=self.input_scale)
+                   loss=self.loss, seed=seed, input_scale=self.input_scale,
+                   input_shift=self.input_shift, classes=self.classes)
 
     def fit(self, model: Sequential, train: Pair, *, epochs: int | None = None,
             batch_size=DEFAULT, lr: float | None = None, verbose: int = 0,
@@ -116,6 +124,18 @@ class Problem:
                          batch_size=self.batch_size if batch_size is DEFAULT else batch_size,
                          optimizer=self.optimizer(self.lr if lr is None else lr),
                          validation_data=validation_data, verbose=verbose)
+
+    def in_target_units(self, model: Sequential) -> None:
+        """Make ``model`` (trained on targets standardised by ``target_scaling``) predict
+        in the targets' own units, in place: its last layer, linear, becomes
+        ``(x @ W + b) * deviation + mean``. Nothing to do without ``target_scaling``."""
+        if self.target_scaling is None:
+            return
+        mean, deviation = self.target_scaling
+        W, b = model.net.W[-1], model.net.b[-1]
+        W *= deviation
+        b *= deviation
+        b += mean
 
     def score(self, model: Sequential, data: Pair) -> float:
         """The problem's metric of ``model`` on ``data`` (X, y)."""
@@ -264,12 +284,16 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
     its class names (``()`` for ``regress``).
 
     Column ``target`` is y; a seeded 20% of the rows (stratified by class for
-    ``classify``) are held out as the test set; the features are standardised with the
-    training rows' statistics. ``classify``: the distinct target values, numbers or
-    strings, sorted, become labels 0..k-1 (k >= 2), softmax cross-entropy, scored by
-    accuracy. ``regress``: the target (numbers only) is standardised too and fitted with
-    mse, scored by R² (which that scaling leaves unchanged). The net: one hidden ReLU
-    layer of 32, Adam lr 0.01, batch 32, 100 epochs.
+    ``classify``) are held out as the test set; the model standardises the features
+    itself with the training rows' statistics (its input map: ``input_shift`` the means,
+    ``input_scale`` one over the deviations), so it takes the table's raw rows, saved or
+    not. ``classify``: the distinct target values, numbers or strings, sorted, are the
+    model's ``classes`` (k >= 2; ``predict`` returns them), softmax cross-entropy, scored
+    by accuracy; a numeric target that looks continuous is refused (see FEW_VALUES).
+    ``regress``: the target (numbers only) is standardised too (``target_scaling``) and
+    fitted with mse, scored by R² (which that scaling leaves unchanged); a UserWarning if
+    it looks like classes.
+    The net: one hidden ReLU layer of 32, Adam lr 0.01, batch 32, 100 epochs.
     """
     losses = {"classify": "softmax_cross_entropy", "regress": "mse"}
     if task not in losses:
@@ -277,8 +301,8 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
     X, y, _ = load_csv(path, target)
     classes = ()
     if task == "classify":
-        values, y = np.unique(y, return_inverse=True)
-        classes = tuple(values.tolist())
+        _refuse_continuous(path, target, y)
+        classes = tuple(np.unique(y).tolist())
         if len(classes) < 2:
             raise DataFileError(f"{path}: column {target!r} holds one value only "
                                 f"({classes[0]!r}); classify needs two classes or more")
@@ -287,21 +311,56 @@ def table_problem(path, target: str, task: str, seed: int = 0) -> tuple[Problem,
         raise DataFileError(f"{path}: line {first + 2}, column {target!r}: regress needs "
                             f"numbers, found {str(y[first])!r} (use --task classify for "
                             f"class names)")
+    else:
+        _warn_if_classes(path, target, y)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=seed,
                                                         stratify=task == "classify")
     xs = Standardizer().fit(X_train)
-    train, test = (xs.transform(X_train), y_train), (xs.transform(X_test), y_test)
+    train, test = (X_train, y_train), (X_test, y_test)
+    target_scaling = None
     if task == "regress":
         ys = Standardizer().fit(y_train[:, None])
-        train, test = ((train[0], ys.transform(y_train[:, None])[:, 0]),
-                       (test[0], ys.transform(y_test[:, None])[:, 0]))
+        target_scaling = (float(ys.mean_[0]), float(ys.scale_[0]))
+        train, test = ((X_train, ys.transform(y_train[:, None])[:, 0]),
+                       (X_test, ys.transform(y_test[:, None])[:, 0]))
     n_outputs = len(classes) if task == "classify" else 1
     problem = Problem(Path(path).name, f"column {target!r} of {path} ({task}, "
                       f"{len(X):,} rows, {X.shape[1]} features)",
                       lambda data_dir: (train, test), X.shape[1], n_outputs, (32,),
                       epochs=100, batch_size=32, lr=0.01, optimizer=Adam, threshold=None,
-                      loss=losses[task])
+                      loss=losses[task], input_scale=1 / xs.scale_, input_shift=xs.mean_,
+                      classes=classes or None, target_scaling=target_scaling)
     return problem, classes
+
+
+FEW_VALUES = 10
+"""A numeric target is taken for classes when it has at most this many distinct values,
+all integers (``regress`` warns); ``classify`` refuses a numeric target with more than
+this many distinct non-integer values, or more distinct values than this and than a
+tenth of the rows (a continuous quantity, not classes)."""
+
+
+def _refuse_continuous(path, target: str, y: np.ndarray) -> None:
+    """DataFileError if the numeric target y (n,) looks continuous (see FEW_VALUES)."""
+    if y.dtype.kind != "f":
+        return  # names are classes
+    values = np.unique(y)
+    fractional = np.count_nonzero(values != np.round(values))
+    if fractional > FEW_VALUES or len(values) > max(FEW_VALUES, len(y) / 10):
+        raise DataFileError(
+            f"{path}: column {target!r} looks continuous, not like classes: {len(values)} "
+            f"distinct values in {len(y)} rows ({fractional} of them not integers) would "
+            f"make {len(values)} classes; use --task regress to predict a number")
+
+
+def _warn_if_classes(path, target: str, y: np.ndarray) -> None:
+    """A UserWarning if the numeric target y (n,) looks like classes (see FEW_VALUES)."""
+    values = np.unique(y)
+    if len(values) <= FEW_VALUES and (values == np.round(values)).all():
+        shown = ", ".join(f"{v:g}" for v in values)
+        warnings.warn(f"{path}: column {target!r} holds only {len(values)} distinct values, "
+                      f"all integers ({shown}): it looks like classes; --task classify "
+                      f"trains a classifier", UserWarning, stacklevel=3)
 
 
 def _is_number(text: str) -> bool:

@@ -61,7 +61,7 @@ except ImportError:  # scikit-learn < 1.6
         return estimator._validate_data(X, y, **kwargs)
 
 from .backend import use_backend
-from .errors import NonFiniteError, TrainingDivergedError
+from .errors import NonFiniteError, TrainingDivergedError, TrainingDivergenceWarning
 from .layers import Dense
 from .model import Sequential
 from .optimizers import SGD, Adam
@@ -271,15 +271,9 @@ class _BaseMLP(BaseEstimator):
                     X_epoch, t_epoch = X[sample_idx], targets[sample_idx]
                 else:
                     X_epoch, t_epoch = X, targets
-                try:
-                    history = model.fit(X_epoch, t_epoch, epochs=1, batch_size=batch,
-                                        optimizer=self._optimizer(batch), shuffle=False,
-                                        verbose=0)
-                except TrainingDivergedError as exc:
-                    raise ValueError(f"Solver produced non-finite parameter weights. The "
-                                     f"input data may contain large values and need to be "
-                                     f"preprocessed. ({exc})") from exc
-                penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in model.net.W)
+                history = self._fit_epoch(model, X_epoch, t_epoch, batch)
+                with np.errstate(over="ignore"):  # a diverging run fails in the next epoch
+                    penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in model.net.W)
                 self.n_iter_ += 1
                 self.loss_ = (float(history["loss"][-1]) * loss_scale
                               + 0.5 * self.alpha * penalty * n_batches / n)
@@ -307,6 +301,20 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Training interrupted by user.", stacklevel=4)
         if self.early_stopping:
             model.set_params(self._best_params)
+
+    def _fit_epoch(self, model, X, targets, batch):
+        """One fastnn epoch; ValueError, as sklearn's, if the weights stop being finite.
+        fastnn's warning of a finite explosion is left out: sklearn's estimators only fail
+        on non-finite weights, and one clear error is enough."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", TrainingDivergenceWarning)
+                return model.fit(X, targets, epochs=1, batch_size=batch,
+                                 optimizer=self._optimizer(batch), shuffle=False, verbose=0)
+        except TrainingDivergedError as exc:
+            raise ValueError(f"Solver produced non-finite parameter weights. The input data "
+                             f"may contain large values and need to be preprocessed. "
+                             f"({exc})") from exc
 
     def _optimizer(self, batch):
         """The fastnn optimizer whose updates are sklearn's (see the module docstring)."""

@@ -10,6 +10,11 @@ first call trains about ``FIRST_CALL_SAMPLES`` samples (at least one epoch) and 
 later one twice as many as the one before, up to that size, so the bar moves from the
 start and an exploding loss is seen within twice the epochs it took.
 
+An interrupt (KeyboardInterrupt, Ctrl-C) during a backend call discards that call's
+epochs: the parameters, the optimizer state and the shuffling state go back to the last
+recorded epoch, so the model, its optimizer and its history describe the same moment
+and a further ``fit`` continues exactly; then the interrupt propagates.
+
 Callbacks (``fastnn.callbacks``) run after every epoch and may stop training. A loss or
 gradient that turns NaN or infinite stops training with TrainingDivergedError; an epoch
 whose finite mean loss explodes gets a TrainingDivergenceWarning (see ``EXPLOSION``).
@@ -23,6 +28,7 @@ starts from fresh state.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -47,7 +53,9 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
         validation_split=None, callbacks=(), shuffle=True, verbose=1) -> History:
     """Train ``model`` in place; return (and keep as ``model.history``) its History.
 
-    X (n, i) real array; y int labels (n,) or targets (n,) / (n, k) per the model's loss;
+    X (n, i) real array, raw rows (the model applies its input map); y int labels (n,),
+    or the model's class names if it has ``classes``, or targets (n,) / (n, k) per the
+    model's loss;
     batch_size=None trains full-batch; optimizer: an optimizer or its name, None for the
     model's current one (``SGD()`` at first); validation_data (X_val, y_val), or
     validation_split, a fraction of the rows held out (seeded by the model's seed) and
@@ -56,22 +64,24 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     2 also a line per epoch. Raises TrainingDivergedError, keeping the last finite
     parameters, if the loss or a gradient stops being finite; warns
     (TrainingDivergenceWarning, once per call) if an epoch's finite mean loss explodes
-    (see ``EXPLOSION``).
+    (see ``EXPLOSION``). On KeyboardInterrupt the model stays at its last recorded epoch
+    (see the module docstring).
     """
     epochs = check.positive_int(epochs, "epochs")
     if verbose not in (0, 1, 2):
         raise ValueRangeError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     X = check.features(X, model.sizes[0], model.dtype, keep_integers=True)
-    t = check.targets(y, len(X), model.loss, model.sizes[-1], model.dtype)
+    t = check.targets(model._labels(y), len(X), model.loss, model.sizes[-1], model.dtype)
+    if validation_split is not None and validation_data is not None:
+        raise ConfigError("give validation_data or validation_split, not both")
+    validation = _validation(model, validation_data)
     if validation_split is not None:
-        if validation_data is not None:
-            raise ConfigError("give validation_data or validation_split, not both")
         rows, held_out = validation_rows(len(X), validation_split, model.seed)
-        validation_data = (X[held_out], t[held_out])
+        validation = (X[held_out], t[held_out])
         X, t = X[rows], t[rows]
+    X = model._mapped(X)
     n = len(X)
     batch = n if batch_size is None else min(check.positive_int(batch_size, "batch_size"), n)
-    validation = _validation(model, validation_data)
     callbacks = list(callbacks)
     opt = get_optimizer(model.optimizer or "sgd" if optimizer is None else optimizer)
     state = optimizer_state(model, opt, steps_per_epoch(n, batch), epochs)
@@ -84,17 +94,19 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     if model.history is None:
         model.history = History(metric=model.metric)
     history = model.history
-    model.fitted = True
+    was_fitted, model.fitted = model.fitted, True
     baseline = trivial_loss(model, t)
     best, warned = math.inf, False
     for callback in callbacks:
         getattr(callback, "on_train_begin", _nothing)(model)
+    unrecorded = None  # the state before a backend call whose epochs are not recorded yet
     try:
         with tqdm(total=epochs, unit="epoch", disable=verbose == 0, leave=verbose > 0) as bar:
             done, ramp = 0, max(1, FIRST_CALL_SAMPLES // n)
             while done < epochs:
                 count = min(chunk, ramp, epochs - done)
                 ramp *= 2
+                unrecorded = _snapshot(model, state)
                 orders = (np.stack([model.shuffle_rng.permutation(n) for _ in range(count)])
                           if shuffled else None)
                 first_step = state.step
@@ -104,32 +116,58 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
                 finished = count if stats.failed_epoch < 0 else stats.failed_epoch
                 losses = _record(history, model, stats, finished, t, state, first_step,
                                  steps_per_epoch(n, batch), n * finished / max(seconds, 1e-12))
+                unrecorded = None
                 exploded = None if warned else _exploded(losses, best, baseline)
                 if exploded is not None:
                     at, best_before = exploded
+                    last_step = first_step + (at + 1) * steps_per_epoch(n, batch) - 1
+                    lr = _lr_text(opt, state, last_step)
                     warnings.warn(_explosion_message(done + at + 1, losses[at], best_before,
-                                                     baseline, opt),
+                                                     baseline, lr),
                                   TrainingDivergenceWarning, stacklevel=3)
                     warned = True
                 if stats.failed_epoch >= 0:
-                    raise _diverged(stats, done, opt, history)
+                    failed_step = (first_step + stats.failed_epoch * steps_per_epoch(n, batch)
+                                   + stats.failed_batch)
+                    raise _diverged(stats, done, _lr_text(opt, state, failed_step), history)
                 best = min(best, float(losses.min())) if len(losses) else best
                 if validation is not None:
-                    scores = model.evaluate(*validation)
+                    scores = model._scores(*validation)
                     history.append(**{f"val_{key}": value for key, value in scores.items()})
                 done += count
-                bar.update(count)
                 if verbose:
                     bar.set_postfix(history.last(), refresh=False)
+                bar.update(count)  # after the postfix, so it shows this update's numbers
                 if verbose == 2:
                     bar.write(_epoch_line(done, epochs, history.last()))
                 if any([getattr(callback, "on_epoch_end", _nothing)(
                         model, history.epochs, history.last()) for callback in callbacks]):
                     break
+    except KeyboardInterrupt:
+        if unrecorded is not None:  # the interrupted call's epochs are discarded
+            _restore(model, state, unrecorded)
+            model.fitted = was_fitted or history.epochs > 0
+        raise
     finally:
         for callback in callbacks:
             getattr(callback, "on_train_end", _nothing)(model)
     return history
+
+
+def _snapshot(model, state) -> tuple:
+    """Copies of what a backend call changes: (params (p,), slots, step, shuffling state)."""
+    return (model.params.copy(), tuple(slot.copy() for slot in state.slots), state.step,
+            model.shuffle_rng.bit_generator.state)
+
+
+def _restore(model, state, snapshot) -> None:
+    """Put back a :func:`_snapshot`, so that parameters, optimizer state, shuffling and
+    history describe the same epoch again. The optimizer state becomes a new object: a
+    backend's private data about the old one (kept per state and step) no longer applies."""
+    params, slots, step, shuffling = snapshot
+    model.params[...] = params
+    model.optimizer_state = dataclasses.replace(state, slots=slots, step=step)
+    model.shuffle_rng.bit_generator.state = shuffling
 
 
 def _nothing(*args):
@@ -171,13 +209,21 @@ def _exploded(losses, best, baseline) -> tuple[int, float] | None:
     return (int(over[0]), float(earlier[over[0]])) if over.size else None
 
 
-def _explosion_message(epoch, loss, best, baseline, opt) -> str:
+def _lr_text(opt, state, step: int) -> str:
+    """The learning rate of 0-based optimizer ``step`` for a message: ``lr is 0.1``, or
+    for a schedule ``lr 4e+28 at step 12 of the schedule OneCycle(max_lr=1e+30)``."""
+    if not callable(opt.lr):
+        return f"lr is {opt.lr:g}"
+    rate = float(np.ravel(state.lr(np.array([step], np.int64)))[0])
+    return f"lr {rate:.3g} at step {step + 1} of the schedule {opt.lr!r}"
+
+
+def _explosion_message(epoch, loss, best, baseline, lr) -> str:
     reference = (f"{EXPLOSION:g} times the larger of the best earlier epoch's ({best:.3g}) "
                  f"and a trivial predictor's ({baseline:.3g})" if math.isfinite(best) else
                  f"{EXPLOSION**2:g} times a trivial predictor's ({baseline:.3g})")
-    lr = "a schedule" if callable(opt.lr) else f"{opt.lr:g}"
     return (f"training is diverging: epoch {epoch}'s mean loss {loss:.3g} is more than "
-            f"{reference}, though still finite; try a lower learning rate (lr is {lr}) or "
+            f"{reference}, though still finite; try a lower learning rate ({lr}) or "
             f"standardised inputs")
 
 
@@ -204,8 +250,8 @@ def _validation(model, validation_data):
         raise ConfigError("validation_data must be a pair (X_val, y_val)") from None
     X_val = check.features(X_val, model.sizes[0], model.dtype, "validation X",
                            keep_integers=True)
-    return X_val, check.targets(y_val, len(X_val), model.loss, model.sizes[-1], model.dtype,
-                                "validation y")
+    return X_val, check.targets(model._labels(y_val, "validation y"), len(X_val), model.loss,
+                                model.sizes[-1], model.dtype, "validation y")
 
 
 def _record(history, model, stats, finished, t, state, first_step, steps_per_epoch,
@@ -221,14 +267,14 @@ def _record(history, model, stats, finished, t, state, first_step, steps_per_epo
     return loss_sum / len(t)
 
 
-def _diverged(stats, done, opt, history) -> TrainingDivergedError:
+def _diverged(stats, done, lr, history) -> TrainingDivergedError:
     epoch = done + stats.failed_epoch + 1
     what = ("the loss is" if stats.failed_what == "loss" else
             "the gradient, or the update it gives, is")
     err = TrainingDivergedError(
         f"training diverged at epoch {epoch}, batch {stats.failed_batch + 1}: {what} NaN "
         f"or infinite. The model keeps the parameters from before "
-        f"that batch; try a lower learning rate (lr is {opt.lr:g}) or standardised inputs.")
+        f"that batch; try a lower learning rate ({lr}) or standardised inputs.")
     err.epoch, err.batch, err.history = epoch, stats.failed_batch + 1, history
     return err
 

@@ -11,6 +11,7 @@ import fastnn.backend
 import fastnn.threads
 from fastnn import cli
 from fastnn.datasets import load_mnist, logic_gate
+from fastnn.kernels import load_backend
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -74,6 +75,49 @@ def test_save_writes_a_model_that_load_reads(capsys, backend, tmp_path):
     X, y = logic_gate("and")
     assert model.sizes == (2, 1) and model.loss == "sigmoid_bce"
     np.testing.assert_array_equal(model.predict(X), y)
+
+
+def test_ctrl_c_saves_the_finished_epochs_and_says_so(capsys, backend, tmp_path, monkeypatch):
+    """An interrupt in the second compiled call of iris's 300 full-batch epochs: --save
+    gets the model of the last finished epoch (the same parameters as a run of that many
+    epochs), stderr says so, and the exit status is 130."""
+    from fastnn.problems import PROBLEMS
+
+    ops = load_backend(backend)
+    real, calls = ops.train_epochs, []
+
+    def interrupted(*args):
+        calls.append(args[5])  # n_epochs
+        stats = real(*args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return stats
+
+    monkeypatch.setattr(ops, "train_epochs", interrupted)
+    path = tmp_path / "iris.npz"
+    status, out, err = run(capsys, "train", "iris", "--backend", backend, "--save", path)
+    assert status == cli.EXIT_INTERRUPTED, err
+    done = calls[0]
+    assert f"interrupted after {done} of 300 epochs: saved the model of epoch {done} to " \
+           f"{path}" in err
+    monkeypatch.undo()
+    problem = PROBLEMS["iris"]
+    train, _ = problem.load()
+    with fnn.use_backend(backend):
+        reference = problem.build()
+        problem.fit(reference, train, epochs=done)
+    np.testing.assert_array_equal(fnn.load(path).params, reference.params)
+
+
+def test_ctrl_c_before_the_first_epoch_saves_nothing(capsys, tmp_path, monkeypatch):
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(load_backend("numpy"), "train_epochs", interrupted)
+    path = tmp_path / "iris.npz"
+    status, out, err = run(capsys, "train", "iris", "--backend", "numpy", "--save", path)
+    assert status == cli.EXIT_INTERRUPTED
+    assert "nothing saved" in err and not path.exists()
 
 
 def test_plot_writes_history_and_decision_boundary(capsys, backend, tmp_path):
@@ -243,6 +287,15 @@ def test_divergence_is_a_one_line_error(capsys, backend):
                            "--epochs", 20)
     assert status == 2
     assert err.startswith("fastnn: error: training diverged") and err.count("\n") == 1, err
+
+
+def test_divergence_under_the_mnist_schedule_is_a_one_line_error(capsys):
+    """mnist's recipe is a one-cycle schedule: the error names it and its lr."""
+    status, out, err = run(capsys, "train", "mnist", "--backend", "numpy", "--lr", "1e30",
+                           "--epochs", 1, "--verbose", 0)
+    assert status == 2, err
+    assert err.startswith("fastnn: error: training diverged") and err.count("\n") == 1, err
+    assert "of the schedule OneCycle(max_lr=1e+30)" in err
 
 
 def test_subprocess_console_entry(backend, tmp_path):

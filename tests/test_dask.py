@@ -2,7 +2,11 @@
 search through joblib's dask backend equals the same search run in this process, and each
 worker runs fastnn on the thread count it was given."""
 
+import re
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,3 +61,18 @@ def test_worker_env_and_bad_counts():
     assert worker_env(2)["NUMBA_NUM_THREADS"] == "2"
     with pytest.raises(ValueError, match="positive integer"):
         worker_env(0)
+
+
+def test_the_guides_dask_example_runs_as_a_script(tmp_path):
+    """docs/ecosystem.md's Dask block, saved as a file and run with python: its worker
+    processes import the script, which must not start a cluster of its own."""
+    guide = (Path(__file__).parent.parent / "docs" / "ecosystem.md").read_text(encoding="utf-8")
+    code = next(block for block in re.findall(r"```python\n(.*?)```", guide, re.DOTALL)
+                if "LocalCluster" in block)
+    script = tmp_path / "search.py"
+    script.write_text(code, encoding="utf-8")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.fullmatch(r"\{'alpha': .*, 'hidden_layer_sizes': \(\d+,\)\}\n",
+                        result.stdout), result.stdout

@@ -598,6 +598,7 @@ def test_load_mnist_on_fashion_mnist_files_says_so(fake_fashion):
         load_mnist(directory)
     message = str(info.value)
     assert "Fashion-MNIST file" in message and "load_fashion_mnist(" in message
+    assert "not an MNIST file" in message
     assert str(directory) in message and "corrupt" not in message
 
 
@@ -607,6 +608,7 @@ def test_load_fashion_mnist_on_mnist_files_says_so(tmp_path):
         fnn_datasets.load_fashion_mnist(tmp_path)
     message = str(info.value)
     assert "this is the MNIST file" in message and "load_mnist(" in message
+    assert "not a Fashion-MNIST file" in message
 
 
 def test_fashion_mnist_ungzipped_files_skip_the_digest(tmp_path):

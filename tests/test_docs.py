@@ -155,12 +155,51 @@ def test_page_snippets_run(page, tmp_path, monkeypatch):
             try:
                 exec(compile(_source(block), block.where, "exec"), namespace)
             except Exception as exc:
+                if _missing_matplotlib(exc):
+                    pytest.skip(f"{block.where}: needs matplotlib, which is not installed "
+                                f"(pip install 'fastnn[plot]'), as the plotting tests do")
                 raise AssertionError(f"{block.where}: the block raised "
                                      f"{type(exc).__name__}: {exc}") from exc
         if block.expected is not None:
             assert output_matches(block.expected, out.getvalue()), (
                 f"{block.where}: printed output differs from the page\n--- page:\n"
                 f"{block.expected}\n--- printed:\n{out.getvalue()}")
+
+
+def _missing_matplotlib(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is matplotlib failing to
+    import because it is not installed."""
+    if importlib.util.find_spec("matplotlib") is not None:
+        return False
+    while exc is not None:
+        if isinstance(exc, ImportError) and (exc.name or "").split(".")[0] == "matplotlib":
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def test_a_page_that_plots_is_skipped_without_matplotlib(tmp_path, monkeypatch):
+    """As tests/test_plot.py is: matplotlib is an optional extra."""
+    for name in [n for n in sys.modules if n.split(".")[0] == "matplotlib"] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)  # import matplotlib now fails
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)  # where block.where counts from
+    page = tmp_path / "page.md"
+    page.write_text("```python\nimport fastnn as fnn\nfrom fastnn.plot import plot_history\n"
+                    "h = fnn.History()\nh.append(loss=1.0)\nplot_history(h, 'h.png')\n```\n")
+    with pytest.raises(pytest.skip.Exception, match="needs matplotlib"):
+        test_page_snippets_run(page, tmp_path, monkeypatch)
+
+
+def test_the_changelog_is_written_for_users():
+    """Its newest section is the package's version (not an Unreleased heading beside it),
+    and it holds no issue numbers, notes to developers or source paths."""
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    version = re.search(r'^version = "(.+)"$', pyproject, re.MULTILINE).group(1)
+    newest = re.search(r"^## \[(.+?)\]", changelog, re.MULTILINE).group(1)
+    assert newest == version
+    internal = re.findall(r"issue \d+|<!--|kernels/|tests/|bench/", changelog, re.IGNORECASE)
+    assert not internal, internal
 
 
 @pytest.mark.parametrize("block", SKIPPED, ids=[block.where for block in SKIPPED])

@@ -50,3 +50,70 @@ def test_a_model_without_input_scale_does_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.predict(np.full((2, 6), 0.5))
+
+
+def test_a_subclass_of_dense_is_refused_naming_it():
+    """A Dense subclass's own code would never run (the kernels compute act(x @ W + b)
+    from the sizes and activation): refused, not trained as a plain Dense."""
+
+    class LoudDense(fnn.Dense):
+        def forward(self, x):
+            raise RuntimeError("forward was called")
+
+    with pytest.raises(fnn.ConfigError, match=r"layer 1 is a .*LoudDense, a subclass of "
+                                              r"fastnn.Dense"):
+        fnn.Sequential([fnn.Dense(4, 8, "relu"), LoudDense(8, 3)])
+    fnn.Sequential([fnn.Dense(4, 8, "relu"), fnn.Dense(8, 3)])  # plain Dense layers are fine
+
+
+# -- the input map and class names ---------------------------------------------------------
+def test_a_per_feature_input_map_is_training_on_the_mapped_rows(backend):
+    """fit, predict and evaluate on raw rows with input_shift/input_scale per feature are
+    bit for bit what the same model without the map gives on (x - shift) * scale, in the
+    model's dtype (validation included)."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(80, 3)) * [1, 50, 0.02] + [5, -300, 1]
+    y = rng.integers(0, 3, 80)
+    shift, scale = X.mean(axis=0), 1 / X.std(axis=0)
+    mapped = (X.astype(np.float32) - shift.astype(np.float32)) * scale.astype(np.float32)
+    raw = fnn.MLP([3, 8, 3], seed=0, input_shift=shift, input_scale=scale)
+    plain = fnn.MLP([3, 8, 3], seed=0)
+    for model, rows in ((raw, X), (plain, mapped)):
+        model.fit(rows, y, epochs=4, batch_size=16, validation_split=0.25, verbose=0)
+    assert np.array_equal(raw.params, plain.params)
+    assert raw.history["val_loss"] == plain.history["val_loss"]
+    assert np.array_equal(raw.predict_proba(X), plain.predict_proba(mapped))
+    assert raw.evaluate(X, y) == plain.evaluate(mapped, y)
+
+
+def test_class_names_in_fit_predict_and_evaluate(backend):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 2))
+    names = np.array(["left", "right"])
+    y = names[(X[:, 0] > 0).astype(int)]
+    for loss, k in (("softmax_cross_entropy", 2), ("sigmoid_bce", 1)):
+        model = fnn.MLP([2, k], loss=loss, seed=0, classes=names)
+        model.fit(X, y, epochs=30, batch_size=None, optimizer=fnn.SGD(lr=0.5), verbose=0,
+                  validation_data=(X[:10], y[:10]))
+        predicted = model.predict(X)
+        assert predicted.dtype.kind == "U" and set(predicted) == {"left", "right"}, loss
+        assert model.evaluate(X, y)["accuracy"] == np.mean(predicted == y) > 0.9, loss
+    with pytest.raises(fnn.ValueRangeError, match=r"y must hold this model's class names "
+                                                  r"\(\['left', 'right'\]\), got 'up' at index 1"):
+        model.evaluate(X[:3], ["left", "up", "right"])
+    with pytest.raises(fnn.ShapeError, match="class names"):
+        model.fit(X, (X[:, 0] > 0).astype(int), verbose=0)  # labels where names are due
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(classes=["a", "b"]), fnn.ShapeError, "3 classes"),
+    (dict(classes=["a", "b", "a"]), fnn.ValueRangeError, "distinct"),
+    (dict(classes=["a", "b", "c"], loss="mse"), fnn.ConfigError, "classes need loss"),
+    (dict(input_scale=[1.0, 0.0, 1.0, 1.0]), fnn.ValueRangeError, "must be positive"),
+    (dict(input_shift=[0.0, 1.0]), fnn.ShapeError, "one per input feature (4,)"),
+    (dict(input_shift=[0.0, np.nan, 0.0, 0.0]), fnn.NonFiniteError, "input_shift"),
+])
+def test_bad_input_maps_and_classes_are_refused(kwargs, error, words):
+    with pytest.raises(error) as info:
+        fnn.MLP([4, 3], **kwargs)
+    assert words in str(info.value)

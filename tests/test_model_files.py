@@ -483,3 +483,48 @@ def test_an_unfitted_model_is_not_saved(tmp_path):
     with pytest.raises(fnn.NotFittedError, match="load\\(\\) treats as trained"):
         fnn.MLP([3, 2], seed=0).save(tmp_path / "m.npz")
     assert os.listdir(tmp_path) == []
+
+
+# -- the input map and class names travel with the model ----------------------------------
+@pytest.mark.parametrize("names", [["benign", "malignant", "unsure"], [2, 4, 8], [0.5, 1.5, 9.0]],
+                         ids=["str", "int", "float"])
+def test_input_map_and_classes_round_trip(tmp_path, names):
+    """A standardising model with class names loads with both: the same predictions, the
+    names, on the same raw rows."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4)) * [1, 100, 0.01, 5] + [0, 1000, 3, -20]
+    y = np.asarray(names)[np.arange(60) % 3]
+    model = fnn.MLP([4, 6, 3], seed=1, input_shift=X.mean(axis=0), input_scale=1 / X.std(axis=0),
+                    classes=names)
+    model.fit(X, y, epochs=3, verbose=0)
+    model.save(tmp_path / "m.npz")
+    loaded = fnn.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.input_shift, model.input_shift)
+    np.testing.assert_array_equal(loaded.input_scale, model.input_scale)
+    assert loaded.classes.tolist() == list(names) and loaded.classes.dtype == model.classes.dtype
+    predicted = loaded.predict(X)
+    assert predicted.tolist() == model.predict(X).tolist() and set(predicted) <= set(names)
+    assert loaded.evaluate(X, y) == model.evaluate(X, y)
+
+
+def test_a_file_without_the_optional_entries_loads_as_before(tmp_path):
+    """Files written before input_shift and classes existed: the identity shift, labels."""
+    arrays = entries(make_model()[0])
+    assert "input_shift" not in arrays and "classes" not in arrays
+    model = fnn.load(write_npz(tmp_path / "old.npz", arrays))
+    assert model.input_shift == 0.0 and model.input_scale == 1.0 and model.classes is None
+    assert model.predict(np.ones((2, 4))).dtype == np.int64
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("input_shift", np.zeros(3), ["input_shift", "one per input feature (4,)"]),
+    ("input_shift", np.array("x"), ["input_shift", "single number"]),
+    ("input_scale", np.array([1.0, 2.0, -1.0, 1.0]), ["input_scale", "must be positive"]),
+    ("classes", np.array(["a", "b"]), ["classes", "3 classes"]),
+    ("classes", np.array(["a", "b", "a"]), ["classes", "distinct"]),
+    ("classes", np.zeros((3, 1)), ["classes", "list of names"]),
+])
+def test_the_optional_entries_are_checked(tmp_path, key, value, words):
+    arrays = entries(make_model()[0])
+    arrays[key] = value
+    expect_model_error(write_npz(tmp_path / "m.npz", arrays), *words)

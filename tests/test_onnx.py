@@ -100,8 +100,11 @@ def run(sess, X):
 def logits_bound(model, X):
     """(float64 logits (n, k), E (n, k)): one side's forward error bound (module docstring)."""
     u = unit_roundoff(model.dtype)
-    a = X.astype(np.float64) * model.input_scale
-    e = 2 * u * np.abs(a) if model.input_scale != 1 else np.zeros_like(a)
+    shift, scale = model.input_shift, model.input_scale
+    a = (X.astype(np.float64) - shift) * scale
+    mapped = np.any(np.asarray(shift) != 0) or np.any(np.asarray(scale) != 1)
+    # fl(fl(x - fl(s)) * fl(c)): four roundings, that of s carried by |c s|
+    e = 4 * u * (np.abs(a) + np.abs(scale * shift)) if mapped else np.zeros_like(a)
     for W, b, act in zip(model.net.W, model.net.b, model.net.activations):
         W, b = W.astype(np.float64), b.astype(np.float64)
         magnitude = np.abs(a) @ np.abs(W) + np.abs(b)
@@ -195,6 +198,46 @@ def test_input_scale_takes_raw_uint8(backend, tmp_path, rng, dtype):
     unscaled.set_params(model.params)
     assert not np.allclose(run(sess, images.astype(dtype))["probabilities"],
                            unscaled.predict_proba(images))  # the scale is really in the graph
+
+
+@needs_onnx
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss,k", HEADS)
+def test_a_per_feature_input_map_is_in_the_graph(backend, tmp_path, rng, loss, k, dtype):
+    """input_shift and input_scale per feature (a standardising model): ONNX Runtime on the
+    raw rows matches predict on them, and differs from the same weights without the map."""
+    X = rng.normal(0, 2, (300, 5)) * [1, 10, 100, 0.1, 1] + [0, 50, -300, 1, 7]
+    shift, scale = X.mean(axis=0), 1 / X.std(axis=0)
+    layers = [fnn.Dense(5, 16, "tanh"), fnn.Dense(16, k)]
+    model = fnn.Sequential(layers, loss=loss, dtype=dtype, seed=1, input_shift=shift,
+                           input_scale=scale)
+    model.fit(X, targets(loss, k, (X - shift) * scale, rng), epochs=3, verbose=0)
+    X = X.astype(dtype)
+    sess = session(model, tmp_path)
+    assert_matches(model, sess, X)
+    unmapped = fnn.Sequential(layers, loss=loss, dtype=dtype)
+    unmapped.set_params(model.params)
+    output = "predictions" if loss == "mse" else "probabilities"
+    assert not np.allclose(run(sess, X)[output], unmapped.logits(X) if loss == "mse" else
+                           unmapped.predict_proba(X))
+
+
+@needs_onnx
+@pytest.mark.parametrize("names", [["cat", "dog", "émeu"], [3, 10, 42], [0.5, 1.5, 2.5]],
+                         ids=["str", "int", "float"])
+def test_class_names_are_the_label_output(backend, tmp_path, rng, names):
+    """A model with classes: ``label`` holds the names predict returns, ``label_index``
+    the index; float64, so no two logits tie within rounding on random rows."""
+    model = fnn.MLP([5, 16, 3], seed=1, dtype="float64", classes=names)
+    X = rng.normal(0, 2, (300, 5))
+    model.fit(X, np.asarray(names)[targets("softmax_cross_entropy", 3, X, rng)], epochs=3,
+              verbose=0)
+    got = run(session(model, tmp_path), X)
+    predicted = model.predict(X)
+    assert got["label_index"].dtype == np.int64
+    assert np.array_equal(np.asarray(names)[got["label_index"]], predicted)
+    assert got["label"].tolist() == predicted.tolist()
+    assert len(set(predicted.tolist())) > 1
 
 
 @needs_onnx

@@ -143,6 +143,19 @@ def test_convergence_warning_at_max_iter():
         MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
 
 
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_a_huge_learning_rate_is_one_clear_error(backend, kind):
+    """No fastnn divergence warning or numpy overflow warning on the way: the ValueError
+    sklearn's estimator raises for non-finite weights, and nothing else."""
+    X, y = _data(kind)
+    cls = MLPClassifier if kind == "multiclass" else MLPRegressor
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="non-finite parameter weights") as info:
+            cls(solver="sgd", learning_rate_init=1e10, max_iter=20, random_state=0).fit(X, y)
+    assert not isinstance(info.value, Warning)
+
+
 def test_early_stopping_is_sklearns(backend):
     """Same validation split, scores, stopping epoch and restored best weights."""
     X, y = _data("multiclass")

@@ -97,6 +97,28 @@ def test_train_classify_on_a_csv_with_string_labels(capsys, tmp_path):
     assert fastnn.load(model_path).sizes == (2, 32, 2)
 
 
+def test_a_saved_table_model_takes_raw_rows_and_predicts_the_class_names(capsys, tmp_path):
+    """train TABLE.csv --save, then load(...).predict on the table's own raw rows: the
+    model standardises them itself and answers with the class names, as accurate as the
+    run was (features far from mean 0 and scale 1, so an unscaled model could not)."""
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, 300)
+    x1 = 1000 + 100 * (rng.normal(size=300) + 4 * label)
+    x2 = 0.01 * rng.normal(size=300)
+    rows = [f"{a:.3f},{b:.6f},{['setosa', 'other'][c]}" for a, b, c in zip(x1, x2, label)]
+    path = write(tmp_path, "x1,x2,kind\n" + "\n".join(rows) + "\n")
+    model_path = tmp_path / "m.npz"
+    status, out, err = run(capsys, "train", path, "--target", "kind", "--task", "classify",
+                           "--backend", "numpy", "--save", model_path)
+    assert status == 0, err
+    assert "standardises them itself" in out
+    assert "predict returns the class names (other, setosa)" in out
+    X, y, _ = load_csv(path, "kind")
+    predicted = fastnn.load(model_path).predict(X)
+    assert predicted.tolist() and set(predicted.tolist()) == {"setosa", "other"}
+    assert np.mean(predicted == y) >= 0.95
+
+
 def test_train_regress_on_a_csv_reports_r2(capsys, tmp_path):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(300, 3))
@@ -108,6 +130,26 @@ def test_train_regress_on_a_csv_reports_r2(capsys, tmp_path):
     assert status == 0, err
     assert "loss mse" in out and "classes:" not in out
     assert float(out.split("test r2 ")[1].split()[0]) >= 0.9
+
+
+def test_a_saved_regression_takes_raw_rows_and_predicts_in_the_targets_units(capsys,
+                                                                            tmp_path):
+    """The saved model answers in the table's units (prices about 50), not in the
+    standardised ones it was trained on."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3)) * [1, 100, 0.01] + [0, 500, 2]
+    y = 3 * (X[:, 0] - 0) - 2 * (X[:, 1] - 500) / 100 + 0.1 * rng.normal(size=300) + 50
+    rows = "\n".join(",".join(f"{v:.5f}" for v in (*x, t)) for x, t in zip(X, y))
+    path = write(tmp_path, "a,b,c,price\n" + rows + "\n")
+    model_path = tmp_path / "m.npz"
+    status, out, err = run(capsys, "train", path, "--target", "price", "--task", "regress",
+                           "--backend", "numpy", "--epochs", 60, "--save", model_path)
+    assert status == 0, err
+    assert "predict returns the target in the table's own units" in out
+    X, y, _ = load_csv(path, "price")
+    predicted = fastnn.load(model_path).predict(X)
+    r2 = 1 - np.sum((predicted - y) ** 2) / np.sum((y - y.mean()) ** 2)
+    assert r2 >= 0.9, r2
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -125,6 +167,43 @@ def test_table_usage_errors_are_one_line(capsys, tmp_path, argv, words):
     assert status == 2 and err.startswith("fastnn: error: ") and err.count("\n") == 1, err
     for word in words:
         assert word in err, err
+
+
+def numeric_target_csv(tmp_path, y):
+    """A table of one noise feature and the numeric target y."""
+    x = np.random.default_rng(0).normal(size=len(y))
+    return write(tmp_path, "x,y\n" + "\n".join(f"{a:.5f},{t!r}" for a, t in zip(x, y)) + "\n")
+
+
+@pytest.mark.parametrize("kind", ["fractional", "integer"])
+def test_classify_refuses_a_target_that_looks_continuous(capsys, tmp_path, kind):
+    """Like diabetes' target (442 rows, 214 distinct values): not 214 classes."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(150, 70, 442)
+    y = np.round(y, 2) if kind == "fractional" else np.round(y).astype(int)
+    path = numeric_target_csv(tmp_path, y.tolist())
+    status, out, err = run(capsys, "train", path, "--target", "y", "--task", "classify",
+                           "--backend", "numpy", "--epochs", 1)
+    assert status == 2 and err.count("\n") == 1, err
+    assert "looks continuous" in err and "--task regress" in err
+    assert f"{len(np.unique(y))} distinct values in 442 rows" in err
+
+
+@pytest.mark.parametrize("y", [[0, 1, 2] * 7, [1.0, 2.5, 4.0, 7.5] * 50],
+                         ids=["21 rows, 3 classes", "4 fractional values"])
+def test_classify_takes_a_few_numeric_classes(capsys, tmp_path, y):
+    status, out, err = run(capsys, "train", numeric_target_csv(tmp_path, y), "--target", "y",
+                           "--task", "classify", "--backend", "numpy", "--epochs", 1)
+    assert status == 0 and err == "", err
+
+
+def test_regress_on_a_target_that_looks_like_classes_warns(capsys, tmp_path):
+    path = numeric_target_csv(tmp_path, [0, 1] * 50)
+    status, out, err = run(capsys, "train", path, "--target", "y", "--task", "regress",
+                           "--backend", "numpy", "--epochs", 1)
+    assert status == 0
+    assert err.startswith("fastnn: warning: ") and err.count("\n") == 1, err
+    assert "only 2 distinct values, all integers (0, 1)" in err and "--task classify" in err
 
 
 def test_one_class_is_refused(capsys, tmp_path):

@@ -8,11 +8,13 @@ of the library with each other (bit-identical where the contract promises it).
 
 import re
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
 
 import fastnn as fnn
+import fastnn.training
 
 LINEAR_RTOL = 1e-12  # float64 linear model, a handful of sums of <= 10 terms: ~1e-15 expected
 
@@ -199,6 +201,26 @@ def test_verbose_2_prints_one_line_per_epoch(backend, capsys):
 
 
 # -- optimizers -----------------------------------------------------------------------------------
+def test_the_progress_bar_shows_the_numbers_of_the_epochs_it_counts(backend, monkeypatch):
+    """Each update of the bar carries the metrics of the epochs it adds, so the bar's last
+    state shows the last epoch's loss."""
+    shown = []
+
+    class Recording(fnn.training.tqdm):
+        def update(self, n=1):
+            shown.append((self.n + n, self.postfix))
+            return super().update(n)
+
+    monkeypatch.setattr(fnn.training, "tqdm", Recording)
+    X, y = blobs()
+    history = fnn.MLP([4, 3], seed=0).fit(X, y, epochs=3, batch_size=16,
+                                          validation_split=0.2, verbose=1)
+    assert [n for n, _ in shown] == [1, 2, 3]
+    for epoch, (_, postfix) in enumerate(shown):
+        loss = history["loss"][epoch]
+        assert f"loss={Recording.format_num(loss)}" in postfix, (epoch, postfix)
+
+
 def test_adam_learns_two_moons(backend):
     """Two moons (noise 0.1) need a curved boundary: a linear model gets ~88%, chance 50%.
     A 16-16 tanh net trained with Adam must pass 95% and cut its loss fivefold."""
@@ -258,6 +280,64 @@ def test_relu_output_layer_uses_glorot():
     assert np.abs(model.net.W[1]).max() <= np.sqrt(6 / 266)
 
 
+# -- interrupts ------------------------------------------------------------------------------------
+def interrupt_call(monkeypatch, call: int):
+    """Make the backend's ``call``-th train_epochs (1-based) run, then raise
+    KeyboardInterrupt, as Ctrl-C during a compiled call of several epochs does."""
+    ops = fnn.get_backend()
+    real, calls = ops.train_epochs, []
+
+    def interrupted(net, state, X, targets, orders, n_epochs, batch_size):
+        calls.append(n_epochs)
+        stats = real(net, state, X, targets, orders, n_epochs, batch_size)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return stats
+
+    monkeypatch.setattr(ops, "train_epochs", interrupted)
+    return calls
+
+
+def test_an_interrupt_leaves_model_optimizer_and_history_at_the_last_recorded_epoch(
+        backend, monkeypatch):
+    """Ctrl-C in the second backend call (several epochs in one call): the parameters, the
+    optimizer's slots and step and the shuffling are those of the last recorded epoch, so
+    a further fit of the remaining epochs equals an uninterrupted run bit for bit."""
+    X, y = blobs()
+    optimizer = fnn.SGD(lr=0.05, momentum=0.9)
+    model = fnn.MLP([4, 8, 3], seed=0)
+    calls = interrupt_call(monkeypatch, call=2)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, epochs=1000, batch_size=16, optimizer=optimizer, verbose=0)
+    recorded = calls[0]
+    assert len(calls) == 2 and recorded < 1000 and model.history.epochs == recorded
+    assert model.optimizer_state.step == recorded * 4  # 60 rows, batch 16: 4 steps an epoch
+    monkeypatch.undo()
+    reference = fnn.MLP([4, 8, 3], seed=0)
+    reference.fit(X, y, epochs=recorded, batch_size=16, optimizer=optimizer, verbose=0)
+    assert np.array_equal(model.params, reference.params)
+    assert np.array_equal(model.optimizer_state.slots[0], reference.optimizer_state.slots[0])
+    model.fit(X, y, epochs=1000 - recorded, batch_size=16, optimizer=optimizer, verbose=0)
+    uninterrupted = fnn.MLP([4, 8, 3], seed=0)
+    uninterrupted.fit(X, y, epochs=1000, batch_size=16, optimizer=optimizer, verbose=0)
+    assert np.array_equal(model.params, uninterrupted.params)
+    assert model.history["loss"] == uninterrupted.history["loss"]
+    assert model.optimizer_state.step == uninterrupted.optimizer_state.step
+
+
+def test_an_interrupt_before_the_first_epoch_leaves_the_model_unfitted(backend, monkeypatch):
+    X, y = blobs()
+    model = fnn.MLP([4, 3], seed=0)
+    initial = model.params.copy()
+    interrupt_call(monkeypatch, call=1)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, epochs=5, verbose=0)
+    assert not model.fitted and model.history.epochs == 0
+    assert np.array_equal(model.params, initial) and model.optimizer_state.step == 0
+    with pytest.raises(fnn.NotFittedError):
+        model.save("never-written.npz")
+
+
 # -- divergence ------------------------------------------------------------------------------------
 def test_divergence_raises_with_the_epoch_and_history(backend):
     """lr 3 on linear regression overflows within tens of epochs: TrainingDivergedError
@@ -284,6 +364,32 @@ def test_divergence_keeps_the_last_finite_params(backend):
         model.fit(X, y, epochs=2, batch_size=16, shuffle=False, optimizer=fnn.SGD(lr=1e4),
                   verbose=0)
     assert np.isfinite(model.params).all(), model.params
+
+
+@pytest.mark.parametrize("schedule", [fnn.schedules.OneCycle(max_lr=1e30),
+                                      fnn.schedules.Constant(1e30),
+                                      fnn.schedules.CosineDecay(1e30),
+                                      fnn.schedules.OneCycle(max_lr=1e4)], ids=repr)
+def test_divergence_under_a_schedule_names_it_and_the_failing_steps_lr(backend, schedule):
+    """A schedule is no number: the error (and the explosion warning, if any) names the
+    schedule and the learning rate it gave at the step that failed."""
+    X, y = blobs()
+    model = fnn.MLP([4, 8, 3], seed=0)
+    with np.errstate(all="ignore"), pytest.raises(fnn.TrainingDivergedError) as info, \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", fnn.TrainingDivergenceWarning)
+        model.fit(X, y, epochs=5, batch_size=16, optimizer=fnn.SGD(lr=schedule), verbose=0)
+    bound = schedule.bind(4, 5)  # 60 rows in batches of 16: 4 steps per epoch
+    steps = []
+    for message in [str(info.value), *(str(w.message) for w in caught)]:
+        found = re.search(r"lr (\S+) at step (\d+) of the schedule (.*)\) or", message)
+        assert found and found.group(3) == repr(schedule), message
+        rate, step = float(found.group(1)), int(found.group(2))
+        assert rate == pytest.approx(bound(np.array([step - 1]))[0], rel=1e-2), message
+        steps.append(step)
+    err = info.value
+    assert (err.epoch - 1) * 4 + err.batch == steps[0]  # the failing batch's step
+    assert model.history.epochs == err.epoch - 1
 
 
 def test_uint8_inputs_with_input_scale_match_float_inputs(backend):

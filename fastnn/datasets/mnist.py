@@ -43,6 +43,7 @@ class _DataSet:
     """Where one data set in the MNIST layout is looked for and fetched from."""
 
     title: str  # in messages: "MNIST"
+    article: str  # before the title: "an MNIST file", "a Fashion-MNIST file"
     folder: str  # under the path argument, FASTNN_DATA, the bundle and the cache
     loader: str  # the function that loads it, for messages
     url_variable: str  # the environment variable naming a mirror
@@ -50,8 +51,8 @@ class _DataSet:
     bundled: bool  # shipped in fastnn._data; also looked for in $FASTNN_DATA itself
 
 
-_MNIST = _DataSet("MNIST", "mnist", "load_mnist", "FASTNN_MNIST_URL", DEFAULT_URL, True)
-_FASHION = _DataSet("Fashion-MNIST", "fashion-mnist", "load_fashion_mnist",
+_MNIST = _DataSet("MNIST", "an", "mnist", "load_mnist", "FASTNN_MNIST_URL", DEFAULT_URL, True)
+_FASHION = _DataSet("Fashion-MNIST", "a", "fashion-mnist", "load_fashion_mnist",
                     "FASTNN_FASHION_MNIST_URL", FASHION_MNIST_URL, False)
 
 
@@ -191,8 +192,8 @@ def _reader(data_set: _DataSet):
                 if other is None:
                     raise
                 raise ChecksumError(
-                    f"{path}: this is the {other.title} file {known.split('/')[-1]}, not an "
-                    f"{data_set.title} file: load {other.title} with "
+                    f"{path}: this is the {other.title} file {known.split('/')[-1]}, not "
+                    f"{data_set.article} {data_set.title} file: load {other.title} with "
                     f"{other.loader}({str(path.parent)!r})") from None
         return read_idx(path)
 

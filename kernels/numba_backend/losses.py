@@ -187,9 +187,10 @@ def sign_hits(z_t, t_t, m):
 def loss_rows(loss_code, d, z, labels, T):
     """(mean loss (float64), correct count) of z (n, k) for a loss code: labels int64 (n,)
     for softmax cross-entropy, else targets T (n, k); d (n, k) gets the gradient of the
-    mean (always: one compiled variant, shared by training and evaluation). The sweeps run over fixed chunks of samples whose partial sums are added
-    in order, so the result does not depend on how the caller batches. Called by the
-    contract's ops and by the compiled driver's row-major loss (``driver.py``)."""
+    mean (always: one compiled variant, shared by training and evaluation). The sweeps
+    run over fixed chunks of samples whose partial sums are added in order, so the result
+    does not depend on how the caller batches. Called by the contract's ops and by the
+    compiled driver's row-major loss (``driver.py``)."""
     n, k = z.shape
     d_t, z_t, t_t = d.T, z.T, T.T
     per_chunk = max(1, CHUNK // max(k, 1))
