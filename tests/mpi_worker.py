@@ -137,6 +137,19 @@ def failures(out, name):
     elif name == "killed":
         with _Dying(out, COMM):
             model.fit(X, y, epochs=50, verbose=0)
+    elif name.startswith("diverge"):
+        X = X.copy()
+        if name == "diverge-rank-1":  # softmax regression: rank 1's last rows overflow
+            model = fnn.MLP([8, 3], seed=3)
+            if RANK == 1:
+                X[RANK::SIZE][200:] = np.sign(X[RANK::SIZE][200:]) * 3e38
+        try:
+            with DataParallel(COMM, sharded=True):
+                model.fit(X[RANK::SIZE], y[RANK::SIZE], epochs=50, batch_size=64, verbose=0,
+                          shuffle=False, optimizer=fnn.SGD(lr=1e38 if name == "diverge-lr"
+                                                           else 0.01))
+        except fnn.TrainingDivergedError as err:
+            _save(out, name, message=str(err), params=model.params)
     elif name == "disagree":
         if RANK == 1:
             model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=4)

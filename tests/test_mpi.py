@@ -186,6 +186,21 @@ def test_ranks_with_different_models_get_one_clear_error(tmp_path):
         assert "disagree on the parameters" in str(r["message"])
 
 
+@pytest.mark.parametrize("scenario,what", [
+    ("diverge-lr", "training diverged at epoch 1, batch 3: the loss is"),
+    ("diverge-rank-1", "training diverged at epoch 1, batch 7: the loss is")])
+def test_divergence_stops_every_rank_at_the_same_step(tmp_path, scenario, what):
+    """A learning rate that blows up, or a non-finite loss on rank 1's rows only: both ranks
+    raise TrainingDivergedError at the same step with the same message and keep the same
+    last finite parameters."""
+    mpirun(scenario, tmp_path)
+    rank0, rank1 = ranks(tmp_path, scenario)
+    assert str(rank0["message"]) == str(rank1["message"])
+    assert what in str(rank0["message"])
+    assert np.array_equal(rank0["params"], rank1["params"])
+    assert np.isfinite(rank0["params"]).all()
+
+
 # -- failures end the job -----------------------------------------------------------------
 @pytest.mark.parametrize("scenario,message", [
     ("fail-labels", "fastnn.mpi: rank 1 of 2 failed with ValueRangeError"),
