@@ -31,6 +31,7 @@ import pytest
 pytest.importorskip("mpi4py")
 
 import mpi_worker as W
+from test_docs import ROOT, _source, blocks
 from test_equivalence_training import sensitivity
 from trajectory import max_reduction_length, trajectory_atol
 
@@ -46,17 +47,18 @@ TIMEOUT = 120  # seconds for any one job: a hang fails the test instead of stall
 FAILURE_SECONDS = 10  # a failing rank must end the job this soon after it fails
 
 
-def mpirun(scenario, out, n=2, backend="numpy", check=True):
-    """Run the worker's ``scenario`` on n ranks; (CompletedProcess, seconds)."""
+def mpirun(scenario, out, n=2, backend="numpy", check=True, program=WORKER, cwd=None):
+    """Run ``program`` (the worker, with ``scenario`` and ``out`` as its arguments) on n
+    ranks; the CompletedProcess."""
     assert MPIEXEC, "mpiexec not found: install the mpi extra (pip install 'fastnn[mpi]')"
     env = {**os.environ, "FASTNN_BACKEND": backend, "PYTHONPATH": str(WORKER.parent)}
     env.pop("FASTNN_NUM_THREADS", None)
-    start = time.time()
-    proc = subprocess.run([MPIEXEC, "-n", str(n), sys.executable, str(WORKER), scenario,
-                           str(out)], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    arguments = [scenario, str(out)] if program == WORKER else []
+    proc = subprocess.run([MPIEXEC, "-n", str(n), sys.executable, str(program), *arguments],
+                          env=env, capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd)
     if check:
         assert proc.returncode == 0, f"{scenario} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc, time.time() - start
+    return proc
 
 
 def ranks(out, name, n=2):
@@ -211,12 +213,27 @@ def test_a_failing_rank_ends_the_job(tmp_path, scenario, message):
     """An exception on one rank (before the first collective, or in rank 0's callback while
     rank 1 waits in the next step's Allreduce), or a rank killed by SIGKILL, ends the whole
     job within FAILURE_SECONDS of the failure, with the message on stderr."""
-    proc, _ = mpirun(scenario, tmp_path, check=False)
+    proc = mpirun(scenario, tmp_path, check=False)
     ended = time.time()
     failed_at = float((tmp_path / f"{scenario}-failing-at").read_text())
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     assert ended - failed_at < FAILURE_SECONDS
+
+
+GUIDE = [block for block in blocks(ROOT / "docs" / "distributed.md")
+         if block.skip and "mpiexec" in block.skip]
+
+
+@pytest.mark.parametrize("block", GUIDE, ids=[block.where for block in GUIDE])
+def test_the_guide_programs_run_on_two_ranks(tmp_path, block):
+    """docs/distributed.md's MPI programs (test_docs.py skips them) as written, on the
+    smaller data of their ``shortened`` markers: rank 0 prints the test scores."""
+    program = tmp_path / "train.py"
+    program.write_text(_source(block))
+    proc = mpirun(block.where, None, backend="numba", program=program, cwd=tmp_path)
+    printed = proc.stdout.strip().splitlines()
+    assert len(printed) == 1 and "'accuracy'" in printed[0], proc.stdout
 
 
 def test_without_mpi4py_the_error_says_how_to_install(monkeypatch):
