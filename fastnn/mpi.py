@@ -117,7 +117,7 @@ class DataParallel:
             with self._thread_scope():
                 return self._fit(model, X, y, **kwargs)
         except Exception as err:
-            if _agreed(err):
+            if _agreed(err) or self.size == 1:
                 raise
             self._abort(err)
 
@@ -130,15 +130,13 @@ class DataParallel:
 
     @contextlib.contextmanager
     def _thread_scope(self):
-        n = self.threads
-        if n is None and (threads._requested is not None
-                          or os.environ.get("FASTNN_NUM_THREADS", "").strip()):
+        local = self.comm.Split_type(_mpi().COMM_TYPE_SHARED)  # collective: every rank
+        n = self.threads or max(1, (os.cpu_count() or 1) // local.Get_size())
+        local.Free()
+        if self.threads is None and (threads._requested is not None
+                                     or os.environ.get("FASTNN_NUM_THREADS", "").strip()):
             yield  # the user's own choice stands
             return
-        if n is None:
-            local = self.comm.Split_type(_mpi().COMM_TYPE_SHARED)
-            n = max(1, (os.cpu_count() or 1) // local.Get_size())
-            local.Free()
         import numba
         from threadpoolctl import threadpool_limits
 
