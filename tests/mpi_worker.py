@@ -160,6 +160,19 @@ def failures(out, name):
             _save(out, name, message=str(err))
 
 
+def early_stopping(out):
+    """EarlyStopping on rank 0 watching the validation loss of a learning rate far too
+    high (it rises again after a few epochs): it stops both ranks and restores the best
+    epoch's parameters on both."""
+    model, X, y = trajectory_problem(np.float64)
+    stopper = fnn.EarlyStopping(monitor="val_loss", patience=1, restore_best=True)
+    with Recording(COMM) as parallel:
+        history = model.fit(X, y, epochs=10, batch_size=BATCH, validation_split=0.2,
+                            optimizer=fnn.SGD(lr=30.0), callbacks=[stopper], verbose=0)
+    _save(out, "early-stopping", val_loss=history["val_loss"], epochs=np.stack(parallel.epochs),
+          params=model.params)
+
+
 def checkpoint(out, step):
     """step "run": 5 epochs asked, a callback stops after 3, a checkpoint per epoch (rank 0);
     "resume": load epoch 2's checkpoint and train one more epoch on this many ranks."""
@@ -187,6 +200,8 @@ if __name__ == "__main__":
         trajectories(out, np.dtype(scenario.split("-")[1]))
     elif scenario == "mnist":
         mnist(out)
+    elif scenario == "early-stopping":
+        early_stopping(out)
     elif scenario.startswith("checkpoint"):
         checkpoint(out, scenario.split("-")[1])
     else:

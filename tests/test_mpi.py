@@ -182,6 +182,18 @@ def test_stop_checkpoints_and_resume_on_another_number_of_ranks(tmp_path):
     assert np.array_equal(one_rank, model.params)
 
 
+def test_early_stopping_on_rank_0_stops_and_restores_every_rank(tmp_path):
+    mpirun("early-stopping", tmp_path)
+    rank0, rank1 = ranks(tmp_path, "early-stopping")
+    assert np.array_equal(rank0["val_loss"], rank1["val_loss"])  # reduced over the ranks
+    val_loss = rank0["val_loss"]
+    best = int(np.argmin(val_loss))
+    assert len(val_loss) < 10, f"did not stop early: validation losses {val_loss}"
+    assert best < len(val_loss) - 1
+    for r in (rank0, rank1):
+        assert np.array_equal(r["params"], rank0["epochs"][best])
+
+
 def test_ranks_with_different_models_get_one_clear_error(tmp_path):
     mpirun("disagree", tmp_path)
     for r in ranks(tmp_path, "disagree"):
