@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 from . import _validate as check, threads, training
 from .backend import get_backend
 from .callbacks import validation_rows
-from .errors import ConfigError, FastnnError
+from .errors import ConfigError, FastnnError, ValueRangeError
 from .history import History
 from .kernels import loop
 from .kernels.net import EpochStats
@@ -156,6 +156,8 @@ class DataParallel:
              validation_data=None, validation_split=None, callbacks=(), shuffle=True,
              verbose=1) -> History:
         epochs = check.positive_int(epochs, "epochs")
+        if verbose not in (0, 1, 2):
+            raise ValueRangeError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         X = check.features(X, model.sizes[0], model.dtype, keep_integers=True)
         t = check.targets(y, len(X), model.loss, model.sizes[-1], model.dtype)
         if validation_split is not None:
