@@ -1,5 +1,8 @@
 """fastnn on a dask cluster: one thread count for every worker, so cores are not oversubscribed.
 
+(Dask runs many independent fits, e.g. searches; one network trained on several processes
+is ``fastnn.mpi``, see docs/distributed.md.)
+
 A dask worker process runs tasks on its own threads, and by default fastnn's numba kernels
 and BLAS each use every core of the machine from every worker process: W workers per
 machine with T task threads each would run W*T*cores threads. Give fastnn

@@ -127,9 +127,13 @@ class Sequential:
             validation_data=None, validation_split=None, callbacks=(), shuffle: bool = True,
             verbose: int = 1):
         """Train in place and return a :class:`fastnn.History` (see ``fastnn.training.fit``);
-        a later call continues this one (optimizer state and history)."""
+        a later call continues this one (optimizer state and history). Inside
+        ``with fastnn.mpi.DataParallel(comm):`` it trains data-parallel over comm's ranks."""
+        from .mpi import active
         from .training import fit
-        return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+        parallel = active()
+        run = fit if parallel is None else parallel.fit
+        return run(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    validation_data=validation_data, validation_split=validation_split,
                    callbacks=callbacks, shuffle=shuffle, verbose=verbose)
 

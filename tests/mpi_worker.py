@@ -1,0 +1,208 @@
+"""The program ``test_mpi.py`` starts under ``mpiexec -n K``: one scenario per run.
+
+    mpiexec -n 2 python tests/mpi_worker.py SCENARIO OUT_DIR
+
+Each rank writes what the test checks to ``OUT_DIR/SCENARIO-<rank>.npz`` (scenarios that
+must fail write a timestamp just before the failure instead). The data and models are
+built here from the definitions the test imports (``trajectory_problem``, ``CASES``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from mpi4py import MPI
+
+import fastnn as fnn
+from fastnn.mpi import DataParallel, RanksDisagreeError
+
+COMM = MPI.COMM_WORLD
+RANK, SIZE = COMM.Get_rank(), COMM.Get_size()
+ROWS, BATCH, EPOCHS = 501, 128, 3  # 4 steps per epoch, the last of 117 rows (58 + 59)
+CASES = {
+    "sgd-momentum": lambda: fnn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3),
+    "adam": lambda: fnn.Adam(lr=0.01, weight_decay=1e-4),
+    "one-cycle": lambda: fnn.SGD(lr=fnn.schedules.OneCycle(max_lr=0.2), momentum=0.9,
+                                 nesterov=True),
+}
+
+
+def trajectory_problem(dtype):
+    """(model, X, y): a tanh net (smooth: no ReLU kinks for rounding to flip) on a random
+    teacher's labels, ROWS rows."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((ROWS, 8))
+    teacher = np.tanh(X @ rng.standard_normal((8, 8))) @ rng.standard_normal((8, 3))
+    y = np.argmax(teacher + 0.3 * rng.standard_normal(teacher.shape), axis=1)
+    model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=3, dtype=dtype)
+    return model, X.astype(dtype), y
+
+
+class Recording(DataParallel):
+    """A DataParallel keeping this rank's parameters after every epoch (taken where the
+    ranks compare their parameter digests)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epochs = []
+
+    def _check_params(self, model, epoch):
+        self.epochs.append(model.params.copy())
+        super()._check_params(model, epoch)
+
+
+def _save(out, name, **arrays):
+    np.savez(Path(out) / f"{name}-{RANK}.npz", **arrays)
+
+
+def _mark_failure(out, name):
+    (Path(out) / f"{name}-failing-at").write_text(repr(time.time()))
+
+
+def trajectories(out, dtype):
+    import numba
+    threads_before = numba.get_num_threads()
+    saved = {}
+    for case, make in CASES.items():
+        model, X, y = trajectory_problem(dtype)
+        with Recording(COMM) as parallel:
+            history = model.fit(X, y, epochs=EPOCHS, batch_size=BATCH, optimizer=make(),
+                                verbose=0)
+        saved[f"{case}-params"] = np.stack(parallel.epochs)
+        saved[f"{case}-loss"] = np.array(history["loss"])
+    _save(out, f"trajectories-{np.dtype(dtype).name}", **saved,
+          threads=[threads_before, numba.get_num_threads()])
+
+
+def mnist(out):
+    """The README's recipe on sharded data: rank r holds rows r::K only."""
+    (X, y), (X_test, y_test) = fnn.datasets.load_mnist()
+    model = fnn.MLP([784, 256, 128, 10], activation="relu", seed=0)
+    optimizer = fnn.SGD(lr=fnn.schedules.OneCycle(max_lr=0.2), momentum=0.9, nesterov=True,
+                        weight_decay=5e-4)
+    with DataParallel(COMM, sharded=True):
+        history = model.fit(X[RANK::SIZE], y[RANK::SIZE], epochs=4, batch_size=128,
+                            optimizer=optimizer, verbose=0)
+    _save(out, "mnist", accuracy=model.evaluate(X_test, y_test)["accuracy"],
+          loss=history["loss"], params=model.params)
+
+
+class _Stop(fnn.Callback):
+    def __init__(self, at):
+        self.at = at
+
+    def on_epoch_end(self, model, epoch, logs):
+        return epoch == self.at
+
+
+class _Raise(fnn.Callback):
+    def __init__(self, out):
+        self.out = out
+
+    def on_epoch_end(self, model, epoch, logs):
+        if epoch == 2:
+            _mark_failure(self.out, "fail-callback")
+            raise RuntimeError("boom in a callback")
+
+
+class _Dying(DataParallel):
+    def __init__(self, out, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.out = out
+
+    def _check_params(self, model, epoch):
+        if RANK == 1 and epoch == 2:
+            _mark_failure(self.out, "killed")
+            os.kill(os.getpid(), signal.SIGKILL)
+        super()._check_params(model, epoch)
+
+
+def failures(out, name):
+    model, X, y = trajectory_problem(np.float32)
+    if name == "fail-labels":  # rank 1's shard has a label out of range
+        y = y[RANK::SIZE].copy()
+        if RANK == 1:
+            y[5] = 3
+            _mark_failure(out, name)
+        with DataParallel(COMM, sharded=True):
+            model.fit(X[RANK::SIZE], y, epochs=50, verbose=0)
+    elif name == "fail-callback":
+        with DataParallel(COMM):
+            model.fit(X, y, epochs=50, callbacks=[_Raise(out)], verbose=0)
+    elif name == "killed":
+        with _Dying(out, COMM):
+            model.fit(X, y, epochs=50, verbose=0)
+    elif name.startswith("diverge"):
+        X = X.copy()
+        if name == "diverge-rank-1":  # softmax regression: rank 1's last rows overflow
+            model = fnn.MLP([8, 3], seed=3)
+            if RANK == 1:
+                X[RANK::SIZE][200:] = np.sign(X[RANK::SIZE][200:]) * 3e38
+        try:
+            with DataParallel(COMM, sharded=True):
+                model.fit(X[RANK::SIZE], y[RANK::SIZE], epochs=50, batch_size=64, verbose=0,
+                          shuffle=False, optimizer=fnn.SGD(lr=1e38 if name == "diverge-lr"
+                                                           else 0.01))
+        except fnn.TrainingDivergedError as err:
+            _save(out, name, message=str(err), params=model.params)
+    elif name == "disagree":
+        if RANK == 1:
+            model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=4)
+        try:
+            with DataParallel(COMM):
+                model.fit(X, y, epochs=1, verbose=0)
+        except RanksDisagreeError as err:
+            _save(out, name, message=str(err))
+
+
+def early_stopping(out):
+    """EarlyStopping on rank 0 watching the validation loss of a learning rate far too
+    high (it rises again after a few epochs): it stops both ranks and restores the best
+    epoch's parameters on both."""
+    model, X, y = trajectory_problem(np.float64)
+    stopper = fnn.EarlyStopping(monitor="val_loss", patience=1, restore_best=True)
+    with Recording(COMM) as parallel:
+        history = model.fit(X, y, epochs=10, batch_size=BATCH, validation_split=0.2,
+                            optimizer=fnn.SGD(lr=30.0), callbacks=[stopper], verbose=0)
+    _save(out, "early-stopping", val_loss=history["val_loss"], epochs=np.stack(parallel.epochs),
+          params=model.params)
+
+
+def checkpoint(out, step):
+    """step "run": 5 epochs asked, a callback stops after 3, a checkpoint per epoch (rank 0);
+    "resume": load epoch 2's checkpoint and train one more epoch on this many ranks."""
+    path = str(Path(out) / "ck-{epoch}.npz")
+    if step == "run":
+        model, X, y = trajectory_problem(np.float64)
+        saver = fnn.ModelCheckpoint(path, save_best_only=False, include_optimizer=True)
+        with Recording(COMM) as parallel:
+            history = model.fit(X, y, epochs=5, batch_size=BATCH, verbose=0,
+                                optimizer=fnn.SGD(lr=0.05, momentum=0.9),
+                                callbacks=[_Stop(3), saver])
+        _save(out, "checkpoint-run", params=np.stack(parallel.epochs),
+              epochs=history.epochs, saved=len(saver.saved))
+    else:
+        _, X, y = trajectory_problem(np.float64)
+        model = fnn.load(path.format(epoch=2))
+        with DataParallel(COMM):
+            model.fit(X, y, epochs=1, batch_size=BATCH, verbose=0)
+        _save(out, f"checkpoint-resume-{SIZE}", params=model.params)
+
+
+if __name__ == "__main__":
+    scenario, out = sys.argv[1], sys.argv[2]
+    if scenario.startswith("trajectories"):
+        trajectories(out, np.dtype(scenario.split("-")[1]))
+    elif scenario == "mnist":
+        mnist(out)
+    elif scenario == "early-stopping":
+        early_stopping(out)
+    elif scenario.startswith("checkpoint"):
+        checkpoint(out, scenario.split("-")[1])
+    else:
+        failures(out, scenario)
