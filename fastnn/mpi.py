@@ -199,7 +199,9 @@ class DataParallel:
                     seconds = time.perf_counter() - start
                     loss_sum, correct = self._sum([stats.loss_sum[0], stats.correct[0]])
                     if stats.failed_epoch >= 0:
-                        err = training._diverged(stats, done, opt, history)
+                        err = training._diverged(stats, done,
+                                                 training._lr_text(opt, state, state.step),
+                                                 history)
                         err.agreed_by_ranks = True
                         raise err
                     loss = loss_sum / n
@@ -209,7 +211,8 @@ class DataParallel:
                         warned = True
                         if self.rank == 0:
                             warnings.warn(training._explosion_message(
-                                done + 1, loss, best, baseline, opt),
+                                done + 1, loss, best, baseline,
+                                training._lr_text(opt, state, state.step - 1)),
                                 training.TrainingDivergenceWarning, stacklevel=4)
                     best = min(best, loss)
                     self._check_params(model, done + 1)
