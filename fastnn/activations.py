@@ -42,12 +42,12 @@ class GELU:
         return f"gelu({self.approximate})" if self.approximate != "none" else "gelu"
 
 
-def canonical(activation, name: str = "activation") -> str:
+def canonical(activation) -> str:
     """The spec string of an activation given by name, spec string or object; ConfigError
     naming the valid activations otherwise."""
     text = str(activation) if isinstance(activation, (LeakyReLU, GELU)) else activation
     try:
         unit, param = _units.resolve(text)
     except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
+        raise ConfigError(str(exc)) from None
     return _units.spec(unit.NAME, param)

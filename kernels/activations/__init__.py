@@ -46,9 +46,8 @@ def resolve(spec: str) -> tuple:
     wrong with it."""
     match = _SPEC.match(spec) if isinstance(spec, str) else None
     if match is None or match.group(1) not in UNITS:
-        raise ValueError(f"unknown activation {spec!r}; valid activations are "
-                         f"{', '.join(UNITS)} (a parameter in parentheses where the unit "
-                         f"has one, e.g. 'leaky_relu(0.2)')")
+        raise ValueError(f"unknown activation {spec!r}; valid: {', '.join(UNITS)} (with a "
+                         f"parameter: 'leaky_relu(0.2)', 'gelu(tanh)')")
     unit = UNITS[match.group(1)]
     text = match.group(2)
     param = unit.PARAM if text is None else unit.parse_param(text)

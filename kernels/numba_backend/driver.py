@@ -38,19 +38,17 @@ from .config import JIT
 from .dense import activation_grad_bias, bias_activate, forward_t, grad_bias_t, products_t
 from .losses import loss_and_hits, loss_rows
 from .optim import (
-    CODES as RULE_CODES,
-    COMPILED,
-    GUARDED_UPDATES,
     MAX_SLOTS,
     abs_sum,
+    call_update,
     compiles,
     hyper,
     keep_slot_bounds,
     limit_of,
     slot_bounds,
     slot_matrix,
+    update_function,
 )
-from .units import bound_copy
 
 SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights train transposed
 STOP_NONE, STOP_LOSS, STOP_GRADIENT = 0, 1, 2
@@ -132,8 +130,9 @@ def _run(net, plan, slots, state, X, targets, orders, n_epochs, batch_size, lrs,
     """The compiled call: (stop code, failed epoch, failed batch, steps applied)."""
     classify = net.loss == "softmax_cross_entropy"
     no_labels, no_targets = np.empty(0, np.int64), np.empty((0, 0), net.dtype)
-    return _DRIVERS[RULE_CODES[state.rule]](
-        net.params, net.grads, slots, plan.ws, plan.layers, plan.params, LOSS_CODES[net.loss],
+    return _train(
+        update_function(state.rule, net.dtype), net.params, net.grads, slots, plan.ws,
+        plan.layers, plan.params, LOSS_CODES[net.loss],
         X, targets if classify else no_labels, no_targets if classify else targets,
         net.dtype.type(net.input_scale),
         orders if orders is not None else np.empty((0, 0), np.int64), orders is not None,
@@ -249,12 +248,8 @@ def _loss_t(ws, last, loss_code, labels_b, T_b, m):
                          _view(ws, last[Y_AT], k, m, True), labels_b, T_b[:m].T, m)
 
 
-def UPDATE(p, slots, g, hp, lr, t, n_decay, bounds, limit):
-    """Placeholder: the rule's guarded update, bound in the driver's copy for each rule."""
-    raise NotImplementedError("runs only in a per-rule copy of the driver")
-
-
-def _train_template(params, grads, slots, ws, layers, act_params, loss_code, X, labels, T,
+@njit(**JIT)
+def _train(update, params, grads, slots, ws, layers, act_params, loss_code, X, labels, T,
            scale, orders, shuffled, n_epochs, batch, rows, hp, lrs, step, n_decay,
            bounds, limit, loss_sum, correct):
     # rows: None for the row-major layout, True for the transposed one. A None argument
@@ -298,17 +293,11 @@ def _train_template(params, grads, slots, ws, layers, act_params, loss_code, X, 
                     _backward_rows(params, grads, ws, layers, act_params, l, m)
                 else:
                     _backward_t(params, grads, ws, layers, act_params, l, m)
-            if not UPDATE(params, slots, grads, hp, lrs[steps], step + steps + 1, n_decay,
-                          bounds, limit):
+            if not call_update(update, params, slots, grads, hp, lrs[steps],
+                               step + steps + 1, n_decay, bounds, limit):
                 return STOP_GRADIENT, epoch, batch_index, steps
             steps += 1
             loss_sum[epoch] += loss * m
             batch_index += 1
     return STOP_NONE, -1, -1, steps
 
-
-_DRIVERS = [njit(**JIT)(bound_copy(_train_template, {"UPDATE": update}, f"train_{rule.name}"))
-            for rule, update in zip(COMPILED, GUARDED_UPDATES)]
-"""The driver, one copy per compiled update rule (CODES' order; each compiled only when
-its rule trains, a process paying for the rules it uses), each compiled once per layout
-and dtype for every network."""

@@ -4,8 +4,10 @@ Every rule of ``kernels/optimizers`` that defines the scalar functions ``coeffic
 ``entry`` and ``cannot_overflow`` (see ``Rule``) is compiled here from them: one checking
 loop and one writing loop, written once as templates and specialised per rule
 (``units.bound_copy``), with the weights' decay a select on the index rather than a second
-copy of the loop; each rule's kernels are copies of their own, compiled only when that
-rule is used. Any other rule runs its reference update. The slots are the rows of one
+copy of the loop; each rule's update is a C function of its own (a numba ``cfunc``, one
+per dtype), compiled only when that rule is first used and passed to the compiled driver
+as an argument, so the driver is compiled once for every rule. Any other rule runs its
+reference update. The slots are the rows of one
 (s, p) matrix (up to ``MAX_SLOTS``); :func:`guarded_update` is shared with the compiled
 driver (``driver.py``).
 
@@ -25,10 +27,12 @@ arithmetic stays float32. Slots below the dtype's smallest normal value are writ
 zero (the contract's flush rule), a select the write loop vectorises at no cost.
 """
 
+import functools
 import weakref
 
+import numba
 import numpy as np
-from numba import njit
+from numba import carray, cfunc, njit, types
 
 from ..optimizers import RULES, reference_step
 from .config import JIT, inline
@@ -54,9 +58,9 @@ def optimizer_step(params, grads, state, n_decay, lr):
     bounds = np.empty(1 + MAX_SLOTS)
     bounds[1:] = slot_bounds(state)
     with slot_matrix(state) as slots:
-        ok = bool(STEPS[CODES[state.rule]](params, slots, grads, hyper(state), float(lr),
-                                           state.step + 1, int(n_decay), bounds,
-                                           limit_of(params)))
+        ok = bool(_step(update_function(state.rule, params.dtype), params, slots, grads,
+                        hyper(state), float(lr), state.step + 1, int(n_decay), bounds,
+                        limit_of(params)))
     if ok:
         state.step += 1
         keep_slot_bounds(state, bounds[1:])
@@ -219,32 +223,55 @@ def _guarded_update_template(p, slots, g, hp, lr, t, n_decay, bounds, limit):
     return True
 
 
-def _step_template(p, slots, g, hp, lr, t, n_decay, bounds, limit):
-    bounds[0] = abs_sum(p, 0, p.size)  # the parameters may have changed since
+def GUARDED_UPDATE(p, slots, g, hp, lr, t, n_decay, bounds, limit):
+    """Placeholder: a rule's guarded update, bound in its compiled copy."""
+    raise NotImplementedError("runs only in a per-rule copy")
+
+
+def _update_template(p_at, slots_at, n_slots, g_at, hp_at, n_hp, lr, t, n, n_decay,
+                     bounds_at, limit):
+    """The C-callable update of one rule: the arrays arrive as pointers (see UPDATE_TYPES)."""
+    p, g = carray(p_at, (n,)), carray(g_at, (n,))
+    slots = carray(slots_at, (n_slots, n))
+    hp, bounds = carray(hp_at, (n_hp,)), carray(bounds_at, (1 + MAX_SLOTS,))
     return GUARDED_UPDATE(p, slots, g, hp, lr, t, n_decay, bounds, limit)
 
 
-def _specialised(rule):
-    """The rule's guarded update (inlined into its callers) and its compiled step."""
-    names = dict(ENTRY=inline_copy(rule.entry), CANNOT_OVERFLOW=inline_copy(rule.cannot_overflow),
-                 COEFFICIENTS=inline_copy(rule.coefficients))
+def _update_signature(dtype):
+    real = types.CPointer(numba.from_dtype(np.dtype(dtype)))
+    f64, i64 = types.CPointer(types.float64), types.int64
+    return types.boolean(real, real, i64, real, f64, i64, types.float64, i64, i64, i64, f64,
+                         types.float64)
+
+
+@functools.cache
+def update_function(rule: str, dtype):
+    """The compiled update of ``rule`` for buffers of ``dtype``, a C function (numba
+    ``cfunc``, cached on disk) that the driver and :func:`_step` take as an argument, so
+    they are compiled once for every rule and a rule is compiled when first used."""
+    rule_ = RULES[rule]
+    names = dict(ENTRY=inline_copy(rule_.entry),
+                 CANNOT_OVERFLOW=inline_copy(rule_.cannot_overflow),
+                 COEFFICIENTS=inline_copy(rule_.coefficients))
     names.update(
         WOULD_BE_FINITE=inline_copy(bound_copy(_would_be_finite_template, names,
-                                               f"would_be_finite_{rule.name}")),
-        COMMIT=inline_copy(bound_copy(_commit_template, names, f"commit_{rule.name}")))
+                                               f"would_be_finite_{rule}")),
+        COMMIT=inline_copy(bound_copy(_commit_template, names, f"commit_{rule}")))
     update = inline_copy(bound_copy(_guarded_update_template, names,
-                                    f"guarded_update_{rule.name}"))
-    step = njit(**JIT)(bound_copy(_step_template, {"GUARDED_UPDATE": update},
-                                  f"step_{rule.name}"))
-    return update, step
+                                    f"guarded_update_{rule}"))
+    name = f"update_{rule}_{np.dtype(dtype).name}"
+    return cfunc(_update_signature(dtype), **JIT)(
+        bound_copy(_update_template, {"GUARDED_UPDATE": update}, name))
 
 
-GUARDED_UPDATES, STEPS = zip(*(_specialised(rule) for rule in COMPILED))
-"""Per compiled rule (CODES' order): its guarded update, inlined into the driver's copy
-for the rule (``driver.py``), and its step kernel for ``optimizer_step``. Each is
-compiled only when a rule is used: a process pays for the rules it trains with."""
+@njit(**JIT)
+def call_update(update, p, slots, g, hp, lr, t, n_decay, bounds, limit):
+    """``update`` (an :func:`update_function`) on the arrays: True if the step applied."""
+    return update(p.ctypes, slots.ctypes, slots.shape[0], g.ctypes, hp.ctypes, hp.size, lr,
+                  t, p.size, n_decay, bounds.ctypes, limit)
 
 
-def GUARDED_UPDATE(p, slots, g, hp, lr, t, n_decay, bounds, limit):
-    """Placeholder: a rule's guarded update."""
-    raise NotImplementedError("runs only in a per-rule copy")
+@njit(**JIT)
+def _step(update, p, slots, g, hp, lr, t, n_decay, bounds, limit):
+    bounds[0] = abs_sum(p, 0, p.size)  # the parameters may have changed since
+    return call_update(update, p, slots, g, hp, lr, t, n_decay, bounds, limit)

@@ -19,8 +19,7 @@ from . import dense, driver, losses, optim
 from .config import cache_dir
 
 DISPATCHERS = {
-    **{f"driver_{rule.name}": train for rule, train in zip(optim.COMPILED, driver._DRIVERS)},
-    **{f"step_{rule.name}": step for rule, step in zip(optim.COMPILED, optim.STEPS)},
+    "driver": driver._train, "step": optim._step, "call_update": optim.call_update,
     "gather": driver._gather, "layer": driver._layer,
     "forward_rows": driver._forward_rows, "backward_rows": driver._backward_rows,
     "batch_loss_rows": driver._loss_rows, "forward_t": driver._forward_t,
