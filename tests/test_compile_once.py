@@ -1,0 +1,44 @@
+"""The numba backend compiles its driver once per layout and dtype for every network.
+
+After one fit has compiled (or loaded) the kernels, a network of another depth, width,
+activation or loss adds no signature to any compiled function: it is new data for code
+already compiled, not a new specialisation. (How long the first compile takes is a
+benchmark, ``fastnn bench --cold-start``; this counts, it does not time.)
+"""
+
+import numpy as np
+import pytest
+
+import fastnn as fnn
+from fastnn.kernels.numba_backend.warmup import DISPATCHERS
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((96, 20)).astype(np.float32)
+LABELS = rng.integers(0, 3, 96)
+TARGETS = rng.random((96, 3)).astype(np.float32)
+
+
+def signatures():
+    return {name: len(d.signatures) for name, d in DISPATCHERS.items()}
+
+
+def fit(sizes, activation, loss, optimizer="sgd"):
+    model = fnn.MLP(sizes, activation=activation, loss=loss, seed=0)
+    y = LABELS if loss == "softmax_cross_entropy" else TARGETS
+    model.fit(X, y, epochs=2, batch_size=32, optimizer=optimizer, verbose=0)
+
+
+@pytest.mark.parametrize("hidden", [[300], [8]], ids=["row-major", "transposed"])
+def test_new_depths_activations_losses_and_rules_compile_nothing_new(hidden):
+    with fnn.use_backend("numba"):
+        fit([20, *hidden, 3], "relu", "softmax_cross_entropy")
+        before = signatures()
+        width = hidden[0]
+        for sizes, activation, loss, rule in (
+                ([20, width, width // 2 + 1, 5, 3], "tanh", "softmax_cross_entropy", "sgd"),
+                ([20, width, 3], "gelu", "mse", "sgd"),
+                ([20, width, width, 3], "leaky_relu(0.2)", "sigmoid_bce", "adam"),
+                ([20, width, 3], "gelu(tanh)", "mse", "rmsprop"),
+                ([20, width, 3], "sigmoid", "softmax_cross_entropy", "adamw")):
+            fit(sizes, activation, loss, rule)
+        assert signatures() == before
