@@ -134,7 +134,7 @@ def abs_sum(a, lo, hi):
 
 # -- templates, specialised per rule: ENTRY, CANNOT_OVERFLOW and COEFFICIENTS are bound to
 # -- the rule's scalar functions in each copy ---------------------------------------------
-def ENTRY(p, s0, s1, s2, g, c, decayed):
+def ENTRY(p, s0, s1, s2, g, c, decayed, f):
     """Placeholder: the rule's ``entry``, bound per rule by ``by_code``."""
     raise NotImplementedError("runs only in a per-rule copy")
 
@@ -160,11 +160,12 @@ def _would_be_finite_template(p, slots, g, c, n_decay):
     """Whether every new parameter and slot value would be finite; writes nothing. Each
     kind of value is summed as ``x * 0`` on its own (NaN exactly when some x is not
     finite; adding p and a slot first would refuse finite values whose sum overflows)."""
-    zero = p.dtype.type(0)
+    f = p.dtype.type
+    zero = f(0)
     s0, s1, s2 = _rows(slots)
     acc_p, acc_0, acc_1, acc_2 = zero, zero, zero, zero
     for j in range(p.size):
-        pj, v0, v1, v2 = ENTRY(p[j], s0[j], s1[j], s2[j], g[j], c, j < n_decay)
+        pj, v0, v1, v2 = ENTRY(p[j], s0[j], s1[j], s2[j], g[j], c, j < n_decay, f)
         acc_p += pj * zero
         acc_0 += v0 * zero
         acc_1 += v1 * zero
@@ -176,13 +177,14 @@ def _commit_template(p, slots, g, c, n_decay, bounds):
     """One step written in place, the slots flushed below the smallest normal magnitude;
     bounds float64 (1 + MAX_SLOTS,) receives sum |new p| and sum |new slot| per slot
     (bounds of their maxima: rounding is monotonic; finite only if every term is)."""
-    zero = p.dtype.type(0)
-    tiny = p.dtype.type(np.finfo(p.dtype).tiny)
+    f = p.dtype.type
+    zero = f(0)
+    tiny = f(np.finfo(p.dtype).tiny)
     n_slots = slots.shape[0]
     s0, s1, s2 = _rows(slots)
     acc_p, acc_0, acc_1, acc_2 = zero, zero, zero, zero
     for j in range(p.size):
-        pj, v0, v1, v2 = ENTRY(p[j], s0[j], s1[j], s2[j], g[j], c, j < n_decay)
+        pj, v0, v1, v2 = ENTRY(p[j], s0[j], s1[j], s2[j], g[j], c, j < n_decay, f)
         v0, v1, v2 = _flushed(v0, tiny, zero), _flushed(v1, tiny, zero), _flushed(v2, tiny,
                                                                                   zero)
         p[j] = pj
@@ -234,14 +236,15 @@ def _update_template(p_at, slots_at, n_slots, g_at, hp_at, n_hp, lr, t, n, n_dec
     p, g = carray(p_at, (n,)), carray(g_at, (n,))
     slots = carray(slots_at, (n_slots, n))
     hp, bounds = carray(hp_at, (n_hp,)), carray(bounds_at, (1 + MAX_SLOTS,))
-    return GUARDED_UPDATE(p, slots, g, hp, lr, t, n_decay, bounds, limit)
+    return 1 if GUARDED_UPDATE(p, slots, g, hp, lr, t, n_decay, bounds, limit) else 0
 
 
 def _update_signature(dtype):
     real = types.CPointer(numba.from_dtype(np.dtype(dtype)))
     f64, i64 = types.CPointer(types.float64), types.int64
-    return types.boolean(real, real, i64, real, f64, i64, types.float64, i64, i64, i64, f64,
-                         types.float64)
+    # an int64 result, 1 if the step applied: a C bool crossing the call was misread
+    return types.int64(real, real, i64, real, f64, i64, types.float64, i64, i64, i64, f64,
+                       types.float64)
 
 
 @functools.cache
@@ -268,7 +271,7 @@ def update_function(rule: str, dtype):
 def call_update(update, p, slots, g, hp, lr, t, n_decay, bounds, limit):
     """``update`` (an :func:`update_function`) on the arrays: True if the step applied."""
     return update(p.ctypes, slots.ctypes, slots.shape[0], g.ctypes, hp.ctypes, hp.size, lr,
-                  t, p.size, n_decay, bounds.ctypes, limit)
+                  t, p.size, n_decay, bounds.ctypes, limit) == 1
 
 
 @njit(**JIT)

@@ -48,9 +48,10 @@ class Rule:
     (None where the rule has none; such a rule runs its reference update everywhere):
     ``coefficients(hp, lr, t, c)`` fills the float64 array c from the hyper-parameters hp
     (float64, HYPER's order), the learning rate and the 1-based step;
-    ``entry(p, s0, s1, s2, g, c, decayed)`` returns one entry's new parameter and slots
+    ``entry(p, s0, s1, s2, g, c, decayed, f)`` returns one entry's new parameter and slots
     (in the state's slot order; positions beyond its slots returned unchanged), c cast
-    to the buffers' dtype, ``decayed`` whether the entry is a weight; and
+    to the buffers' dtype, ``decayed`` whether the entry is a weight, f the dtype's
+    scalar type (constants as ``f(0)``: ``c[0] * 0`` would be float64 in numba); and
     ``cannot_overflow(p_sum, g_sum, slot_sums, c, limit)``, a proof from bounds of |p|,
     |g| and each slot that no new value or intermediate exceeds limit (False when it
     cannot prove it: the backend then checks every new value first).

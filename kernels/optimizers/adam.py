@@ -102,11 +102,11 @@ def coefficients(hp, lr, t, c):
     c[5], c[6], c[7], c[8] = 1.0 / (1.0 - beta2**t), hp[2], hp[3], 1.0
 
 
-def entry(p, m, v, s2, g, c, decayed):
+def entry(p, m, v, s2, g, c, decayed, f):
     """One entry of Adam (L2 c[7], decay c[8] = 1) or AdamW (c[7] = 0, c[8] = 1 - lr wd),
     the decay terms on weights only: (new p, new m, new v, s2)."""
-    l2 = c[7] if decayed else c[7] * 0
-    decay = c[8] if decayed else c[8] * 0 + 1
+    l2 = c[7] if decayed else f(0)
+    decay = c[8] if decayed else f(1)
     g = g + l2 * p
     m = c[1] * m + c[2] * g
     v = c[3] * v + c[4] * (g * g)

@@ -118,11 +118,11 @@ def coefficients(hp, lr, t, c):
         hp[4]
 
 
-def entry(p, s0, s1, s2, g, c, decayed):
+def entry(p, s0, s1, s2, g, c, decayed, f):
     """One entry: (new p, new s0, s1, s2) with the slots in the state's order (square_avg,
     then momentum_buffer if momentum > 0, then grad_avg if centered)."""
     has_momentum, centered = c[5] != 0, c[6] != 0
-    wd = c[4] if decayed else c[4] * 0
+    wd = c[4] if decayed else f(0)
     g = g + wd * p
     v = c[1] * s0 + c[2] * (g * g)
     a = c[1] * (s2 if has_momentum else s1) + c[2] * g

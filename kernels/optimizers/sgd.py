@@ -85,9 +85,9 @@ def coefficients(hp, lr, t, c):
     c[0], c[1], c[2], c[3] = lr, hp[0], hp[2], hp[1]
 
 
-def entry(p, v, s1, s2, g, c, decayed):
+def entry(p, v, s1, s2, g, c, decayed, f):
     """One entry: (new p, new velocity, s1, s2); without momentum v is returned as it was."""
-    wd = c[2] if decayed else c[2] * 0
+    wd = c[2] if decayed else f(0)
     gj = g + wd * p
     if c[1] == 0:
         return p - c[0] * gj, v, s1, s2
