@@ -181,6 +181,9 @@ def _run_train(args: argparse.Namespace) -> int:
           f"{_describe(problem.optimizer(lr))}; {epochs} epoch{'s' * (epochs != 1)}, "
           f"{'full batch' if batch_size is None else f'batch {batch_size}'}; "
           f"{len(train[0]):,} training rows; backend {backend}", flush=True)
+    notice = fnn.get_backend().first_run_notice()
+    if notice:
+        print(notice, flush=True)
     start = time.perf_counter()
     # fit checks every loss and gradient itself and raises TrainingDivergedError naming
     # the epoch and batch; numpy's overflow warnings on the way there would only add noise.

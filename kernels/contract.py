@@ -16,7 +16,8 @@ pre-activation gradients and kept z of a one-batch call of m rows (see the numba
 backend). The check backend replays a compiled step op by op from those. A backend
 that compiles may define ``warm_up()``: compile (or load from its cache) everything it
 can run, returning ``{"seconds", "signatures", "cache_hits", "cache_misses", "cache"}``
-(``fastnn info --compile``).
+(``fastnn info --compile``), and ``first_run_notice()``: a one-line message while its
+compile cache is empty (the command line prints it before a first run), else None.
 
 Conventions, for every op:
 
@@ -186,6 +187,7 @@ class Ops:
         self.train_epochs = functools.partial(run, self)
         self.compiled_step = getattr(module, "compiled_step", _no_compiled_step)
         self.warm_up = getattr(module, "warm_up", _nothing_to_compile)
+        self.first_run_notice = getattr(module, "first_run_notice", _no_notice)
 
     def __repr__(self):
         return f"<fastnn backend {self.name!r}: own ops {', '.join(self.own)}>"
@@ -199,3 +201,7 @@ def _no_compiled_step(net, state, X, targets):
 def _nothing_to_compile():
     return {"seconds": 0.0, "signatures": 0, "cache_hits": 0, "cache_misses": 0,
             "cache": "(none)"}
+
+
+def _no_notice():
+    return None

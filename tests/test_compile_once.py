@@ -42,3 +42,12 @@ def test_new_depths_activations_losses_and_rules_compile_nothing_new(hidden):
                 ([20, width, 3], "sigmoid", "softmax_cross_entropy", "adamw")):
             fit(sizes, activation, loss, rule)
         assert signatures() == before
+
+
+def test_the_first_run_notice_shows_while_the_cache_is_empty(monkeypatch, tmp_path):
+    ops = fnn.kernels.load_backend("numba")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert "compiling fastnn's kernels once" in ops.first_run_notice()
+    (tmp_path / "driver-1.py311.nbi").write_bytes(b"")
+    assert ops.first_run_notice() is None
+    assert fnn.kernels.load_backend("numpy").first_run_notice() is None

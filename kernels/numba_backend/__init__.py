@@ -8,7 +8,7 @@ the same compiled code; anything else (an update rule it does not compile,
 non-contiguous data) takes the generic loop over these ops.
 """
 
-from .config import configure
+from .config import cache_dir, configure
 
 configure()
 
@@ -39,6 +39,16 @@ def compiled_step(net, state, X, targets):
     if not driver.takes(net, state, X, targets):
         return None
     return driver.train_epochs, driver.intermediates
+
+
+def first_run_notice():
+    """One line while the compile cache holds no kernel yet (a first run compiles), else
+    None; the contract's hook."""
+    cache = cache_dir()
+    if cache.is_dir() and next(cache.rglob("*.nbi"), None) is not None:
+        return None
+    return (f"numba: compiling fastnn's kernels once for this machine (cached in {cache}; "
+            f"later runs load them in about a second)")
 
 
 __all__ = ["name", "OPS", *OPS]
