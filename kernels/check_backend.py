@@ -239,13 +239,13 @@ def _step_checked(path, net, state, x, t, lr) -> EpochStats:
         ref.dense_backward(*want, acts[l], W, np.ascontiguousarray(acts[l + 1]), act,
                            None if zs[l] is None else np.ascontiguousarray(zs[l]))
         checks = [("dz", dz[l], want[3], dout_atol + tols["dz"][0], 0.0)]
-        # the parameter gradients from the fused path's own dz: exact inputs for the product
+        # the parameter gradients from the compiled step's own dz: exact inputs for the product
         grad_tols = tol.dense_backward_tol(dz[l], acts[l], W, "identity")
         checks += [("dW", net.dW[l], acts[l].T.astype(np.float64) @ dz[l], *grad_tols["dW"]),
                    ("db", net.db[l], dz[l].astype(np.float64).sum(axis=0), *grad_tols["db"])]
         rows += compared(f"{name} dense_backward[{act}] layer {l}",
                          _shapes(dout=dout, x=acts[l], W=W), checks)
-        if l:  # the next layer down starts from the fused path's own dz
+        if l:  # the next layer down starts from the compiled step's own dz
             dout = np.ascontiguousarray(dz[l] @ W.T.astype(np.float64)).astype(net.dtype)
             dout_atol = tol.dense_backward_tol(dz[l], acts[l], W, "identity")["dx"][0]
     mirror = OptimizerState(state.rule, lr, state.hyper, tuple(s.copy() for s in slots),

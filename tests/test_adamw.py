@@ -3,7 +3,7 @@
 Against PyTorch's ``torch.optim.AdamW`` run in float64 (all but exact): each backend's
 result in its dtype lies within SAFETY times the first-order bound the rule propagates
 (``kernels/optimizers/adamw.py``, ``error_step``) along the exact trajectory; against the
-numpy reference, the numba backend (generic loop and small-net path) within the
+numpy reference, the numba backend (generic loop and compiled driver) within the
 equivalence suites' tolerances; and by hand.
 """
 
@@ -122,9 +122,9 @@ def test_numba_matches_the_reference(ref, candidate, dtype, size):
 
 @pytest.mark.parametrize("sizes", [[6, 12, 3], [6, 96, 64, 3]], ids=["small-net", "generic"])
 def test_training_with_adamw_agrees_across_backends(sizes):
-    """A few epochs through fit on numba (its small-net path for the first net, its
-    generic loop for the second), on the check backend (every op compared with the
-    reference within its derived bound, the small-net path replayed op by op; a mismatch
+    """A few epochs through fit on numba (its driver, transposed for the first net and
+    row-major for the second), on the check backend (every op compared with the
+    reference within its derived bound, the compiled step replayed op by op; a mismatch
     raises) and on the reference."""
     rng = np.random.default_rng(6)
     X = rng.standard_normal((96, 6)).astype(np.float32)

@@ -1,9 +1,9 @@
 """fastnn leaves the process as it found it: environment, floating-point mode, threads.
 
 Each check runs in a fresh interpreter (numba's and OpenMP's start-up happens once per
-process), records the state before ``import fastnn``, trains on the numba backend (its
-small-net path and its generic loop, which starts numba's and BLAS's thread pools) and
-predicts, then compares.
+process), records the state before ``import fastnn``, trains on the numba backend (both
+layouts of its driver; the row-major one starts BLAS's thread pool) and predicts, then
+compares.
 """
 
 import json
@@ -34,7 +34,7 @@ CHILD = textwrap.dedent("""
     X = rng.standard_normal((512, 40)).astype(np.float32)
     y = (X[:, 0] > 0).astype(int)
     with fnn.use_backend("numba"):
-        for sizes in ([40, 8, 2], [40, 300, 2]):  # the small-net path, the generic loop
+        for sizes in ([40, 8, 2], [40, 300, 2]):  # the driver's transposed and row-major layouts
             model = fnn.MLP(sizes, seed=0)
             model.fit(X, y, epochs=2, batch_size=64, optimizer=fnn.SGD(0.1, momentum=0.9),
                       verbose=0)
