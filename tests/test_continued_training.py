@@ -14,9 +14,15 @@ NETS = {"small-net": [6, 8, 3], "generic": [6, 96, 64, 3]}
 OPTIMIZERS = {
     "sgd-nesterov": lambda: fnn.SGD(lr=0.05, momentum=0.9, nesterov=True),
     "adam": lambda: fnn.Adam(lr=0.01),
+    "adamw": lambda: fnn.AdamW(lr=0.01),
+    "rmsprop": lambda: fnn.RMSprop(lr=1e-3, momentum=0.5, centered=True),  # 3 slots
     "onecycle": lambda: fnn.SGD(lr=fnn.schedules.OneCycle(max_lr=0.1, epochs=4),
                                 momentum=0.9),
 }
+
+
+def test_every_rule_is_covered():
+    assert ({opt().rule for opt in OPTIMIZERS.values()} == set(fnn.optimizers.OPTIMIZERS))
 
 
 def data(n=120, seed=0):

@@ -19,7 +19,13 @@ OPTIMIZERS = {
     "sgd-nesterov": fnn.SGD(lr=0.05, momentum=0.9, nesterov=True),
     "adam": fnn.Adam(lr=1e-3, beta1=0.9, beta2=0.9),
     "adamw": fnn.AdamW(lr=1e-3, beta1=0.9, beta2=0.9),
-}
+    # not centered: a full batch has no gradient variance, so centered steps grow to g / eps
+    "rmsprop": fnn.RMSprop(lr=1e-3, alpha=0.9, momentum=0.9),
+}  # fast-decaying hyper-parameters; every registered rule (checked below)
+
+
+def test_every_rule_is_covered():
+    assert {opt.rule for opt in OPTIMIZERS.values()} == set(fnn.optimizers.OPTIMIZERS)
 NETS = {"small-net": [4, 8, 2], "generic": [4, 80, 64, 2]}  # numba: compiled run / op loop
 
 
@@ -53,7 +59,8 @@ def test_no_subnormal_slots_after_a_unit_stops_learning(backend, dtype, net, opt
     X[:, 0] = 0
     model.fit(X, y, epochs=STEPS[dtype], batch_size=None, verbose=0)  # continues the state
     assert state.step == 3 + STEPS[dtype]
-    for name, slot in zip(fnn.kernels.optimizers.RULES[state.rule].slots, state.slots):
+    names = fnn.kernels.optimizers.RULES[state.rule].slot_names(**state.hyper)
+    for name, slot in zip(names, state.slots):
         assert subnormal_count(slot) == 0, (name, subnormal_count(slot))
         assert not slot[weights_of_feature_0].any(), name  # decayed all the way: flushed
 
