@@ -149,8 +149,8 @@ def new_net_child(samples: int = NEW_NET_SAMPLES) -> dict:
             "loaded": after["hits"] - before["hits"]}
 
 
-def new_net_warm(threads: int, cache_dir: Path) -> dict:
-    """The warm-cache figure, the child run on ``cache_dir``."""
+def new_net_warm(threads: int, cache_dir: Path | None) -> dict:
+    """The warm-cache figure, the child run on ``cache_dir`` (None: fastnn's own cache)."""
     _, out = timed_process([sys.executable, "-m", __name__],
                            child_env(threads, cache_dir))
     child = json.loads(out.strip().splitlines()[-1])

@@ -21,7 +21,6 @@ DEFAULT_BATCHES = (32, 128, 1024)
 DEFAULT_BATCH = 128  # a peer script's default
 DEFAULT_THREADS = 2
 DEFAULT_EPOCHS = 4  # of one run: the first apart, the others timed
-PREDICT_BATCHES = (1, 10_000)  # --predict: latency and throughput
 SAMPLES_ENV = "FASTNN_BENCH_SAMPLES"
 
 
