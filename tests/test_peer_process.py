@@ -6,6 +6,8 @@ import argparse
 import importlib.util
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -89,3 +91,11 @@ def test_the_sklearn_peer_serves_two_epochs_and_reports_its_blas():
     seconds = [peer.epoch(), peer.epoch()]
     report = peer.finish()
     assert report["epoch_seconds"] == seconds and 0 <= report["test_accuracy"] <= 1
+
+
+def test_the_peer_scripts_load_only_the_workload_module_of_the_benchmarks():
+    code = ("import sys, fastnn.peers.torch_mlp, fastnn.peers.predict; print(sorted(m for m in "
+            "sys.modules if m.startswith('fastnn.benchmark') or m == 'numba'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "['fastnn.benchmark', 'fastnn.benchmark.workload']"

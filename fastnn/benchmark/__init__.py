@@ -12,37 +12,36 @@
   budgets;
 - ``args`` and ``command``: the ``fastnn bench`` command.
 
-The names ``bench/`` and other code use are re-exported here.
+The names ``bench/`` and other code use are re-exported here, lazily: a name's module is
+imported on first use, so the peer scripts, which import ``workload`` in processes timed
+from their start (``cold_start``), load nothing else of the package.
 """
 
-from .accuracy import recipe_argv, time_to_accuracy, tta_entries, tta_rows
-from .command import DEFAULT_BACKENDS, add_arguments, run
-from .floor import FLOOR, gemm_floor_runner
-from .interleave import run_rounds, time_interleaved
-from .machine import machine_info
-from .processes import FASTNN_PEER, PEERS, run_module, run_peer
-from .runs import TUTORIALS, FastnnRun, Tutorial, epoch_summary, mnist_run, tutorial_runner
-from .tables import add_ratios, format_table
-from .workload import (
-    DEFAULT_BATCHES,
-    DEFAULT_EPOCHS,
-    DEFAULT_THREADS,
-    MNIST_LR,
-    MNIST_MOMENTUM,
-    MNIST_SIZES,
-    MNIST_WORKLOAD,
-    SAMPLES_ENV,
-    load_mnist_test,
-    load_mnist_train,
-    samples_from_env,
-)
+import importlib
 
-__all__ = [
-    "DEFAULT_BACKENDS", "DEFAULT_BATCHES", "DEFAULT_EPOCHS", "DEFAULT_THREADS", "FASTNN_PEER",
-    "FLOOR", "MNIST_LR", "MNIST_MOMENTUM", "MNIST_SIZES", "MNIST_WORKLOAD", "PEERS",
-    "SAMPLES_ENV", "TUTORIALS", "FastnnRun", "Tutorial", "add_arguments", "add_ratios",
-    "epoch_summary", "format_table", "gemm_floor_runner", "load_mnist_test",
-    "load_mnist_train", "machine_info", "mnist_run", "recipe_argv", "run", "run_module",
-    "run_peer", "run_rounds", "samples_from_env", "time_interleaved", "time_to_accuracy",
-    "tta_entries", "tta_rows", "tutorial_runner",
-]
+_HOMES = {
+    "accuracy": ("recipe_argv", "time_to_accuracy", "tta_entries", "tta_rows"),
+    "command": ("DEFAULT_BACKENDS", "add_arguments", "run"),
+    "floor": ("FLOOR", "gemm_floor_runner"),
+    "interleave": ("run_rounds", "time_interleaved"),
+    "machine": ("machine_info",),
+    "processes": ("FASTNN_PEER", "PEERS", "run_module", "run_peer"),
+    "runs": ("TUTORIALS", "FastnnRun", "Tutorial", "epoch_summary", "mnist_run",
+             "tutorial_runner"),
+    "tables": ("add_ratios", "format_table"),
+    "workload": ("DEFAULT_BATCHES", "DEFAULT_EPOCHS", "DEFAULT_THREADS", "MNIST_LR",
+                 "MNIST_MOMENTUM", "MNIST_SIZES", "MNIST_WORKLOAD", "SAMPLES_ENV",
+                 "load_mnist_test", "load_mnist_train", "samples_from_env"),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str):
+    """A re-exported name, from its module (imported now if it was not yet)."""
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])

@@ -113,9 +113,10 @@ class PeerProcess:
 
     def finish(self) -> dict:
         """End the run: the peer scores the test set and exits; its final report."""
-        report = self._send("done")
-        self.close()
-        return report
+        try:
+            return self._send("done")
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Stop the process if it still runs (closing its stdin ends a waiting peer)."""
