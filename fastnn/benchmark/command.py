@@ -62,14 +62,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``fastnn bench`` options."""
     parser.description = (
         "Quick benchmark: per batch size, one MNIST-MLP training run per system, one epoch "
-        "of each per round in a rotating order: the GEMM floor (only the matrix products "
-        "of an epoch, the practical hardware limit), fastnn per backend, and PyTorch, JAX "
-        "and scikit-learn, each in a process of its own with its own defaults (skipped, "
-        "with the reason, when not installed). Each epoch is divided by the floor's epoch "
-        "of the same round; the median ratio over the rounds and its quartiles are "
-        "reported, the first round apart. Then the tutorial nets (xor, moons). The CPU and "
-        "every BLAS are printed above the table, with a warning if OpenBLAS is pinned "
-        "below the CPU. For careful numbers: python -m pytest bench/ --benchmark-only.")
+        "of each per round in a rotating order. The systems: the GEMM floor (only the "
+        "matrix products of an epoch, the practical hardware limit), fastnn per backend, "
+        "and the peers (PyTorch, JAX, scikit-learn), each in a process of its own with its "
+        "own defaults (skipped, with the reason, when not installed). Each epoch is divided "
+        "by the floor's epoch of the same round; the median ratio over the rounds and its "
+        "quartiles are reported, the first round apart. Then the tutorial nets (xor, "
+        "moons). The CPU and every BLAS are printed above the table, with a warning if "
+        "OpenBLAS is pinned below the CPU. For careful numbers: python -m pytest bench/ "
+        "--benchmark-only.")
     parser.add_argument("--batch", type=types.int_list, default=DEFAULT_BATCHES,
                         metavar="B,...", help="MNIST batch sizes (default 32,128,1024)")
     parser.add_argument("--backends", type=types.backend_list, default=DEFAULT_BACKENDS,
