@@ -115,16 +115,21 @@ def test_figures_print_value_budget_and_verdict():
                cold_start.figure("ratio", 1.6, 1.5, "x", fastnn_s=[16.0], torch_s=[10.0],
                                  ratios=[1.6], goal=1.0),
                cold_start.figure("new net", 0.2, 1.0, "s", first_fit_s=0.5, second_fit_s=0.3,
-                                 compiled=0, loaded=4, backend_load_s=0.4)]
+                                 compiled=0, loaded=4, backend_load_s=0.4),
+               cold_start.figure("newer net", 2.0, 1.0, "s", first_fit_s=2.5, second_fit_s=0.5,
+                                 compiled=1, compiled_kernels=["fused_train"], loaded=0,
+                                 backend_load_s=0.4)]
     lines = cold_start.format_figures(figures).splitlines()
     assert "40.00s" in lines[0] and "budget <= 45s" in lines[0] and "PASS" in lines[0]
     assert "1.60x" in lines[1] and "MISS" in lines[1] and "goal 1x" in lines[1]
     assert "0 compiled, 4 loaded from the cache" in lines[2] and "PASS" in lines[2]
+    assert "MISS" in lines[3] and "1 compiled (fused_train), 0 loaded" in lines[3]
 
 
 def test_the_warm_cache_child_reports_its_fits_and_cache_counts():
     result = cold_start.new_net_warm(1, None)  # fastnn's own cache, as the suite left it
     assert result["unit"] == "s" and result["result"] in ("PASS", "MISS")
     assert result["first_fit_s"] > 0 and result["second_fit_s"] > 0
-    assert result["compiled"] >= 0 and result["loaded"] >= 0
+    assert (result["compiled"] == 0) == (result["compiled_kernels"] == [])
+    assert result["loaded"] >= 0
     assert result["value"] == result["first_fit_s"] - result["second_fit_s"]

@@ -47,13 +47,14 @@ NEW_NET_SAMPLES, NEW_NET_BATCH = 4096, 128
 
 
 def numba_cache_stats() -> dict:
-    """{"hits", "misses"} summed over the numba backend's compiled functions: the one
-    place that knows where they are listed (adapt it if the backend's layout changes)."""
+    """{"hits", "misses"} summed over the numba backend's compiled functions, and
+    "missed": {name: misses} of each: the one place that knows where they are listed
+    (adapt it if the backend's layout changes)."""
     from fastnn.kernels.numba_backend.warmup import DISPATCHERS
 
-    stats = [dispatcher.stats for dispatcher in DISPATCHERS.values()]
-    return {"hits": sum(sum(s.cache_hits.values()) for s in stats),
-            "misses": sum(sum(s.cache_misses.values()) for s in stats)}
+    missed = {name: sum(d.stats.cache_misses.values()) for name, d in DISPATCHERS.items()}
+    return {"hits": sum(sum(d.stats.cache_hits.values()) for d in DISPATCHERS.values()),
+            "misses": sum(missed.values()), "missed": missed}
 
 
 def child_env(threads: int, cache_dir: Path | None = None) -> dict:
@@ -146,6 +147,8 @@ def new_net_child(samples: int = NEW_NET_SAMPLES) -> dict:
     second = fit()
     return {"backend_load_s": backend_s, "first_fit_s": first, "second_fit_s": second,
             "compiled": after["misses"] - before["misses"],
+            "compiled_kernels": sorted(name for name, n in after["missed"].items()
+                                       if n > before["missed"].get(name, 0)),
             "loaded": after["hits"] - before["hits"]}
 
 
@@ -188,9 +191,11 @@ def _details(f: dict) -> str:
                 f"{' '.join('-' if s is None else f'{s:.1f}' for s in f['torch_s'])} s; "
                 f"goal {f['goal']:g}x")
     if "compiled" in f:
+        names = f.get("compiled_kernels")
         return (f"first {f['first_fit_s']:.2f} s, second {f['second_fit_s']:.2f} s; "
-                f"{f['compiled']} compiled, {f['loaded']} loaded from the cache; backend "
-                f"import {f['backend_load_s']:.2f} s (not counted)")
+                f"{f['compiled']} compiled" + (f" ({', '.join(names)})" if names else "") +
+                f", {f['loaded']} loaded from the cache; backend import "
+                f"{f['backend_load_s']:.2f} s (not counted)")
     return f.get("kernels", "")
 
 
