@@ -126,7 +126,8 @@ def new_net_child(samples: int = NEW_NET_SAMPLES) -> dict:
     import fastnn as fnn
 
     X, y = load_mnist_train(samples)
-    targets = np.eye(NEW_NET["sizes"][-1], dtype=np.float32)[y]
+    targets = (y if NEW_NET["loss"] == "softmax_cross_entropy" else
+               np.eye(NEW_NET["sizes"][-1], dtype=np.float32)[y])  # one-hot for the others
     start = time.perf_counter()
     fnn.set_backend("numba")
     fnn.get_backend()
