@@ -65,6 +65,7 @@ def weights(directory: Path) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def fastnn_system(args) -> tuple[str, Callable, dict]:
+    """fastnn on --backend: (version, predict_proba, details)."""
     import fastnn as fnn
 
     fnn.set_num_threads(args.threads)
@@ -75,6 +76,7 @@ def fastnn_system(args) -> tuple[str, Callable, dict]:
 
 
 def onnxruntime_system(args) -> tuple[str, Callable, dict]:
+    """ONNX Runtime on model.onnx: (version, predict_proba, details)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -89,6 +91,7 @@ def onnxruntime_system(args) -> tuple[str, Callable, dict]:
 
 
 def torch_system(args) -> tuple[str, Callable, dict]:
+    """PyTorch eager: (version, predict_proba, details)."""
     import torch
 
     from fastnn.peers.torch_mlp import blas_info
@@ -111,6 +114,7 @@ def torch_system(args) -> tuple[str, Callable, dict]:
 
 
 def sklearn_system(args) -> tuple[str, Callable, dict]:
+    """scikit-learn's MLPClassifier: (version, predict_proba, details)."""
     import sklearn
     from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits
