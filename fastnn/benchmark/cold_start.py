@@ -9,8 +9,10 @@ measured on whole processes in one run:
   pair's order alternating too: seconds and the median ratio (budget 1.5x, goal 1.0x);
 - **warm cache, new net**: once the cache holds only what ``fastnn train mnist`` compiled
   (784-256-128-10 ReLU, softmax cross-entropy), a fresh process fits a net of a new depth,
-  activation and loss (:data:`NEW_NET`): its first ``fit`` minus a second identical one
-  (a fresh model, same seed), the backend imported before either; and the numba cache
+  activation and loss (:data:`NEW_NET`), on the same inputs (uint8 pixels scaled by the
+  model, as ``fastnn train mnist`` feeds them: other input types are other compiled
+  signatures): its first ``fit`` minus a second identical one (a fresh model, same
+  seed), the backend imported before either; and the numba cache
   misses (compiles) and hits (loads) during the first (budget 1 s, nothing compiled);
 - **``fastnn info --compile``** with an empty cache, whole process (budget 45 s).
 
@@ -37,7 +39,7 @@ import numpy as np
 from .accuracy import recipe_argv
 from .processes import PEERS
 from .tables import say
-from .workload import MNIST_LR, MNIST_MOMENTUM, load_mnist_train
+from .workload import MNIST_LR, MNIST_MOMENTUM
 
 TRAIN_RATIO_BUDGET = 1.5  # fastnn train mnist / PyTorch, empty cache (goal 1.0)
 NEW_NET_BUDGET_S = 1.0  # first fit minus second, warm cache
@@ -124,8 +126,11 @@ def train_versus_torch(threads: int, pairs: int, workdir: Path) -> dict:
 def new_net_child(samples: int = NEW_NET_SAMPLES) -> dict:
     """In this (fresh) process: the first and a second identical fit of NEW_NET."""
     import fastnn as fnn
+    from fastnn.problems import PROBLEMS
 
-    X, y = load_mnist_train(samples)
+    mnist = PROBLEMS["mnist"]  # its data as `fastnn train mnist` feeds it: uint8, scaled
+    (X, y), _ = mnist.load()
+    X, y = X[:samples], y[:samples]
     targets = (y if NEW_NET["loss"] == "softmax_cross_entropy" else
                np.eye(NEW_NET["sizes"][-1], dtype=np.float32)[y])  # one-hot for the others
     start = time.perf_counter()
@@ -135,7 +140,7 @@ def new_net_child(samples: int = NEW_NET_SAMPLES) -> dict:
 
     def fit() -> float:
         model = fnn.MLP(NEW_NET["sizes"], activation=NEW_NET["activation"],
-                        loss=NEW_NET["loss"], seed=0)
+                        loss=NEW_NET["loss"], seed=0, input_scale=mnist.input_scale)
         optimizer = fnn.SGD(lr=MNIST_LR, momentum=MNIST_MOMENTUM)
         start = time.perf_counter()
         model.fit(X, targets, epochs=1, batch_size=NEW_NET_BATCH, optimizer=optimizer,
