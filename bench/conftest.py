@@ -4,7 +4,7 @@ Every benchmark runs with ``THREADS`` threads for numba and BLAS and with the nu
 kernels already compiled (or loaded from the cache). ``FASTNN_BENCH_SAMPLES=n`` shrinks
 the MNIST workload to its first n images. Timing tests hand their medians to ``record``
 and the run ends with the ``fastnn bench`` table of them: samples/s,
-ratio to the GEMM floor, speed-up over numpy and torch (see ``fastnn/benchmark.py``).
+ratio to the GEMM floor, speed-up over numpy and torch (see ``fastnn/benchmark/``).
 """
 
 import pytest
@@ -21,9 +21,9 @@ def pytest_configure(config):
         workloads.samples_from_env()
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.addinivalue_line("markers", "cold: compiles the kernels one MNIST batch needs in a "
-                                       "fresh process with an empty numba cache (10-20 s); "
-                                       "deselect with -m 'not cold'")
+    config.addinivalue_line("markers", "cold: compiles numba kernels in fresh processes with an "
+                                       "empty numba cache (one MNIST batch: 10-20 s; the "
+                                       "compile budgets: minutes); deselect with -m 'not cold'")
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -11,9 +11,9 @@ two epochs cancels the machine's drift. The other checkout is copied to a tempor
 directory as the package ``fastnn_other`` (its ``kernels/`` inside it, as installing does)
 with its imports of ``fastnn`` renamed, so it must be a fastnn source tree of the same
 layout (0.1.0 and later). The numba backend is best compared in separate processes: each
-version would load its own compiled kernels and thread settings into this one. Unlike
-``fastnn.benchmark.time_interleaved`` (a fixed order every round), the order alternates from
-round to round, so neither version always runs right after the other.
+version would load its own compiled kernels and thread settings into this one. As in
+``fastnn bench``'s rounds (``fastnn.benchmark.interleave``), the order changes from round
+to round (here it alternates), so neither version always runs right after the other.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import fastnn
-from fastnn.benchmark import MNIST_LR, MNIST_MOMENTUM, MNIST_SIZES, load_mnist_train
+from fastnn.benchmark.workload import MNIST_LR, MNIST_MOMENTUM, MNIST_SIZES, load_mnist_train
 
 OTHER = "fastnn_other"
 IMPORTS = re.compile(r"\b(import|from) fastnn\b|([\"'])fastnn\.")

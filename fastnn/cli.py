@@ -469,7 +469,7 @@ COMMANDS = (
     Command("check", "the numba backend against the numpy reference, op by op",
             _add_check_arguments, _run_check),
     Command("export", "write a saved model as ONNX", _add_export_arguments, _run_export),
-    Command("bench", "time MNIST epochs and the tutorial nets against the GEMM floor",
+    Command("bench", "time training against the GEMM floor and peers; prediction; cold start",
             lambda parser: _benchmark().add_arguments(parser),
             lambda args: _benchmark().run(args)),
 )

@@ -16,44 +16,57 @@ import pytest
 
 import fastnn as fnn
 from fastnn import benchmark
+from fastnn.benchmark import accuracy, command, runs
 
 
-def fake_report(name, batch, samples, epochs, threads=2, timeout=None):
-    """What run_peer returns: torch trains, jax is skipped, sklearn fails."""
-    if name == "jax":
-        return {"peer": name, "skipped": "jax is not installed"}
-    if name == "sklearn":
-        return {"peer": name, "error": "exit status 1: MemoryError"}
-    seconds = [0.5] + [0.1 * (e + 1) for e in range(epochs - 1)]
-    return {"peer": name, "version": "9.9", "batch": batch, "samples": samples,
-            "threads": threads, "epochs": epochs, "epoch_seconds": seconds,
-            "first_epoch_s": seconds[0], "steady_epoch_s": statistics.median(seconds[1:]),
-            "test_accuracy": 0.5}
+class FakePeer:
+    """Stands in for PeerProcess: torch trains (0.5 s, then 0.1 s, 0.2 s, ...), jax is
+    skipped, sklearn fails in its second epoch; every instance in ``FakePeer.started``."""
+
+    started: list = []
+
+    def __init__(self, name, module, argv, timeout=600.0):
+        self.name, self.argv, self.epochs = name, argv, 0
+        FakePeer.started.append(self)
+        self.ready = ({"peer": name, "skipped": "jax is not installed"} if name == "jax" else
+                      {"peer": name, "version": "9.9", "ready": True, "blas": ["fake BLAS"]})
+
+    def epoch(self):
+        self.epochs += 1
+        if self.name == "sklearn" and self.epochs == 2:
+            raise benchmark.processes.PeerFailed("sklearn: exit status 1: MemoryError")
+        return 0.5 if self.epochs == 1 else 0.1 * (self.epochs - 1)
+
+    def finish(self):
+        if self.name == "sklearn":
+            raise benchmark.processes.PeerFailed("sklearn: exit status 1: MemoryError")
+        return {"peer": self.name, "version": "9.9", "test_accuracy": 0.5}
+
+    def close(self):
+        pass
 
 
 @pytest.fixture
 def tiny(monkeypatch):
     """Tutorials of a few iterations, one timed run each, 300 fake MNIST rows, fake peers
-    (calls in ``tiny.peer_calls``); the thread setting is restored afterwards."""
-    monkeypatch.setattr(benchmark, "TUTORIALS", {name: dataclasses.replace(spec, iterations=3)
-                                                 for name, spec in benchmark.TUTORIALS.items()})
-    monkeypatch.setattr(benchmark, "WARMUP", 0)
-    monkeypatch.setattr(benchmark, "REPEATS", 1)
+    (in ``tiny.peers``), a GEMM floor of 0.1 s per epoch; the thread setting is restored
+    afterwards."""
+    monkeypatch.setattr(runs, "TUTORIALS", {name: dataclasses.replace(spec, iterations=3)
+                                            for name, spec in runs.TUTORIALS.items()})
+    monkeypatch.setattr(command, "WARMUP", 0)
+    monkeypatch.setattr(command, "REPEATS", 1)
+    monkeypatch.setattr(command, "SETTLE_S", 0.0)
     rng = np.random.default_rng(0)
     X = rng.random((300, 784), dtype=np.float32)
     y = rng.integers(0, 10, 300)
-    monkeypatch.setattr(benchmark, "load_mnist_train",
+    monkeypatch.setattr(command, "load_mnist_train",
                         lambda samples=None: (X[:samples], y[:samples]))
-    monkeypatch.setattr(benchmark, "load_mnist_test", lambda: (X[:50], y[:50]))
-    calls = []
-
-    def peer(*args, **kwargs):
-        calls.append(args)
-        return fake_report(*args, **kwargs)
-
-    monkeypatch.setattr(benchmark, "run_peer", peer)
+    monkeypatch.setattr(command, "load_mnist_test", lambda: (X[:50], y[:50]))
+    monkeypatch.setattr(command._Floor, "epoch", lambda self: 0.1)
+    monkeypatch.setattr(FakePeer, "started", [])
+    monkeypatch.setattr(command, "PeerProcess", FakePeer)
     requested = fnn.threads._requested
-    yield argparse.Namespace(peer_calls=calls)
+    yield argparse.Namespace(peers=FakePeer.started)
     fnn.set_num_threads(requested or os.cpu_count())  # run() sets the process's threads
     fnn.threads._requested = requested
 
@@ -81,19 +94,25 @@ def test_bench_prints_table_and_writes_json(tiny, tmp_path, capsys):
                                  "--json", path))
     out = capsys.readouterr().out
     assert status == 0
-    header = out.splitlines()[0].split()
+    lines = out.splitlines()
+    assert lines[0].startswith("CPU: ") and any(line.startswith("BLAS ") for line in lines)
+    assert "peer torch: fake BLAS" in out
+    header = next(line for line in lines if line.startswith("workload")).split()
     assert header[:4] == ["workload", "backend", "batch", "samples/s"]
-    assert "GEMM" in header and "numpy" in header and "torch" in header
+    assert "GEMM" in header and "q1-q3" in header and "torch" in header
     for name in ("gemm-floor", "numpy", "numba", "torch 9.9", "xor", "moons", "full",
-                 "skipped: jax is not installed", "failed: exit status 1: MemoryError"):
+                 "skipped: jax is not installed",
+                 "failed: failed in round 2: sklearn: exit status 1: MemoryError"):
         assert name in out
-    assert tiny.peer_calls == [(name, batch, 200, 3, 1) for batch in (32, 128)
-                               for name in ("torch", "jax", "sklearn")]
+    assert [(p.name, p.argv) for p in tiny.peers] == [
+        (name, ["--batch", str(batch), "--epochs", "3", "--threads", "1", "--samples", "200"])
+        for batch in (32, 128) for name in ("torch", "jax", "sklearn")]
 
     document = json.loads(path.read_text())
-    assert set(document) == {"machine", "load_average_1min", "settings", "results"}
-    assert {"cpu_count", "numba", "numba_threading_layer_config", "numpy_blas", "threads",
-            "torch", "jax", "scikit-learn"} <= set(document["machine"])
+    assert set(document) == {"machine", "load_average_1min", "settings", "results", "blas"}
+    assert {"cpu", "cpu_count", "numba", "numba_threading_layer_config", "numpy_blas",
+            "threads", "blas", "torch", "jax", "scikit-learn"} <= set(document["machine"])
+    assert document["blas"]["peers"] == {"torch": "fake BLAS", "sklearn": "fake BLAS"}
     assert document["settings"]["samples"] == 200 and document["settings"]["epochs"] == 3
     assert document["settings"]["peers"] == ["torch", "jax", "sklearn"]
     results = document["results"]
@@ -102,25 +121,30 @@ def test_bench_prints_table_and_writes_json(tiny, tmp_path, capsys):
         (b, n) for b in ("gemm-floor", "numpy", "numba", "torch", "jax", "sklearn")
         for n in (32, 128)}
     for r in mnist:
-        if r["backend"] in ("jax", "sklearn"):  # skipped, failed: a note, no numbers
-            assert "seconds" not in r and r["note"]
+        if r["backend"] == "jax":  # skipped: a note, no numbers
+            assert "seconds" not in r and r["note"].startswith("skipped")
+            continue
+        if r["backend"] == "sklearn":  # one epoch, then failed: no steady number
+            assert "seconds" not in r and r["note"].startswith("failed")
+            assert r["epoch_seconds"] == [0.5]
             continue
         assert r["samples"] == 200 and r["samples_per_s"] > 0
+        assert len(r["epoch_seconds"]) == 3 and r["first_epoch_s"] == r["epoch_seconds"][0]
+        assert r["seconds"] == statistics.median(r["epoch_seconds"][1:])
         assert {"seconds", "x_gemm_floor", "vs_numpy", "vs_torch"} <= set(r)
-        if r["backend"] == "gemm-floor":
-            assert len(r["times"]) == 2 and r["seconds"] == statistics.median(r["times"])
-        else:  # one run of 3 epochs: the first apart, the steady median of the others
-            assert len(r["epoch_seconds"]) == 3
-            assert r["first_epoch_s"] == r["epoch_seconds"][0]
-            assert r["seconds"] == statistics.median(r["epoch_seconds"][1:])
+        if r["backend"] != "gemm-floor":  # ratios per round: this epoch / the floor's
+            assert r["rounds"] == 2
+            assert r["ratios"] == pytest.approx([s / 0.1 for s in r["epoch_seconds"][1:]])
             assert 0 <= r["test_accuracy"] <= 1
     torch_128 = next(r for r in mnist if r["backend"] == "torch" and r["batch"] == 128)
     assert torch_128["seconds"] == pytest.approx(0.15) and torch_128["vs_torch"] == 1.0
+    assert torch_128["x_gemm_floor"] == pytest.approx(1.5)
+    assert torch_128["ratio_spread"] == "1.25-1.75" and torch_128["test_accuracy"] == 0.5
     assert {(r["workload"], r["backend"]) for r in results if r["batch"] is None} == {
         (w, b) for w in ("xor", "moons") for b in ("numpy", "numba")}
 
 
-def test_bench_trains_each_backend_in_one_fit_call(tiny, monkeypatch, capsys):
+def test_bench_continues_one_run_per_backend_an_epoch_per_round(tiny, monkeypatch, capsys):
     calls, real_fit = [], fnn.Sequential.fit
 
     def fit(model, X, y, **kwargs):
@@ -131,10 +155,11 @@ def test_bench_trains_each_backend_in_one_fit_call(tiny, monkeypatch, capsys):
     benchmark.run(parse("--batch", 32, "--backends", "numpy", "--samples", 100,
                         "--epochs", 4, "--peers", "none"))
     mnist = [c for c in calls if c["batch_size"] == 32]
-    assert len(mnist) == 1 and mnist[0]["epochs"] == 4
+    assert len(mnist) == 4 and {c["epochs"] for c in mnist} == {1}  # one run, in rounds
+    assert len({id(c["optimizer"]) for c in mnist}) == 1  # its state carried along
     optimizer = mnist[0]["optimizer"]
     assert (optimizer.lr, optimizer.momentum) == (0.05, 0.9)
-    assert tiny.peer_calls == []
+    assert tiny.peers == []
     assert "torch" not in capsys.readouterr().out
 
 
@@ -292,7 +317,7 @@ def test_time_to_accuracy_runs_every_seed_of_every_contender_and_prints_the_tabl
         calls.append((label, module, argv))
         return fake_tta_report(label, module, argv)
 
-    monkeypatch.setattr(benchmark, "run_module", runner)
+    monkeypatch.setattr(accuracy, "run_module", runner)
     path = tmp_path / "tta.json"
     status = benchmark.run(parse("--time-to-accuracy", "--seeds", "0,1,2",
                                  "--backends", "numba,numpy", "--threads", 1, "--json", path))
@@ -350,7 +375,7 @@ def test_tta_rows_medians_count_misses_as_infinitely_slow():
     assert by_peer["jax"]["seconds"] == 5.0 and by_peer["jax"]["x_fastest"] == 1.0
     assert by_peer["fastnn numba"]["x_fastest"] == 2.0 / 5.0
     assert by_peer["fastnn numpy"] == {"peer": "fastnn numpy", "note": "failed: boom"}
-    table = benchmark.format_tta_table(rows, 0.98)
+    table = accuracy.format_tta_table(rows, 0.98)
     assert "not reached" in table and "failed: boom" in table
     # Without another library the ratio is to the fastest row.
     alone = benchmark.tta_rows({"fastnn numba": runs(1.0, 2.0, 3.0)}, left_out={})
@@ -376,7 +401,7 @@ def test_peer_schedule_is_fastnns_onecycle_step_by_step():
     np.testing.assert_array_equal(rates, expected)
     assert rates.max() == pytest.approx(0.2, rel=1e-3)
     constant = peers.learning_rates(peers.parse_args("jax", ["--epochs", "2"]), 256)
-    assert constant.tolist() == [peers.LR] * 4
+    assert constant.tolist() == [benchmark.MNIST_LR] * 4
 
 
 def test_train_to_target_stops_the_clock_while_scoring(monkeypatch):

@@ -14,8 +14,8 @@ installed prints ``{"peer": ..., "skipped": "<reason>"}`` and exits 0.
 
 A fresh process per peer because a library measured inside fastnn's process is measured
 beside fastnn's thread pools and environment (PyTorch ran 2x slower there). So this module
-and the scripts import only numpy, ``fastnn.datasets`` (the MNIST files) and their own
-library; never fastnn's backends or numba.
+and the scripts import only numpy, ``fastnn.benchmark.workload`` (the constants and the
+MNIST files) and their own library; never fastnn's backends or numba.
 
 Time to accuracy (``fastnn bench --time-to-accuracy``): ``--schedule onecycle --max-lr X
 --nesterov --weight-decay W --init he --target 0.98`` make a peer run fastnn's MNIST
@@ -25,6 +25,13 @@ decay on the weights only, He-normal ReLU layers, a Glorot-uniform output layer 
 biases, as ``fastnn.layers``. After every epoch the clock stops, the test set is scored,
 and the run ends at the first epoch at or above the target (see :func:`train_to_target`).
 ``fastnn_mlp`` is fastnn itself run the same way, in a process of its own like the peers.
+
+Serving (``fastnn bench``'s rounds, ``--serve``; torch, jax, sklearn): the peer builds its
+run, prints a "ready" JSON line (version, and its BLAS or backend: :func:`blas_info`),
+then waits on stdin: each ``epoch`` line runs one more epoch of the same run and prints
+``{"seconds": s}``; ``done`` (or the end of stdin) scores the test set and prints the
+usual report (see :func:`serve`). The sizes, learning rate, momentum, batch and data come
+from ``fastnn.benchmark.workload``, the one module of the workload's constants.
 """
 
 from __future__ import annotations
@@ -39,8 +46,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-SIZES = (784, 256, 128, 10)
-LR, MOMENTUM = 0.05, 0.9
+from fastnn.benchmark import workload
 
 
 def parse_args(peer: str, argv=None) -> argparse.Namespace:
@@ -50,19 +56,19 @@ def parse_args(peer: str, argv=None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(prog=f"python -m fastnn.peers.{peer}_mlp",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=positive_int, default=4)
-    parser.add_argument("--batch", type=positive_int, default=128)
+    parser.add_argument("--epochs", type=positive_int, default=workload.DEFAULT_EPOCHS)
+    parser.add_argument("--batch", type=positive_int, default=workload.DEFAULT_BATCH)
     parser.add_argument("--samples", type=positive_int, default=None,
                         help="the first N training images (default all 60,000)")
-    parser.add_argument("--threads", type=positive_int, default=2,
+    parser.add_argument("--threads", type=positive_int, default=workload.DEFAULT_THREADS,
                         help="threads for the library (capped at the CPU count)")
     parser.add_argument("--seed", type=int_at_least(0, "non-negative"), default=0)
     parser.add_argument("--schedule", choices=("constant", "onecycle"), default="constant",
                         help="constant: --lr at every step; onecycle: fastnn's "
                              "OneCycle(--max-lr) over --epochs")
-    parser.add_argument("--lr", type=float, default=LR)
+    parser.add_argument("--lr", type=float, default=workload.MNIST_LR)
     parser.add_argument("--max-lr", type=float, default=0.1)
-    parser.add_argument("--momentum", type=float, default=MOMENTUM)
+    parser.add_argument("--momentum", type=float, default=workload.MNIST_MOMENTUM)
     parser.add_argument("--nesterov", action="store_true")
     parser.add_argument("--weight-decay", type=float, default=0.0,
                         help="L2 on the weights (not the biases), PyTorch's form")
@@ -74,6 +80,10 @@ def parse_args(peer: str, argv=None) -> argparse.Namespace:
                              "stop at the first epoch reaching this accuracy")
     if peer == "fastnn":
         parser.add_argument("--backend", choices=("numpy", "numba"), default="numba")
+    else:
+        parser.add_argument("--serve", action="store_true",
+                            help="wait for 'epoch' lines on stdin, one epoch each (see "
+                                 "fastnn.peers.serve); --epochs is then the most it runs")
     args = parser.parse_args(argv)
     args.threads = min(args.threads, os.cpu_count() or args.threads)
     return args
@@ -82,10 +92,7 @@ def parse_args(peer: str, argv=None) -> argparse.Namespace:
 def load_data(samples: int | None):
     """((X_train, y_train), (X_test, y_test)): float32 (n, 784) in [0, 1], int64 labels;
     the first ``samples`` training rows."""
-    from fastnn.datasets import load_mnist
-
-    (X, y), (X_test, y_test) = load_mnist()
-    return (X[:samples], y[:samples]), (X_test, y_test)
+    return workload.load_mnist_train(samples), workload.load_mnist_test()
 
 
 def timed_epochs(epochs: int, run_epoch: Callable[[int], None]) -> list[float]:
@@ -175,3 +182,40 @@ def skip(peer: str, reason: str) -> None:
     """Print ``{"peer": peer, "skipped": reason}`` and exit 0."""
     print(json.dumps({"peer": peer, "skipped": reason}), flush=True)
     sys.exit(0)
+
+
+def serve(peer: str, version: str, args: argparse.Namespace, samples: int,
+          run_epoch: Callable[[int], None], accuracy: Callable[[], float],
+          blas: list, stdin=None) -> None:
+    """Serve one ongoing run: print the ready line, then one epoch per ``epoch`` line
+    on ``stdin`` (default sys.stdin; at most ``args.epochs``), printing its seconds; at
+    ``done`` or the end of input, score the test set and print the report."""
+    print(json.dumps({"peer": peer, "version": version, "ready": True, "blas": blas}),
+          flush=True)
+    seconds = []
+    for line in stdin or sys.stdin:
+        command = line.strip()
+        if command == "done":
+            break
+        if command != "epoch":
+            raise SystemExit(f"{peer}: unknown command {command!r} (epoch, done)")
+        if len(seconds) == args.epochs:
+            raise SystemExit(f"{peer}: asked for more than --epochs {args.epochs} epochs")
+        start = time.perf_counter()
+        run_epoch(len(seconds))
+        seconds.append(time.perf_counter() - start)
+        print(json.dumps({"seconds": seconds[-1]}), flush=True)
+    if seconds:
+        report(peer, version, args, samples, seconds, accuracy(), blas=blas)
+
+
+def blas_info() -> list[dict]:
+    """The BLAS libraries loaded in this process, as threadpoolctl sees them:
+    internal_api, version, architecture, filepath (empty without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{key: entry.get(key) for key in ("internal_api", "version", "architecture",
+                                             "filepath")}
+            for entry in threadpool_info() if entry.get("user_api") == "blas"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 
 from fastnn import peers
+from fastnn.benchmark.workload import MNIST_SIZES
 
 
 def limit_threads(threads: int) -> str:
@@ -51,7 +52,7 @@ def main(argv=None) -> None:
 
     def init(key):
         params = []
-        shapes = list(zip(peers.SIZES[:-1], peers.SIZES[1:]))
+        shapes = list(zip(MNIST_SIZES[:-1], MNIST_SIZES[1:]))
         for layer, (i, o) in enumerate(shapes):
             key, kw, kb = jax.random.split(key, 3)
             if args.init == "he":
@@ -113,6 +114,11 @@ def main(argv=None) -> None:
     def accuracy():
         return float((predict(params, X_test_d) == y_test_d).mean())
 
+    if args.serve:
+        peers.serve("jax", jax.__version__, args, n, epoch, accuracy,
+                    [f"XLA CPU ({', '.join(str(d) for d in jax.devices())}), no BLAS library",
+                     *peers.blas_info()])
+        return
     run = peers.train_to_target(args.epochs, epoch, accuracy, args.target)
     peers.report("jax", jax.__version__, args, n, run.pop("epoch_seconds"),
                  run["test_accuracies"][-1], threads_how=threads_how,

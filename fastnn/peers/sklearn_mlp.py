@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from fastnn import peers
+from fastnn.benchmark.workload import MNIST_SIZES
 
 
 def main(argv=None) -> None:
@@ -30,22 +31,29 @@ def main(argv=None) -> None:
         peers.skip("sklearn", "MLPClassifier cannot follow a per-step learning-rate "
                               "schedule (its SGD takes constant, invscaling or adaptive)")
     (X, y), (X_test, y_test) = peers.load_data(args.samples)
-    model = MLPClassifier(hidden_layer_sizes=peers.SIZES[1:-1], activation="relu",
+    model = MLPClassifier(hidden_layer_sizes=MNIST_SIZES[1:-1], activation="relu",
                           solver="sgd", learning_rate="constant",
-                          learning_rate_init=peers.LR, momentum=peers.MOMENTUM,
+                          learning_rate_init=args.lr, momentum=args.momentum,
                           nesterovs_momentum=False, batch_size=args.batch, alpha=0.0,
                           max_iter=1, warm_start=True, shuffle=True,
                           random_state=args.seed)
-    classes = np.arange(peers.SIZES[-1])
+    classes = np.arange(MNIST_SIZES[-1])
 
     def epoch(_):
         model.partial_fit(X, y, classes=classes)
 
+    def accuracy():
+        return model.score(X_test, y_test)
+
     with threadpool_limits(limits=args.threads), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        if args.serve:
+            peers.serve("sklearn", sklearn.__version__, args, len(X), epoch, accuracy,
+                        peers.blas_info())
+            return
         seconds = peers.timed_epochs(args.epochs, epoch)
-        accuracy = model.score(X_test, y_test)
-    peers.report("sklearn", sklearn.__version__, args, len(X), seconds, accuracy,
+        score = accuracy()
+    peers.report("sklearn", sklearn.__version__, args, len(X), seconds, score,
                  dtype=str(model.coefs_[0].dtype))
 
 

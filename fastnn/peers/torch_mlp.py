@@ -11,7 +11,10 @@ the layers as fastnn does. See ``fastnn.peers`` for the arguments and output.
 
 from __future__ import annotations
 
+import re
+
 from fastnn import peers
+from fastnn.benchmark.workload import MNIST_SIZES
 
 
 def main(argv=None) -> None:
@@ -26,14 +29,14 @@ def main(argv=None) -> None:
     X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
     X_test_t = torch.from_numpy(X_test)
 
-    linears = [torch.nn.Linear(i, o) for i, o in zip(peers.SIZES[:-1], peers.SIZES[1:])]
+    linears = [torch.nn.Linear(i, o) for i, o in zip(MNIST_SIZES[:-1], MNIST_SIZES[1:])]
     if args.init == "he":
         with torch.no_grad():
             for layer in linears[:-1]:
                 torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             out = linears[-1]
-            out.weight.uniform_(-peers.glorot_limit(*peers.SIZES[-2:]),
-                                peers.glorot_limit(*peers.SIZES[-2:]))
+            out.weight.uniform_(-peers.glorot_limit(*MNIST_SIZES[-2:]),
+                                peers.glorot_limit(*MNIST_SIZES[-2:]))
             for layer in linears:
                 layer.bias.zero_()
     layers = []
@@ -64,10 +67,21 @@ def main(argv=None) -> None:
         with torch.no_grad():
             return (model(X_test_t).argmax(1).numpy() == y_test).mean()
 
+    if args.serve:
+        peers.serve("torch", torch.__version__, args, len(X), epoch, accuracy, blas_info(torch))
+        return
     run = peers.train_to_target(args.epochs, epoch, accuracy, args.target)
     peers.report("torch", torch.__version__, args, len(X), run.pop("epoch_seconds"),
                  run["test_accuracies"][-1], interop_threads=torch.get_num_interop_threads(),
                  recipe=peers.recipe(args), **run)
+
+
+def blas_info(torch) -> list:
+    """torch's own BLAS (from its build configuration) and CPU capability, then the BLAS
+    libraries threadpoolctl sees in the process (numpy's, which loads the data)."""
+    found = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return [f"torch BLAS {found[1] if found else 'unknown'}, CPU capability "
+            f"{torch.backends.cpu.get_cpu_capability()}", *peers.blas_info()]
 
 
 if __name__ == "__main__":
