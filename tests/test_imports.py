@@ -64,3 +64,12 @@ def test_no_import_cycles():
     assert len(graph) > 40  # the walk found the packages
     cycles = [c for c in (cycle_from(graph, m) for m in sorted(graph)) if c]
     assert cycles == [], "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_kernels_never_import_the_model_api():
+    """``kernels/`` is below ``fastnn/``: the model API calls the kernels, never the reverse
+    (the kernels' errors live in ``kernels/errors.py``; ``fastnn.errors`` re-exports them)."""
+    graph = import_graph()
+    crossing = {name: sorted(dep for dep in deps if not dep.startswith("fastnn.kernels"))
+                for name, deps in graph.items() if name.startswith("fastnn.kernels")}
+    assert {name: deps for name, deps in crossing.items() if deps} == {}
