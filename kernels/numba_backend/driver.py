@@ -130,8 +130,9 @@ def _run(net, plan, slots, state, X, targets, orders, n_epochs, batch_size, lrs,
     """The compiled call: (stop code, failed epoch, failed batch, steps applied)."""
     classify = net.loss == "softmax_cross_entropy"
     no_labels, no_targets = np.empty(0, np.int64), np.empty((0, 0), net.dtype)
+    update = update_function(state.rule, net.dtype, len(state.slots))
     return _train(
-        update_function(state.rule, net.dtype), net.params, net.grads, slots, plan.ws,
+        update, net.params, net.grads, slots, plan.ws,
         plan.layers, plan.params, LOSS_CODES[net.loss],
         X, targets if classify else no_labels, no_targets if classify else targets,
         net.dtype.type(net.input_scale),

@@ -58,7 +58,8 @@ def optimizer_step(params, grads, state, n_decay, lr):
     bounds = np.empty(1 + MAX_SLOTS)
     bounds[1:] = slot_bounds(state)
     with slot_matrix(state) as slots:
-        ok = bool(_step(update_function(state.rule, params.dtype), params, slots, grads,
+        ok = bool(_step(update_function(state.rule, params.dtype, len(state.slots)), params,
+                        slots, grads,
                         hyper(state), float(lr), state.step + 1, int(n_decay), bounds,
                         limit_of(params)))
     if ok:
@@ -156,48 +157,98 @@ def _rows(slots):
     return slots[0], slots[min(1, last)], slots[min(2, last)]
 
 
-def _would_be_finite_template(p, slots, g, c, n_decay):
-    """Whether every new parameter and slot value would be finite; writes nothing. Each
-    kind of value is summed as ``x * 0`` on its own (NaN exactly when some x is not
-    finite; adding p and a slot first would refuse finite values whose sum overflows)."""
+N_SLOTS = 1  # placeholder: the number of slots, a constant in each compiled copy
+
+
+@inline
+def _values(c):
+    """The coefficients as a tuple of scalars: values in registers for the loops, where
+    an array's entries would be reloaded on every iteration (it might alias the buffers
+    being written) and keep the loop from vectorising."""
+    return (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9])
+
+
+def _finite_segment_template(p, s0, s1, s2, g, c, decayed):
+    """(sums of ``x * 0`` over the new p and each slot) for one segment (all weights or all
+    biases, ``decayed`` a constant in each call): NaN exactly where some value is not
+    finite, each kind summed on its own (adding p and a slot first would refuse finite
+    values whose sum overflows). Writes nothing."""
     f = p.dtype.type
     zero = f(0)
-    s0, s1, s2 = _rows(slots)
+    k = _values(c)
     acc_p, acc_0, acc_1, acc_2 = zero, zero, zero, zero
     for j in range(p.size):
-        pj, v0, v1, v2 = ENTRY(p[j], s0[j], s1[j], s2[j], g[j], c, j < n_decay, f)
+        pj, v0, v1, v2 = ENTRY(p[j], s0[j], s1[j], s2[j], g[j], k, decayed, f)
         acc_p += pj * zero
         acc_0 += v0 * zero
-        acc_1 += v1 * zero
-        acc_2 += v2 * zero
-    return acc_p == zero and acc_0 == zero and acc_1 == zero and acc_2 == zero
+        if N_SLOTS > 1:
+            acc_1 += v1 * zero
+        if N_SLOTS > 2:
+            acc_2 += v2 * zero
+    return acc_p + acc_0 + acc_1 + acc_2  # 0, or NaN
 
 
-def _commit_template(p, slots, g, c, n_decay, bounds):
-    """One step written in place, the slots flushed below the smallest normal magnitude;
-    bounds float64 (1 + MAX_SLOTS,) receives sum |new p| and sum |new slot| per slot
-    (bounds of their maxima: rounding is monotonic; finite only if every term is)."""
+def _commit_segment_template(p, s0, s1, s2, g, c, decayed, sums):
+    """One segment written in place (``decayed`` a constant in each call), the slots
+    flushed below the smallest normal magnitude; adds sum |new p| and sum |new slot| to
+    sums (float64 (1 + MAX_SLOTS,)). Only the rule's N_SLOTS slots are written: the
+    flags and the slot count are constants here, so the loop vectorises."""
     f = p.dtype.type
     zero = f(0)
     tiny = f(np.finfo(p.dtype).tiny)
-    n_slots = slots.shape[0]
-    s0, s1, s2 = _rows(slots)
+    k = _values(c)
     acc_p, acc_0, acc_1, acc_2 = zero, zero, zero, zero
     for j in range(p.size):
-        pj, v0, v1, v2 = ENTRY(p[j], s0[j], s1[j], s2[j], g[j], c, j < n_decay, f)
-        v0, v1, v2 = _flushed(v0, tiny, zero), _flushed(v1, tiny, zero), _flushed(v2, tiny,
-                                                                                  zero)
+        pj, v0, v1, v2 = ENTRY(p[j], s0[j], s1[j], s2[j], g[j], k, decayed, f)
         p[j] = pj
-        s0[j] = v0
-        if n_slots > 1:
-            s1[j] = v1
-        if n_slots > 2:
-            s2[j] = v2
         acc_p += abs(pj)
+        v0 = _flushed(v0, tiny, zero)
+        s0[j] = v0
         acc_0 += abs(v0)
-        acc_1 += abs(v1)
-        acc_2 += abs(v2)
-    bounds[0], bounds[1], bounds[2], bounds[3] = acc_p, acc_0, acc_1, acc_2
+        if N_SLOTS > 1:
+            v1 = _flushed(v1, tiny, zero)
+            s1[j] = v1
+            acc_1 += abs(v1)
+        if N_SLOTS > 2:
+            v2 = _flushed(v2, tiny, zero)
+            s2[j] = v2
+            acc_2 += abs(v2)
+    sums[0] += acc_p
+    sums[1] += acc_0
+    sums[2] += acc_1
+    sums[3] += acc_2
+
+
+def FINITE_SEGMENT(p, s0, s1, s2, g, c, decayed):
+    """Placeholder: the rule's copy of the checking loop over one segment."""
+    raise NotImplementedError("runs only in a per-rule copy")
+
+
+def COMMIT_SEGMENT(p, s0, s1, s2, g, c, decayed, sums):
+    """Placeholder: the rule's copy of the writing loop over one segment."""
+    raise NotImplementedError("runs only in a per-rule copy")
+
+
+def _would_be_finite_template(p, slots, g, c, n_decay):
+    """Whether every new parameter and slot value would be finite; writes nothing. The
+    weights (entries below n_decay) and the biases are two loops, each with its decay as
+    a constant."""
+    s0, s1, s2 = _rows(slots)
+    k = n_decay
+    weights = FINITE_SEGMENT(p[:k], s0[:k], s1[:k], s2[:k], g[:k], c, True)
+    biases = FINITE_SEGMENT(p[k:], s0[k:], s1[k:], s2[k:], g[k:], c, False)
+    return weights + biases == 0
+
+
+def _commit_template(p, slots, g, c, n_decay, bounds):
+    """One step written in place; bounds float64 (1 + MAX_SLOTS,) receives sum |new p| and
+    sum |new slot| per slot, bounds of their maxima (rounding is monotonic; finite only if
+    every term is; a slot the rule does not have gets 0)."""
+    s0, s1, s2 = _rows(slots)
+    k = n_decay
+    bounds[:] = 0.0
+    COMMIT_SEGMENT(p[:k], s0[:k], s1[:k], s2[:k], g[:k], c, True, bounds)
+    COMMIT_SEGMENT(p[k:], s0[k:], s1[k:], s2[k:], g[k:], c, False, bounds)
 
 
 def WOULD_BE_FINITE(p, slots, g, c, n_decay):
@@ -248,21 +299,28 @@ def _update_signature(dtype):
 
 
 @functools.cache
-def update_function(rule: str, dtype):
-    """The compiled update of ``rule`` for buffers of ``dtype``, a C function (numba
-    ``cfunc``, cached on disk) that the driver and :func:`_step` take as an argument, so
-    they are compiled once for every rule and a rule is compiled when first used."""
+def update_function(rule: str, dtype, n_slots: int):
+    """The compiled update of ``rule`` with ``n_slots`` slots for buffers of ``dtype``, a
+    C function (numba ``cfunc``, cached on disk) that the driver and :func:`_step` take as
+    an argument, so they are compiled once for every rule, and a rule is compiled when
+    first used."""
     rule_ = RULES[rule]
+    name = f"{rule}_{np.dtype(dtype).name}_{n_slots}"
     names = dict(ENTRY=inline_copy(rule_.entry),
                  CANNOT_OVERFLOW=inline_copy(rule_.cannot_overflow),
-                 COEFFICIENTS=inline_copy(rule_.coefficients))
+                 COEFFICIENTS=inline_copy(rule_.coefficients), N_SLOTS=n_slots)
+    names.update(
+        FINITE_SEGMENT=inline_copy(bound_copy(_finite_segment_template, names,
+                                              f"finite_segment_{name}")),
+        COMMIT_SEGMENT=inline_copy(bound_copy(_commit_segment_template, names,
+                                              f"commit_segment_{name}")))
     names.update(
         WOULD_BE_FINITE=inline_copy(bound_copy(_would_be_finite_template, names,
-                                               f"would_be_finite_{rule}")),
-        COMMIT=inline_copy(bound_copy(_commit_template, names, f"commit_{rule}")))
+                                               f"would_be_finite_{name}")),
+        COMMIT=inline_copy(bound_copy(_commit_template, names, f"commit_{name}")))
     update = inline_copy(bound_copy(_guarded_update_template, names,
-                                    f"guarded_update_{rule}"))
-    name = f"update_{rule}_{np.dtype(dtype).name}"
+                                    f"guarded_update_{name}"))
+    name = f"update_{name}"
     return cfunc(_update_signature(dtype), **JIT)(
         bound_copy(_update_template, {"GUARDED_UPDATE": update}, name))
 
