@@ -86,14 +86,13 @@ def coefficients(hp, lr, t, c):
 
 
 def entry(p, v, s1, s2, g, c, decayed, f):
-    """One entry: (new p, new velocity, s1, s2); without momentum v is returned as it was."""
+    """One entry: (new p, new velocity, s1, s2); without momentum v is returned as it was
+    (then mu v + g' is g' itself, so the step is g')."""
     wd = c[2] if decayed else f(0)
     gj = g + wd * p
-    if c[1] == 0:
-        return p - c[0] * gj, v, s1, s2
     vj = c[1] * v + gj
     step = gj + c[1] * vj if c[3] != 0 else vj
-    return p - c[0] * step, vj, s1, s2
+    return p - c[0] * step, vj if c[1] != 0 else v, s1, s2
 
 
 def cannot_overflow(p_sum, g_sum, slot_sums, c, limit):
