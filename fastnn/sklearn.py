@@ -60,6 +60,7 @@ except ImportError:  # scikit-learn < 1.6
     def validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
         return estimator._validate_data(X, y, **kwargs)
 
+from . import training
 from .backend import use_backend
 from .errors import NonFiniteError, TrainingDivergedError, TrainingDivergenceWarning
 from .layers import Dense
@@ -266,12 +267,10 @@ class _BaseMLP(BaseEstimator):
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
-                if self.shuffle:
+                if self.shuffle:  # the rows in sklearn's order, gathered batch by batch
                     sample_idx = sk_shuffle(sample_idx, random_state=random_state)
-                    X_epoch, t_epoch = X[sample_idx], targets[sample_idx]
-                else:
-                    X_epoch, t_epoch = X, targets
-                history = self._fit_epoch(model, X_epoch, t_epoch, batch)
+                history = self._fit_epoch(model, X, targets, batch,
+                                          sample_idx if self.shuffle else None)
                 with np.errstate(over="ignore"):  # a diverging run fails in the next epoch
                     penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in model.net.W)
                 self.n_iter_ += 1
@@ -302,15 +301,17 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             model.set_params(self._best_params)
 
-    def _fit_epoch(self, model, X, targets, batch):
-        """One fastnn epoch; ValueError, as sklearn's, if the weights stop being finite.
-        fastnn's warning of a finite explosion is left out: sklearn's estimators only fail
-        on non-finite weights, and one clear error is enough."""
+    def _fit_epoch(self, model, X, targets, batch, order):
+        """One fastnn epoch over the rows in ``order`` (None: as they are), without copying
+        X into it; ValueError, as sklearn's, if the weights stop being finite. fastnn's
+        warning of a finite explosion is left out: sklearn's estimators only fail on
+        non-finite weights, and one clear error is enough."""
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", TrainingDivergenceWarning)
-                return model.fit(X, targets, epochs=1, batch_size=batch,
-                                 optimizer=self._optimizer(batch), shuffle=False, verbose=0)
+                return training.fit(model, X, targets, epochs=1, batch_size=batch,
+                                    optimizer=self._optimizer(batch), shuffle=False,
+                                    verbose=0, order=order)
         except TrainingDivergedError as exc:
             raise ValueError(f"Solver produced non-finite parameter weights. The input data "
                              f"may contain large values and need to be preprocessed. "

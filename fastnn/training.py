@@ -50,7 +50,8 @@ CHUNK_SAMPLES = 1 << 20
 
 
 def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_data=None,
-        validation_split=None, callbacks=(), shuffle=True, verbose=1) -> History:
+        validation_split=None, callbacks=(), shuffle=True, verbose=1,
+        order=None) -> History:
     """Train ``model`` in place; return (and keep as ``model.history``) its History.
 
     X (n, i) real array, raw rows (the model applies its input map); y int labels (n,),
@@ -65,7 +66,9 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     parameters, if the loss or a gradient stops being finite; warns
     (TrainingDivergenceWarning, once per call) if an epoch's finite mean loss explodes
     (see ``EXPLOSION``). On KeyboardInterrupt the model stays at its last recorded epoch
-    (see the module docstring).
+    (see the module docstring). order: int64 (n,), a permutation of the rows that every
+    epoch takes instead of shuffling (``fastnn.sklearn`` passes scikit-learn's order so
+    as not to copy X into it); not with validation_split.
     """
     epochs = check.positive_int(epochs, "epochs")
     if verbose not in (0, 1, 2):
@@ -87,6 +90,8 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     state = optimizer_state(model, opt, steps_per_epoch(n, batch), epochs)
     ops = get_backend()
     shuffled = bool(shuffle) and batch < n
+    if order is not None:
+        order = _permutation(order, n, validation_split)
     per_epoch_work = validation is not None or verbose == 2 or bool(callbacks)
     chunk = (1 if per_epoch_work or n >= EPOCH_CALL_SAMPLES else
              max(1, min(epochs, CHUNK_SAMPLES // n)))
@@ -107,8 +112,11 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
                 count = min(chunk, ramp, epochs - done)
                 ramp *= 2
                 unrecorded = _snapshot(model, state)
-                orders = (np.stack([model.shuffle_rng.permutation(n) for _ in range(count)])
-                          if shuffled else None)
+                if order is not None:
+                    orders = np.tile(order, (count, 1))
+                else:
+                    orders = (np.stack([model.shuffle_rng.permutation(n)
+                                        for _ in range(count)]) if shuffled else None)
                 first_step = state.step
                 start = time.perf_counter()
                 stats = ops.train_epochs(model.net, state, X, t, orders, count, batch)
@@ -168,6 +176,18 @@ def _restore(model, state, snapshot) -> None:
     model.params[...] = params
     model.optimizer_state = dataclasses.replace(state, slots=slots, step=step)
     model.shuffle_rng.bit_generator.state = shuffling
+
+
+def _permutation(order, n, validation_split) -> np.ndarray:
+    """``order`` as a C-contiguous int64 permutation of range(n); ConfigError otherwise."""
+    if validation_split is not None:
+        raise ConfigError("give order or validation_split, not both")
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    valid = (order.shape == (n,) and (n == 0 or (order.min() >= 0 and order.max() < n))
+             and (np.bincount(order, minlength=n) == 1).all())
+    if not valid:
+        raise ConfigError(f"order must be a permutation of the {n} rows' indices")
+    return order
 
 
 def _nothing(*args):

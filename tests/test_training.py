@@ -447,3 +447,19 @@ def test_training_on_ever_new_batch_sizes_does_not_grow_memory(backend):
     finally:
         tracemalloc.stop()
     assert held < 3 * one_batch, (held, one_batch)
+
+
+def test_an_order_trains_as_the_rows_copied_into_it(backend):
+    """``order`` (as fastnn.sklearn passes scikit-learn's) gives, bit for bit, the model
+    that training on the rows copied into that order gives; a non-permutation is refused."""
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((90, 6)).astype(np.float32), rng.integers(0, 3, 90)
+    order = rng.permutation(90)
+    by_order, by_copy = (fnn.MLP([6, 300, 3], seed=0) for _ in range(2))
+    fnn.training.fit(by_order, X, y, epochs=2, batch_size=16, shuffle=False, verbose=0,
+                     order=order)
+    by_copy.fit(X[order], y[order], epochs=2, batch_size=16, shuffle=False, verbose=0)
+    np.testing.assert_array_equal(by_order.params, by_copy.params)
+    for bad in (order[:-1], np.r_[order[:-1], order[0]], np.r_[order[:-1], 90]):
+        with pytest.raises(fnn.ConfigError, match="permutation"):
+            fnn.training.fit(by_order, X, y, epochs=1, verbose=0, order=bad)
