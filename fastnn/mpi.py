@@ -82,6 +82,9 @@ def active() -> DataParallel | None:
     return _active.get()
 
 
+ABORT_GRACE_S = 1.0  # seconds between a failing rank's message and MPI_Abort
+
+
 class DataParallel:
     """``with DataParallel(comm): model.fit(...)`` trains data-parallel over ``comm``'s ranks.
 
@@ -126,6 +129,9 @@ class DataParallel:
                          f"{type(err).__name__}: {err}\n{traceback.format_exc()}"
                          f"fastnn.mpi: aborting the job (MPI_Abort) so that no rank waits\n")
         sys.stderr.flush()
+        # mpiexec forwards a rank's output through its proxy, which MPI_Abort tears down:
+        # without a moment to forward it, the message was lost in one CI run of three
+        time.sleep(ABORT_GRACE_S)
         self.comm.Abort(1)
 
     @contextlib.contextmanager
