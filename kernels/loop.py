@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 
-from .activations import resolve
 from .net import EpochStats, Net
 from .optimizers import OptimizerState
 
@@ -58,19 +57,13 @@ def train_epochs(ops, net: Net, state: OptimizerState, X: np.ndarray, targets: n
 
 def forward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], zs=None) -> np.ndarray:
     """Run every layer; ``outs[l]`` (n, sizes[l+1]) receives layer l's output and ``zs[l]``
-    its pre-activation where the activation needs it (zs: one buffer or None per layer;
-    None: made here when needed). Returns logits."""
+    its pre-activation where the activation needs it (zs: one buffer or None per layer, as
+    ``Workspace.z``; zs None keeps no z: enough for a forward pass alone). Returns logits."""
     a = x
     for l, (W, b, act, out) in enumerate(zip(net.W, net.b, net.activations, outs)):
-        ops.dense_forward(out, a, W, b, act, _z_buffer(zs, l, out, act))
+        ops.dense_forward(out, a, W, b, act, None if zs is None else zs[l])
         a = out
     return a
-
-
-def _z_buffer(zs, l, out, act):
-    if zs is not None:
-        return zs[l]
-    return np.empty_like(out) if resolve(act)[0].USES == "z" else None
 
 
 def backward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], douts: list[np.ndarray],

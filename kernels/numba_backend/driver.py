@@ -73,7 +73,7 @@ class Plan:
     """
 
     def __init__(self, net, batch: int, transposed: bool):
-        self.batch, self.transposed = batch, transposed
+        self.transposed = transposed
         self.layers = np.empty((net.n_layers, 8), np.int64)
         self.params = np.empty(net.n_layers, np.float64)
         at = batch * net.sizes[0]
@@ -88,11 +88,6 @@ class Plan:
             at = d_at + batch * o * (2 if keeps_z else 1)
             w_at, b_at = w_at + i * o, b_at + o
         self.ws = np.zeros(at, net.dtype)
-
-    def view(self, at: int, units: int, m: int) -> np.ndarray:
-        """A layer buffer of m samples as the driver laid it out: (m, units) or (units, m)."""
-        flat = self.ws[at:at + m * units]
-        return flat.reshape((units, m) if self.transposed else (m, units))
 
 
 def plan_for(net, batch: int) -> Plan:
@@ -146,15 +141,18 @@ def intermediates(net, m):
     (m, units), the gradients of their pre-activations dz (m, units) and the kept z (or
     None), as the driver computed them (views, transposed back where needed)."""
     plan = plan_for(net, m)
-    rows = (lambda a: a.T) if plan.transposed else (lambda a: a)
-    x = rows(plan.view(0, net.sizes[0], m))
+
+    def rows(at, units):  # the driver's own view, transposed back to (m, units)
+        a = _view(plan.ws, at, units, m, plan.transposed)
+        return a.T if plan.transposed else a
+
     outs, dz, zs = [], [], []
     for l, o in enumerate(net.sizes[1:]):
         layer = plan.layers[l]
-        outs.append(rows(plan.view(layer[Y_AT], o, m)))
-        dz.append(rows(plan.view(layer[D_AT], o, m)))
-        zs.append(rows(plan.view(layer[Z_AT], o, m)) if layer[Z_AT] != layer[Y_AT] else None)
-    return x, outs, dz, zs
+        outs.append(rows(layer[Y_AT], o))
+        dz.append(rows(layer[D_AT], o))
+        zs.append(rows(layer[Z_AT], o) if layer[Z_AT] != layer[Y_AT] else None)
+    return rows(0, net.sizes[0]), outs, dz, zs
 
 
 # -- the compiled pieces ------------------------------------------------------------------

@@ -58,10 +58,9 @@ def optimizer_step(params, grads, state, n_decay, lr):
     bounds = np.empty(1 + MAX_SLOTS)
     bounds[1:] = slot_bounds(state)
     with slot_matrix(state) as slots:
-        ok = bool(_step(update_function(state.rule, params.dtype, len(state.slots)), params,
-                        slots, grads,
-                        hyper(state), float(lr), state.step + 1, int(n_decay), bounds,
-                        limit_of(params)))
+        update = update_function(state.rule, params.dtype, len(state.slots))
+        ok = bool(_step(update, params, slots, grads, hyper(state), float(lr), state.step + 1,
+                        int(n_decay), bounds, limit_of(params)))
     if ok:
         state.step += 1
         keep_slot_bounds(state, bounds[1:])
@@ -133,20 +132,20 @@ def abs_sum(a, lo, hi):
     return np.float64(acc)
 
 
-# -- templates, specialised per rule: ENTRY, CANNOT_OVERFLOW and COEFFICIENTS are bound to
-# -- the rule's scalar functions in each copy ---------------------------------------------
+# -- templates, specialised per rule by update_function: ENTRY, CANNOT_OVERFLOW and
+# -- COEFFICIENTS are bound to the rule's scalar functions in each copy --------------------
 def ENTRY(p, s0, s1, s2, g, c, decayed, f):
-    """Placeholder: the rule's ``entry``, bound per rule by ``by_code``."""
+    """Placeholder: the rule's ``entry``, bound per rule by :func:`update_function`."""
     raise NotImplementedError("runs only in a per-rule copy")
 
 
 def CANNOT_OVERFLOW(p_sum, g_sum, slot_sums, c, limit):
-    """Placeholder: the rule's ``cannot_overflow``, bound per rule by ``by_code``."""
+    """Placeholder: the rule's ``cannot_overflow``, bound per rule by :func:`update_function`."""
     raise NotImplementedError("runs only in a per-rule copy")
 
 
 def COEFFICIENTS(hp, lr, t, c):
-    """Placeholder: the rule's ``coefficients``, bound per rule by ``by_code``."""
+    """Placeholder: the rule's ``coefficients``, bound per rule by :func:`update_function`."""
     raise NotImplementedError("runs only in a per-rule copy")
 
 
