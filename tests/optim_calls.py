@@ -26,17 +26,18 @@ def _state(rule, slots, hyper, bounds):
 
 
 def sgd_step(ops, params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay,
-             bounds=None) -> bool:
+             bounds=None, clip=None) -> bool:
+    """clip: the gradient clipping's hyper-parameters ({"clipnorm": ...}), if any."""
     state = _state("sgd", (velocity,), dict(momentum=momentum, nesterov=nesterov,
-                                             weight_decay=weight_decay), bounds)
+                                             weight_decay=weight_decay, **(clip or {})), bounds)
     return ops.optimizer_step(params, grads, state, n_decay, lr)
 
 
 def adam_step(ops, params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
-              bounds=None, rule="adam") -> bool:
-    """Adam (or AdamW with rule="adamw") at 1-based ``step``."""
+              bounds=None, rule="adam", clip=None) -> bool:
+    """Adam (or AdamW with rule="adamw") at 1-based ``step``; clip as for sgd_step."""
     state = _state(rule, (m, v), dict(beta1=beta1, beta2=beta2, eps=eps,
-                                      weight_decay=weight_decay), bounds)
+                                      weight_decay=weight_decay, **(clip or {})), bounds)
     state.step = step - 1
     return ops.optimizer_step(params, grads, state, n_decay, lr)
 

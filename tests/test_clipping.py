@@ -158,3 +158,19 @@ def test_clipnorm_rescues_a_step_that_would_overflow(backend, rule):
         assert ok is (clipnorm is not None), (rule, clipnorm)
         if ok:
             assert np.abs(p).max() < 100  # steps of at most a few lr (centered RMSprop: 25)
+
+
+@pytest.mark.parametrize("sizes", [[6, 8, 3], [6, 96, 64, 3]], ids=["transposed", "row-major"])
+def test_the_check_backend_replays_clipped_compiled_steps(sizes):
+    """On the check backend each step of the compiled driver is replayed on the reference
+    from the driver's own gradient (which the compiled clipping must leave unclipped:
+    it clips on the fly) and compared within the clipping's bounds; a mismatch raises."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    for opt in (fnn.Adam(lr=0.01, clipnorm=0.3, clipvalue=0.02),
+                fnn.SGD(lr=0.05, momentum=0.9, clipvalue=0.02)):
+        with fnn.use_backend("check"):
+            model = fnn.MLP(sizes, seed=0)
+            model.fit(X, y, epochs=2, batch_size=16, optimizer=opt, verbose=0)
+        assert model.optimizer_state.step == 8
