@@ -351,7 +351,8 @@ def test_training_trajectory_matches(ref, candidate, name, dtype):
 @pytest.mark.parametrize("name", CLIPPED)
 def test_the_clipped_trajectories_clip(ref, name):
     """The premise of the clipped TRAJECTORIES: their reference runs clip the norm at most
-    steps and some entries (after the norm's clipping) at most steps, so the comparisons exercise the clipping."""
+    steps and some entries (after the norm's clipping) at most steps, so the comparisons
+    exercise the clipping."""
     setup = Setup(name, np.float64)
     net, opt, X, t = setup.fresh()
     norms, largest = [], []
