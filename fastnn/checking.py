@@ -97,6 +97,9 @@ def _optimizer_cases():
         if rule != "sgd":
             for step in (0, 99):
                 yield f"{rule} step={step + 1}", cls(lr=1e-3, weight_decay=1e-4), step
+    for rule, cls in OPTIMIZERS.items():  # gradients ~0.1: the norm and some values clip
+        yield (f"{rule} clipnorm=1 clipvalue=0.2",
+               cls(lr=1e-3, clipnorm=1.0, clipvalue=0.2), 0)
 
 
 def run(seed: int = 0, out=print) -> bool:
