@@ -4,7 +4,7 @@
 import numpy as np
 from numba import njit
 
-from ..dropout import key_of, keeps, mix, scale, threshold
+from ..dropout import keeps, key_of, mix, scale, threshold
 from .config import JIT
 from .units import bound_copy, inline_copy
 
