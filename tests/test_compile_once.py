@@ -2,8 +2,8 @@
 
 After one fit has compiled (or loaded) the kernels, a network of another depth, width,
 activation or loss, or with dropout, adds no signature to any compiled function: it is new
-data for code already compiled, not a new specialisation. (How long the first compile takes is a
-benchmark, ``fastnn bench --cold-start``; this counts, it does not time.)
+data for code already compiled, not a new specialisation. (How long the first compile takes
+is a benchmark, ``fastnn bench --cold-start``; this counts, it does not time.)
 """
 
 import numpy as np
