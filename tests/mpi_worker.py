@@ -186,6 +186,16 @@ def plateau(out):
           lr_scale=model.optimizer_state.lr_scale)
 
 
+def dropout(out):
+    """A model with dropout, two epochs on every rank: the ranks stay in step (each
+    draws its own masks; the gradient is their sum)."""
+    _, X, y = trajectory_problem(np.float64)
+    model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=3, dtype=np.float64, dropout=0.5)
+    with DataParallel(COMM):
+        model.fit(X, y, epochs=2, batch_size=BATCH, verbose=0, optimizer=fnn.SGD(lr=0.05))
+    _save(out, "dropout", params=model.params)
+
+
 def checkpoint(out, step):
     """step "run": 5 epochs asked, a callback stops after 3, a checkpoint per epoch (rank 0);
     "resume": load epoch 2's checkpoint and train one more epoch on this many ranks."""
@@ -217,6 +227,8 @@ if __name__ == "__main__":
         early_stopping(out)
     elif scenario == "plateau":
         plateau(out)
+    elif scenario == "dropout":
+        dropout(out)
     elif scenario.startswith("checkpoint"):
         checkpoint(out, scenario.split("-")[1])
     else:
