@@ -8,8 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _model_file, _validate as check
-from . import _weights
+from . import _model_file, _validate as check, _weights
 from .activations import canonical
 from .backend import get_backend
 from .errors import (

@@ -5,8 +5,8 @@ One function, :func:`_train`, trains every network: the layers are rows of an in
 rather than tuples of arrays, so a new depth, width, activation or loss is new data, not
 a new specialisation: it is compiled once per float dtype (and input dtype) and then only
 loaded from numba's cache. The loss is each loss unit's compiled C function
-(``losses.loss_function``), passed as an argument like the optimizer's update. Each op of a step is its own compiled function, called rather
-than inlined (gather, layer forward, loss, layer backward, update), so the driver stays
+(``losses.loss_function``), passed as an argument like the optimizer's update. Each op
+of a step is its own compiled function, called rather than inlined (gather, layer forward, loss, layer backward, update), so the driver stays
 small and every piece is compiled and cached once.
 
 The step is the generic loop's (``kernels/loop.py``): gather a batch in the epoch's
@@ -31,8 +31,8 @@ import numpy as np
 from numba import njit
 
 from ..activations import CODES, resolve
-from ..losses import resolve as resolve_loss
 from ..loop import steps_per_epoch
+from ..losses import resolve as resolve_loss
 from ..net import EpochStats
 from .blas import gemm
 from .config import JIT

@@ -334,7 +334,8 @@ def loss_function(name: str, dtype, transposed: bool = False, labels: bool = Fal
     unit = UNITS[name]
     form = "labels" if labels else "values"
     tag = f"{name}_{np.dtype(dtype).name}_{'t' if transposed else 'rows'}_{form}"
-    names = dict(LABELS=labels, POINTWISE=unit.KIND == "entries", PREDICTION=inline_copy(getattr(unit, "prediction", _same)),
+    names = dict(LABELS=labels, POINTWISE=unit.KIND == "entries",
+                 PREDICTION=inline_copy(getattr(unit, "prediction", _same)),
                  VIEWS=inline_copy(_transposed_views if transposed else _row_major_views))
     if unit.KIND == "rows":
         sweep = _labels_chunk if labels else _probabilities_chunk
