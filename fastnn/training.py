@@ -291,8 +291,8 @@ def _validation(model, validation_data):
     except (TypeError, ValueError):
         rest = [None, None]
     if len(rest) > 1:
-        raise ConfigError("validation_data must be (X_val, y_val) or (X_val, y_val, "
-                          "sample_weight_val)")
+        raise ConfigError("validation_data must be a pair (X_val, y_val) or a triple "
+                          "(X_val, y_val, sample_weight_val)")
     X_val = check.features(X_val, model.sizes[0], model.dtype, "validation X",
                            keep_integers=True)
     t_val = check.targets(model._labels(y_val, "validation y"), len(X_val), model.loss,

@@ -324,6 +324,13 @@ def _same(z, p, f):
     return z
 
 
+def variants(name: str) -> list[tuple[bool, bool]]:
+    """Every (transposed, labels) a unit's function is made for: both layouts; labels and
+    (m, k) targets for a unit of labels (probabilities), (m, k) targets otherwise."""
+    forms = (True, False) if UNITS[name].TARGETS == "labels" else (False,)
+    return [(transposed, labels) for transposed in (False, True) for labels in forms]
+
+
 @functools.cache
 def loss_function(name: str, dtype, transposed: bool = False, labels: bool = False):
     """The compiled loss of unit ``name`` for arrays of ``dtype`` in one layout (d and z

@@ -61,7 +61,8 @@ def _exercise(ops, dtype):
     labels = np.arange(8) % 2
     weights = np.linspace(0.5, 1.5, 8)
     for name in UNITS:
-        losses.loss_function(name, dtype)
+        for variant in losses.variants(name):
+            losses.loss_function(name, dtype, *variant)
     for loss, targets in (("softmax_cross_entropy", labels),
                           ("softmax_cross_entropy", np.eye(2, dtype=dtype)[labels]),
                           ("mse", X[:, :1].copy())):
