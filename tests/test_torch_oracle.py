@@ -1,5 +1,5 @@
-"""Activations, losses and RMSprop against PyTorch autograd and ``torch.optim``, in float64, on every
-backend (skipped, with the reason, where PyTorch is not installed: it is an oracle here,
+"""Activations, losses and RMSprop against PyTorch autograd and ``torch.optim``, in float64,
+on every backend (skipped, with the reason, where PyTorch is not installed: it is an oracle here,
 not a dependency).
 
 Bounds: every quantity is a short float64 computation on both sides (a dense layer of 8

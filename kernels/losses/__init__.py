@@ -16,8 +16,8 @@ Each unit module defines:
   ``"identity"`` or ``"exp"``, applied by ``predict(out, z, p)`` (out may be z);
 - the reference (numpy, the semantics): for ``"entries"``, ``forward(z, t, p)`` the loss of
   every entry (n, k), of the dtype or float64 (accumulated in float64), and
-  ``backward(d, z, t, p)`` writing dl/dz of every entry into d; for ``"rows"``, ``forward_rows`` (float64 (n,)) and ``backward_rows``, the
-  gradient of each row's loss;
+  ``backward(d, z, t, p)`` writing dl/dz of every entry into d; for ``"rows"``,
+  ``forward_rows`` (float64 (n,)) and ``backward_rows``, the gradient of each row's loss;
 - for ``"entries"``, the scalar rules a compiled backend builds its sweep from:
   ``value(z, t, p, f)`` (an entry's loss, float or float64) and ``grad(z, t, p, f)`` (its
   dl/dz, of dtype f), and for an r2 unit ``prediction(z, p, f)``, written with

@@ -6,8 +6,9 @@ rather than tuples of arrays, so a new depth, width, activation or loss is new d
 a new specialisation: it is compiled once per float dtype (and input dtype) and then only
 loaded from numba's cache. The loss is each loss unit's compiled C function
 (``losses.loss_function``), passed as an argument like the optimizer's update. Each op
-of a step is its own compiled function, called rather than inlined (gather, layer forward, loss, layer backward, update), so the driver stays
-small and every piece is compiled and cached once.
+of a step is its own compiled function, called rather than inlined (gather, layer
+forward, loss, layer backward, update), so the driver stays small and every piece is
+compiled and cached once.
 
 The step is the generic loop's (``kernels/loop.py``): gather a batch in the epoch's
 order, forward through every layer, the loss and its gradient, backward in exactly the
