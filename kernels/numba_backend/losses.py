@@ -1,11 +1,13 @@
 """Losses with their gradients in one pass, metrics, and prediction transforms (numba).
 
 Every loss unit (``kernels/losses``) is compiled into a C function of its own (a numba
-``cfunc`` per unit and dtype, cached on disk), made when that loss is first used and
-passed as an argument to the compiled driver and to :func:`call_loss`, so they are
+``cfunc`` per unit, dtype, layout and target form, cached on disk), made when first used
+and passed as an argument to the compiled driver and to :func:`call_loss`, so they are
 compiled once for every loss (as the optimizer updates, ``optim.py``) and a first run
-compiles only the loss it uses. A pointwise unit's copy is the template
-:func:`_entries_chunk` with its scalar ``value`` and ``grad`` bound in
+compiles only the loss it uses. The sweeps are inlined into each function (compiled as
+separate functions they took about three times as long to compile: 10.8 against 4 to 5
+s for softmax cross-entropy, measured once on a loaded machine). A pointwise unit's copy
+is the template :func:`_entries_chunk` with its scalar ``value`` and ``grad`` bound in
 (``units.bound_copy``); softmax cross-entropy has its own sweeps, for labels and for
 target probabilities: max, exp-sum, log and gradient per sample in one sweep, writing
 ``(p - onehot) * w / W`` straight into the gradient; no one-hot matrix, no probability
@@ -30,11 +32,6 @@ from ._math import log_of_sum
 from ._rules import stable_sigmoid
 from .config import CHUNK, JIT
 from .units import bound_copy, inline_copy
-
-# the sweeps are inlined into each unit's C function: compiled as separate functions they
-# took about three times as long to compile (measured: 10.8 against 4-5 s for softmax
-# cross-entropy, on a loaded machine)
-called = inline_copy
 
 
 def loss(grad, z, targets, spec, weights=None):
@@ -79,7 +76,7 @@ def sigmoid(out, x):
 # wr float64 (m,): the rows' weights (ones without weights); each returns the weighted sum
 # of its rows' losses (float64, before the division by W and, for pointwise losses, k) and
 # writes the gradient of the batch's loss into d_t[:, lo:hi].
-@called
+@inline_copy
 def _scales(wr, lo, hi, W, dtype):
     """f(w_r / W) per row, formed in float64 and rounded once: without weights exactly
     f(1) / f(n), the unweighted mean's scale (a double rounding of a quotient from
@@ -91,7 +88,7 @@ def _scales(wr, lo, hi, W, dtype):
     return scale
 
 
-@called
+@inline_copy
 def _exp_sums(d_t, z_t, lo, hi):
     """Row maxima and sums of exp(z - max) over samples lo..hi-1; d_t gets the exps."""
     top = z_t[0, lo:hi].copy()
@@ -109,7 +106,7 @@ def _exp_sums(d_t, z_t, lo, hi):
     return top, total
 
 
-@called
+@inline_copy
 def softmax_ce_cols(d_t, z_t, labels, wr, lo, hi, W):
     """Labels: sum of w (logsumexp(z) - z[label]); d = (softmax(z) - onehot) w / W."""
     top, total = _exp_sums(d_t, z_t, lo, hi)
@@ -129,7 +126,7 @@ def softmax_ce_cols(d_t, z_t, labels, wr, lo, hi, W):
     return loss
 
 
-@called
+@inline_copy
 def softmax_prob_cols(d_t, z_t, t_t, wr, lo, hi, W):
     """Probabilities t: sum of w sum_j t_j (logsumexp(z) - z_j); d = (softmax(z) sum(t) - t)
     w / W."""
@@ -199,7 +196,7 @@ def CHUNK_SWEEP(d_t, z_t, labels, t_t, wr, lo, hi, W, p):
 
 
 # -- metric sums (``metric_sum``) of samples 0..m-1, rows weighted by wr ------------------
-@called
+@inline_copy
 def _argmax(z_t, m):
     """The first maximum's index of each of columns 0..m-1 of z_t (k, >= m)."""
     top = z_t[0, :m].copy()
@@ -351,9 +348,9 @@ def loss_function(name: str, dtype, transposed: bool = False, labels: bool = Fal
         sweep = _entries_chunk
     hits = {"argmax": _labels_hits if labels else _probabilities_hits, "sign": _sign_hits,
             "none": _squared_errors}[unit.HITS]
-    names["CHUNK_SWEEP"] = called(bound_copy(sweep, names, f"sweep_{tag}"))
-    names["METRIC_SUM"] = called(bound_copy(hits, names, f"metric_{tag}"))
-    names["BATCH"] = called(bound_copy(_batch_template, names, f"batch_{tag}"))
+    names["CHUNK_SWEEP"] = inline_copy(bound_copy(sweep, names, f"sweep_{tag}"))
+    names["METRIC_SUM"] = inline_copy(bound_copy(hits, names, f"metric_{tag}"))
+    names["BATCH"] = inline_copy(bound_copy(_batch_template, names, f"batch_{tag}"))
     return cfunc(_loss_signature(dtype), **JIT)(
         bound_copy(_loss_template, names, f"loss_{tag}"))
 
