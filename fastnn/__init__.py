@@ -12,12 +12,12 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import activations, callbacks, datasets, losses, metrics, plot, schedules
 from .backend import backend_name, get_backend, set_backend, use_backend
-from .callbacks import Callback, EarlyStopping, ModelCheckpoint
+from .callbacks import Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
 from .errors import *  # noqa: F403 - the documented exception family
 from .errors import __all__ as _error_names
 from .history import History
 from .io import load, save
-from .layers import Dense
+from .layers import Dense, Dropout
 from .model import MLP, Sequential
 from .optimizers import *  # noqa: F403 - Optimizer and every optimizer class
 from .optimizers import __all__ as _optimizer_names
@@ -28,8 +28,9 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = ["MLP", "Sequential", "Dense", *_optimizer_names, "History", "load", "save",
-           "Callback", "EarlyStopping", "ModelCheckpoint", "set_backend", "get_backend",
+__all__ = ["MLP", "Sequential", "Dense", "Dropout", *_optimizer_names, "History", "load", "save",
+           "Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
+           "set_backend", "get_backend",
            "backend_name", "use_backend", "activations", "callbacks", "datasets", "losses",
            "metrics", "plot", "schedules", "set_num_threads", "thread_info", "__version__",
            *_error_names]

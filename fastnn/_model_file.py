@@ -6,8 +6,9 @@ array: ``format`` ("fastnn-model"), ``version`` (1), ``sizes`` int64 (L+1,),
 float64, a number () or one per input feature (i,), ``params`` (p,) of ``dtype`` (the
 flat buffer: every W, then every b). Two optional entries, written only where a model
 has them (files without them load as before): ``input_shift`` float64 () or (i,), the
-input map's shift (``x' = (x - input_shift) * input_scale``), and ``classes`` (k,) str,
-int64 or float64, the class names ``predict`` returns. This module imports nothing of
+input map's shift (``x' = (x - input_shift) * input_scale``), ``classes`` (k,) str,
+int64 or float64, the class names ``predict`` returns, and ``dropout`` float64 (L,), the
+rate of the Dropout on each Dense layer's input (0: none). This module imports nothing of
 the model, so ``Sequential.save`` and ``fastnn.io`` can both use it without importing
 each other.
 
@@ -15,7 +16,11 @@ A checkpoint (``include_optimizer=True``) adds, all or none of them: ``optimizer
 JSON of the optimizer's class and fields (a learning-rate schedule as its class and
 fields); ``optimizer_step`` int64; ``optimizer_slots`` (s, p) of ``dtype``, one row per
 slot of the rule; ``shuffle_state`` str, JSON of the shuffling generator's state. With
-them a stopped run resumes exactly where it stopped.
+them a stopped run resumes exactly where it stopped. One optional checkpoint entry,
+written only where it is not 1 (files without it load with 1): ``optimizer_lr_scale``
+float64 (), the state's learning-rate multiplier (``ReduceLROnPlateau``'s reductions).
+The optimizer's description holds its clipping (``clipnorm``, ``clipvalue``) where set;
+older descriptions without them load without clipping.
 """
 
 from __future__ import annotations
@@ -28,15 +33,16 @@ import numpy as np
 from ._files import atomic_write
 from .errors import NotFittedError
 
-__all__ = ["FORMAT", "VERSION", "KEYS", "OPTIONAL_KEYS", "OPTIMIZER_KEYS", "save",
-           "model_arrays", "optimizer_arrays"]
+__all__ = ["FORMAT", "VERSION", "KEYS", "OPTIONAL_KEYS", "OPTIMIZER_KEYS",
+           "OPTIONAL_OPTIMIZER_KEYS", "save", "model_arrays", "optimizer_arrays"]
 
 FORMAT = "fastnn-model"
 VERSION = 1
 KEYS = ("format", "version", "sizes", "activations", "loss", "dtype", "seed", "input_scale",
         "params")
-OPTIONAL_KEYS = ("input_shift", "classes")
+OPTIONAL_KEYS = ("input_shift", "classes", "dropout")
 OPTIMIZER_KEYS = ("optimizer", "optimizer_step", "optimizer_slots", "shuffle_state")
+OPTIONAL_OPTIMIZER_KEYS = ("optimizer_lr_scale",)
 
 
 def save(model, path, include_optimizer: bool = False) -> None:
@@ -60,7 +66,7 @@ def model_arrays(model) -> dict[str, np.ndarray]:
     arrays = {
         "format": np.array(FORMAT), "version": np.array(VERSION, np.int64),
         "sizes": np.array(model.sizes, np.int64),
-        "activations": np.array([layer.activation for layer in model.layers]),
+        "activations": np.array(model.net.activations),
         "loss": np.array(model.loss), "dtype": np.array(model.dtype.name),
         "seed": np.array(model.seed, np.int64),
         "input_scale": np.array(model.input_scale, np.float64), "params": model.params,
@@ -69,6 +75,8 @@ def model_arrays(model) -> dict[str, np.ndarray]:
         arrays["input_shift"] = np.array(model.input_shift, np.float64)
     if model.classes is not None:
         arrays["classes"] = np.array(model.classes)
+    if any(model.net.dropout):
+        arrays["dropout"] = np.array(model.net.dropout, np.float64)
     return arrays
 
 
@@ -78,18 +86,25 @@ def optimizer_arrays(model) -> dict[str, np.ndarray]:
     if state is None:
         raise NotFittedError("include_optimizer=True needs a model trained by fit(): this "
                              "one has no optimizer state")
-    return {
+    arrays = {
         "optimizer": np.array(json.dumps(_described(model.optimizer))),
         "optimizer_step": np.array(state.step, np.int64),
         "optimizer_slots": np.stack(state.slots),
         "shuffle_state": np.array(json.dumps(model.shuffle_rng.bit_generator.state)),
     }
+    if state.lr_scale != 1:
+        arrays["optimizer_lr_scale"] = np.array(state.lr_scale, np.float64)
+    return arrays
 
 
 def _described(obj) -> dict:
-    """{"class": name, "fields": {...}} of a dataclass (an optimizer or a schedule)."""
+    """{"class": name, "fields": {...}} of a dataclass (an optimizer or a schedule); an
+    optimizer's keyword-only fields (its clipping) only where set, so a file of an
+    optimizer without clipping reads as before."""
     fields = {}
     for field in dataclasses.fields(obj):
         value = getattr(obj, field.name)
+        if field.kw_only and value is None:
+            continue
         fields[field.name] = _described(value) if dataclasses.is_dataclass(value) else value
     return {"class": type(obj).__name__, "fields": fields}

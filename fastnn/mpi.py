@@ -237,7 +237,9 @@ class DataParallel:
                         bar.write(training._epoch_line(done + 1, epochs, history.last()))
                     stop = any([getattr(callback, "on_epoch_end", training._nothing)(
                         model, history.epochs, history.last()) for callback in callbacks])
-                    if self.comm.bcast(stop, root=0):
+                    # rank 0's callbacks decide; a ReduceLROnPlateau's multiplier too
+                    stop, state.lr_scale = self.comm.bcast((stop, state.lr_scale), root=0)
+                    if stop:
                         break
         finally:
             for callback in callbacks:
@@ -256,7 +258,7 @@ class DataParallel:
             "parameters": _digest(model.params),
             "optimizer state": None if model.optimizer_state is None else
             (model.optimizer_state.rule, model.optimizer_state.step,
-             [_digest(s) for s in model.optimizer_state.slots]),
+             model.optimizer_state.lr_scale, [_digest(s) for s in model.optimizer_state.slots]),
             "shuffle seed": repr(model.shuffle_rng.bit_generator.state),
             "arguments": (batch_size, epochs, bool(shuffle), repr(opt), validation is None),
             "data": (X.shape[1:], t.shape[1:]) if self.sharded else (X.shape, t.shape,
@@ -315,15 +317,19 @@ class DataParallel:
             else:
                 rows = slice(lo[s], hi[s]) if order is None else order[lo[s]:hi[s]]
                 x = loop.input_batch(ws.x[:m], X, rows, net.input_scale, stage)
-                tb = t[rows] if order is None else t.take(rows, axis=0, out=ws.targets[:m],
-                                                          mode="clip")
+                own = ws.targets[:m] if ws.targets.ndim == t.ndim else None  # else probabilities
+                tb = t[rows] if order is None else t.take(rows, axis=0, out=own, mode="clip")
                 outs, douts = [o[:m] for o in ws.out], [d[:m] for d in ws.dout]
-                logits = loop.forward(ops, net, x, outs)
+                zs = [None if z is None else z[:m] for z in ws.z]
+                dropped = [None if d is None else d[:m] for d in ws.dropped]
+                # dropout masks of their own per rank: the step's number as each rank counts
+                step = (state.step + 1) * self.size + self.rank
+                logits = loop.forward(ops, net, x, outs, zs, dropped, step)
                 loss = ops.loss(douts[-1], logits, tb, net.loss)
                 if math.isfinite(loss):
                     stats.correct[0] += ops.metric_sum(logits, tb, net.loss)
                     douts[-1] *= net.dtype.type(m / M[s])  # this rank's share of the mean
-                    loop.backward(ops, net, x, outs, douts)
+                    loop.backward(ops, net, x, outs, douts, zs, dropped, step)
                     stats.loss_sum[0] += loss * m
                 else:
                     bad_loss = True

@@ -54,6 +54,8 @@ LOSSES = tuple(LOSS_UNITS)  # every loss unit (``kernels/losses``), by name
 OPS = (
     "dense_forward",
     "dense_backward",
+    "dropout_forward",
+    "dropout_backward",
     "loss",
     "metric_sum",
     "softmax",
@@ -88,6 +90,16 @@ class Backend(Protocol):
         the forward kept it; then ``dW (i, o) = x.T @ dz``, ``db (o,) = dz.sum(0)`` and,
         unless ``dx`` is None (the first layer), ``dx (n, i) = dz @ W.T``.
         """
+
+    # -- dropout (training only; ``kernels/dropout.py`` defines the masks) ---------------
+    def dropout_forward(self, out: np.ndarray, x: np.ndarray, rate: float, key) -> None:
+        """``out = x * keep / (1 - rate)``: out, x (n, u); keep of entry (r, c) is
+        ``dropout.keeps(key, r * u + c, dropout.threshold(rate))``, key uint64; the factor
+        ``dropout.scale(rate, dtype)``. Exact: every backend gives the same bits."""
+
+    def dropout_backward(self, d: np.ndarray, rate: float, key) -> None:
+        """d (n, u), the gradient of a dropout's output, becomes its input's, in place:
+        multiplied by the forward's factors (same rate and key)."""
 
     # -- losses: one op for every loss unit (``kernels/losses``) -------------------------
     def loss(self, grad: np.ndarray | None, z: np.ndarray, targets: np.ndarray, spec: str,
@@ -126,12 +138,14 @@ class Backend(Protocol):
         learning rate ``lr``, in place; on success ``state.step`` advances by one.
 
         params, grads (p,) and every buffer of ``state.slots`` (p,); the first ``n_decay``
-        entries are weights, the rest biases. grads is scratch. All or nothing: if any new
-        parameter or slot value would be NaN or inf, nothing is written and it returns
-        False. After the step no slot holds a subnormal value (flushed to zero; the
-        parameters are never flushed). A backend may keep private data about a state
-        between steps (keyed by the state object, valid while ``state.step`` is what it
-        left), never inside it.
+        entries are weights, the rest biases. grads is scratch. The gradient is first
+        clipped by ``state.hyper``'s ``clipnorm`` and ``clipvalue`` where set
+        (``kernels/optimizers/clipping.py``); a non-finite gradient fails the step. All
+        or nothing: if any new parameter or slot value would be NaN or inf, nothing is
+        written and it returns False. After the step no slot holds a subnormal value
+        (flushed to zero; the parameters are never flushed). A backend may keep private
+        data about a state between steps (keyed by the state object, valid while
+        ``state.step`` is what it left), never inside it.
         """
 
     # -- a whole training run -----------------------------------------------------------

@@ -38,7 +38,10 @@ Contents:
 - :func:`loss_tol`: each loss unit declares the rounding of its entries or rows
   (``losses/<unit>.py``); this turns it into the tolerances of the weighted mean;
 - :func:`optimizer_step_tol`: each optimizer rule propagates its own bounds through one
-  step (``optimizers/<rule>.py``, ``error_step``); this turns them into tolerances.
+  step (``optimizers/<rule>.py``, ``error_step``), starting from the bound of its clipped
+  gradient when the state clips (``optimizers/clipping.py``, ``clipped_error``: the float64
+  norm, the factor rounded to the dtype, the product, the rounded clip value); this turns
+  them into tolerances.
 
 The units (u, gamma_k, SAFETY, the underflow floor) live in ``rounding.py``; the
 comparison harness in ``compare.py``.

@@ -1,13 +1,13 @@
 """The numba backend compiles its driver once per layout and dtype for every network.
 
 After one fit has compiled (or loaded) the kernels, a network of another depth, width,
-activation, loss, sample weights or target form adds no signature to any compiled
-function: it is new data for code already compiled, not a new specialisation. Each loss
-unit's own compiled function (a ``cfunc`` per unit, layout and target form, compiled at
-its first use and passed to the driver as an argument) is not a dispatcher; with a warm
-cache it is loaded, not compiled: ``warm_up`` compiles every one, and a fresh process then
-loads them all from the cache. (How long the first compile takes is a benchmark,
-``fastnn bench --cold-start``; this counts, it does not time.)
+activation, loss, sample weights or target form, or with dropout, adds no signature to
+any compiled function: it is new data for code already compiled, not a new
+specialisation. Each loss unit's own compiled function (a ``cfunc`` per unit, layout and
+target form, compiled at its first use and passed to the driver as an argument) is not a
+dispatcher; with a warm cache it is loaded, not compiled: ``warm_up`` compiles every one,
+and a fresh process then loads them all from the cache. (How long the first compile takes
+is a benchmark, ``fastnn bench --cold-start``; this counts, it does not time.)
 """
 
 import subprocess
@@ -33,8 +33,9 @@ def signatures():
 WEIGHTS = rng.random(96)
 
 
-def fit(sizes, activation, loss, optimizer="sgd", weighted=False, probabilities=False):
-    model = fnn.MLP(sizes, activation=activation, loss=loss, seed=0)
+def fit(sizes, activation, loss, optimizer="sgd", dropout=0.0, weighted=False,
+        probabilities=False):
+    model = fnn.MLP(sizes, activation=activation, loss=loss, seed=0, dropout=dropout)
     y = ((np.eye(3, dtype=np.float32)[LABELS] if probabilities else LABELS)
          if loss == "softmax_cross_entropy" else TARGETS)
     model.fit(X, y, epochs=2, batch_size=32, optimizer=optimizer, verbose=0,
@@ -54,6 +55,11 @@ def test_new_depths_activations_losses_and_rules_compile_nothing_new(hidden):
                 ([20, width, 3], "gelu(tanh)", "mse", "rmsprop"),
                 ([20, width, 3], "sigmoid", "softmax_cross_entropy", "adamw")):
             fit(sizes, activation, loss, rule)
+        fit([20, width, width, 3], "relu", "softmax_cross_entropy", "sgd", dropout=0.5)
+        # gradient clipping: values in the hyper array, a rule's clipping copy is a C
+        # function of the same signature
+        for optimizer in (fnn.Adam(clipnorm=1.0), fnn.SGD(clipnorm=0.5, clipvalue=0.1)):
+            fit([20, width, 3], "tanh", "softmax_cross_entropy", optimizer)
         for loss in LOSS_UNITS:  # every loss unit, weighted and not
             for weighted in (False, True):
                 fit([20, width, 3], "tanh", loss, weighted=weighted)

@@ -16,13 +16,14 @@ configure()
 from .. import loop  # noqa: E402
 from . import driver  # noqa: E402  (kernels must be defined after configure())
 from .dense import dense_backward, dense_forward  # noqa: E402
+from .dropout import dropout_backward, dropout_forward  # noqa: E402
 from .losses import loss, sigmoid, softmax  # noqa: E402
 from .optim import optimizer_step  # noqa: E402
 from .warmup import warm_up  # noqa: E402, F401  (the contract's compile hook)
 
 name = "numba"
-OPS = ("dense_forward", "dense_backward", "loss", "softmax", "sigmoid", "optimizer_step",
-       "train_epochs")
+OPS = ("dense_forward", "dense_backward", "dropout_forward", "dropout_backward", "loss",
+       "softmax", "sigmoid", "optimizer_step", "train_epochs")
 
 
 def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size, weights=None):
