@@ -15,7 +15,7 @@ import numpy as np
 from .. import loop
 from ..net import Net
 from ..optimizers import RULES, OptimizerState
-from . import dense, driver, losses, optim
+from . import dense, driver, losses, network, optim
 from .config import cache_dir
 
 DISPATCHERS = {
@@ -28,6 +28,8 @@ DISPATCHERS = {
     "bias_activate": dense.bias_activate, "activation_grad_bias": dense.activation_grad_bias,
     "loss_rows": losses.loss_rows, "argmax_hits": losses.argmax_hits,
     "sign_hits": losses.sign_hits, "softmax": losses._softmax, "sigmoid": losses._sigmoid,
+    "network_forward": network._forward, "finite": network._finite,
+    "converted": network._converted, "nonfinite_rows": network._nonfinite_rows,
 }
 HYPER = {"sgd": dict(momentum=0.9, nesterov=False, weight_decay=0.0),
          "adam": dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
@@ -52,7 +54,8 @@ def _state(rule, size, dtype):
 
 def _exercise(ops, dtype):
     """Call every op once on tiny arrays of ``dtype``: both layouts of the driver, every
-    loss, every rule the backend compiles, float and uint8 inputs."""
+    loss, every rule the backend compiles, float and uint8 inputs; predictions of float
+    rows, of uint8 rows and of float rows the net scales."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((8, 3)).astype(dtype)
     labels = np.arange(8) % 2
@@ -69,6 +72,11 @@ def _exercise(ops, dtype):
                                      None, 1, 4)
             loop.train_epochs(ops, small, _state(rule, small.n_params, dtype), X, targets,
                               None, 1, 4)
+    for scale in (1.0, 0.5):
+        net = Net((3, 4, 2), ("relu", "identity"), "softmax_cross_entropy", dtype,
+                  input_scale=scale)
+        for inputs in (X, (X > 0).astype(np.uint8)):
+            ops.network_forward(np.empty((8, 2), dtype), inputs, net)
     out = np.empty((8, 2), dtype)
     ops.softmax(out, X[:, :2].copy())
     ops.sigmoid(out, X[:, :2].copy())
