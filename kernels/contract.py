@@ -8,9 +8,10 @@ A backend module names the ops it implements in ``OPS``; :func:`assemble` gives 
 reference's for the rest (a partial backend), and fails at load naming any op it lists but
 does not define. ``train_epochs`` and ``network_forward`` default to the generic versions
 of ``loop.py`` over the assembled ops; a backend that overrides one defines it with the
-assembled ops as its first argument (``train_epochs(ops, net, ...)``). A backend whose ``train_epochs`` runs steps inside one
-compiled call also defines the hook ``compiled_step(net, state, X, targets)``: None when
-that call would take the generic loop, else ``(run, intermediates)``, its one-call
+assembled ops as its first argument (``train_epochs(ops, net, ...)``). A backend whose
+``train_epochs`` runs steps inside one compiled call also defines the hook
+``compiled_step(net, state, X, targets)``: None when that call would take the generic
+loop, else ``(run, intermediates)``, its one-call
 ``train_epochs`` and ``intermediates(net, m)``, the gathered input, layer outputs,
 pre-activation gradients and kept z of a one-batch call of m rows (see the numba
 backend). The check backend replays a compiled step op by op from those. A backend

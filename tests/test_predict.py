@@ -12,7 +12,7 @@ from fastnn import _validate
 from fastnn.kernels.net import KEPT_WORKSPACES, Net
 from fastnn.kernels.numba_backend import network
 
-N = 5000  # rows: more than one chunk of network_forward (numba 2 x 2500, numpy 4096 + 904)
+N = 5000  # rows: more than one chunk of network_forward (numba 3 x 1667, numpy 4096 + 904)
 
 
 def fitted(sizes=(6, 16, 3), **kwargs):
