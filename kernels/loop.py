@@ -86,7 +86,7 @@ def network_forward(ops, out: np.ndarray, x: np.ndarray, net: Net) -> int:
     warnings are silenced: the count of non-finite rows reports it instead.
     """
     n = x.shape[0]
-    rows = min(FORWARD_ROWS, n)
+    rows = max(1, min(FORWARD_ROWS, n))
     stage = np.empty((rows, net.sizes[0]), net.dtype)
     hidden = [np.empty((rows, o), net.dtype) for o in net.sizes[1:-1]]
     for start in range(0, n, rows):

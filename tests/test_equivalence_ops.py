@@ -199,6 +199,12 @@ def test_network_forward(ref, candidate, dtype, hidden, activations, dropout, ki
                  forward_of(ref, plain, x0), *T.network_forward_tol(x0, net))
 
 
+def test_network_forward_of_no_rows(ref, candidate):
+    net, x = network_case(0, np.float32, [5], ["relu"], 0.0, "float", 0)
+    out = np.empty((0, net.sizes[-1]), np.float32)
+    assert ref.network_forward(out, x, net) == candidate.network_forward(out, x, net) == 0
+
+
 def forward_of(ops, net, x):
     """The logits of x through ``loop.forward`` (no dropout), x converted and scaled as
     ``loop.input_batch`` does: the reference's layer-by-layer forward, spelled out."""

@@ -39,7 +39,7 @@ _KEY = "network_forward"
 def network_forward(ops, out, x, net):
     """``Backend.network_forward`` (``contract.py``) in one compiled call."""
     n = x.shape[0]
-    chunk = -(-n // -(-n // ROWS))  # ceil(n / chunks): equal chunks
+    chunk = -(-n // -(-n // ROWS)) if n else 1  # ceil(n / chunks): equal chunks
     scale = net.dtype.type(net.input_scale)
     if not x.dtype.isnative:
         x = x.astype(x.dtype.newbyteorder("="))
