@@ -9,11 +9,15 @@ abs and rel difference, how much of the derived tolerance it used, pass or fail.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .kernels import check_backend as check
 from .kernels.activations import resolve
 from .kernels.contract import ACTIVATIONS
+from .kernels.dropout import step_key as dropout_key
+from .kernels.losses import UNITS as LOSS_UNITS
 from .kernels.net import Net
 from .optimizers import OPTIMIZERS, SGD
 
@@ -68,19 +72,25 @@ def cases(rng: np.random.Generator):
                     yield (name, f"{n}x{i}->{o}{' no dx' if first else ''}",
                            check.run_dense_backward(dW, db, dx, dout.copy(), x, W, y,
                                                     activation, z))
+        for (n, u), rate in (((128, 256), 0.2), ((7, 5), 0.5), ((1, 3), 0.9)):
+            x = rng.standard_normal((n, u)).astype(dtype)
+            key = dropout_key(int(rng.integers(2**63)), 1, 0)
+            yield (name, f"{n}x{u} rate {rate:g}",
+                   check.run_dropout_forward(np.empty_like(x), x, rate, key))
+            yield name, f"{n}x{u} rate {rate:g}", check.run_dropout_backward(x, rate, key)
         for n, k, scale in ((128, 10, 3.0), (1, 2, 1.0), (64, 10, 1e4), (50, 7, 80.0)):
             logits = (rng.standard_normal((n, k)) * scale).astype(dtype)
             labels = rng.integers(0, k, n)
             label = f"{n}x{k} |z|~{scale:g}"
-            rows, _ = check.run_loss("softmax_cross_entropy", np.empty_like(logits),
-                                     logits, labels)
-            yield name, label, rows
-            yield name, label, check.run_count_correct(logits, labels,
-                                                       "softmax_cross_entropy")[0]
-            yield name, label, check.run_transform("softmax", np.empty_like(logits), logits)
             targets = rng.random((n, k)).astype(dtype)
-            for op in ("sigmoid_bce", "mse"):
-                yield name, label, check.run_loss(op, np.empty_like(logits), logits, targets)[0]
+            weights = rng.random(n)
+            for spec, unit in LOSS_UNITS.items():
+                forms = (labels, targets) if unit.TARGETS == "labels" else (targets,)
+                z = np.minimum(logits, 80) if unit.PREDICT == "exp" else logits
+                for t, w in itertools.product(forms, (None, weights)):
+                    yield name, label, check.run_loss(spec, np.empty_like(z), z, t, w)[0]
+                    yield name, label, check.run_metric_sum(z, t, spec, w)[0]
+            yield name, label, check.run_transform("softmax", np.empty_like(logits), logits)
             yield name, label, check.run_transform("sigmoid", np.empty_like(logits), logits)
         for sizes, activation, n in NETWORKS:
             yield from _network_cases(rng, name, sizes, activation, n)
@@ -124,6 +134,9 @@ def _optimizer_cases():
         if rule != "sgd":
             for step in (0, 99):
                 yield f"{rule} step={step + 1}", cls(lr=1e-3, weight_decay=1e-4), step
+    for rule, cls in OPTIMIZERS.items():  # gradients ~0.1: the norm and some values clip
+        yield (f"{rule} clipnorm=1 clipvalue=0.2",
+               cls(lr=1e-3, clipnorm=1.0, clipvalue=0.2), 0)
 
 
 def run(seed: int = 0, out=print) -> bool:

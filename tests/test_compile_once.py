@@ -1,16 +1,24 @@
 """The numba backend compiles its driver once per layout and dtype for every network.
 
 After one fit and its predictions have compiled (or loaded) the kernels, a network of
-another depth, width, activation or loss, or with dropout, trains and predicts adding no
-signature to any compiled function: it is new data for code already compiled, not a new
-specialisation. (How long the first compile takes is a
-benchmark, ``fastnn bench --cold-start``; this counts, it does not time.)
+another depth, width, activation, loss, sample weights or target form, or with dropout,
+trains and predicts adding no signature to any compiled function: it is new data for code
+already compiled, not a new specialisation. Each loss unit's own compiled function (a
+``cfunc`` per unit, layout and target form, compiled at its first use and passed to the
+driver as an argument) is not a dispatcher; with a warm cache it is loaded, not compiled:
+``warm_up`` compiles every one, and a fresh process then loads them all from the cache.
+(How long the first compile takes is a benchmark, ``fastnn bench --cold-start``; this
+counts, it does not time.)
 """
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import fastnn as fnn
+from fastnn.kernels.losses import UNITS as LOSS_UNITS
 from fastnn.kernels.numba_backend.warmup import DISPATCHERS
 
 rng = np.random.default_rng(0)
@@ -23,20 +31,26 @@ def signatures():
     return {name: len(d.signatures) for name, d in DISPATCHERS.items()}
 
 
-def fit(sizes, activation, loss, optimizer="sgd", dropout=0.0):
+WEIGHTS = rng.random(96)
+
+
+def fit(sizes, activation, loss, optimizer="sgd", dropout=0.0, weighted=False,
+        probabilities=False):
     model = fnn.MLP(sizes, activation=activation, loss=loss, seed=0, dropout=dropout)
-    y = LABELS if loss == "softmax_cross_entropy" else TARGETS
-    model.fit(X, y, epochs=2, batch_size=32, optimizer=optimizer, verbose=0)
+    y = ((np.eye(3, dtype=np.float32)[LABELS] if probabilities else LABELS)
+         if loss == "softmax_cross_entropy" else TARGETS)
+    model.fit(X, y, epochs=2, batch_size=32, optimizer=optimizer, verbose=0,
+              sample_weight=WEIGHTS if weighted else None)
     return model
 
 
 def predict(model):
     """Every prediction path: logits of float rows, one row and many, uint8 rows, and the
-    output transform."""
+    output transform of a classification loss."""
     model.logits(X[:1])
     model.logits(X)
     model.logits((X > 0).astype(np.uint8))
-    if model.loss != "mse":
+    if model.loss in ("softmax_cross_entropy", "sigmoid_bce"):
         model.predict_proba(X)
 
 
@@ -54,14 +68,22 @@ def test_new_depths_activations_losses_and_rules_compile_nothing_new(hidden):
                 ([20, width, 3], "gelu(tanh)", "mse", "rmsprop"),
                 ([20, width, 3], "sigmoid", "softmax_cross_entropy", "adamw")):
             predict(fit(sizes, activation, loss, rule))
-        predict(fit([20, width, width, 3], "relu", "softmax_cross_entropy", "sgd",
-                    dropout=0.5))
+        predict(fit([20, width, width, 3], "relu", "softmax_cross_entropy", "sgd", dropout=0.5))
+        # gradient clipping: values in the hyper array, a rule's clipping copy is a C
+        # function of the same signature
+        for optimizer in (fnn.Adam(clipnorm=1.0), fnn.SGD(clipnorm=0.5, clipvalue=0.1)):
+            predict(fit([20, width, 3], "tanh", "softmax_cross_entropy", optimizer))
+        for loss in LOSS_UNITS:  # every loss unit, weighted and not
+            for weighted in (False, True):
+                predict(fit([20, width, 3], "tanh", loss, weighted=weighted))
+        predict(fit([20, width, 3], "tanh", "huber(0.25)", weighted=True))
+        predict(fit([20, width, 3], "relu", "softmax_cross_entropy", probabilities=True))
         assert signatures() == before
 
 
 def test_a_new_depth_predicts_with_nothing_compiled():
-    """Predictions of a loaded-and-never-trained model of another depth, width, activation
-    and dropout: the same compiled forward."""
+    """Predictions of a never-trained model of another depth, width, activation and
+    dropout: the same compiled forward."""
     with fnn.use_backend("numba"):
         predict(fit([20, 30, 3], "relu", "softmax_cross_entropy"))
         before = signatures()
@@ -72,6 +94,28 @@ def test_a_new_depth_predicts_with_nothing_compiled():
             model.fitted = True
             predict(model)
         assert signatures() == before
+
+
+WARM_PROCESS = """
+import numpy as np
+from fastnn.kernels import load_backend
+from fastnn.kernels.losses import UNITS
+from fastnn.kernels.numba_backend.losses import loss_function, variants
+load_backend("numba")
+compiled = [(name, *variant) for name in UNITS for variant in variants(name)
+            if loss_function(name, np.float32, *variant).cache_hits == 0]
+print(compiled)
+"""
+
+
+def test_after_warm_up_a_new_process_compiles_no_loss_function():
+    """``warm_up`` compiles (or loads) every loss unit's function; then a fresh process
+    loads each from the cache: a first run of any loss compiles none of it."""
+    ops = fnn.kernels.load_backend("numba")
+    ops.warm_up(dtypes=(np.float32,))
+    out = subprocess.run([sys.executable, "-c", WARM_PROCESS], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]", f"compiled in a warm process: {out}"
 
 
 def test_the_first_run_notice_shows_while_the_cache_is_empty(monkeypatch, tmp_path):
