@@ -73,13 +73,21 @@ def converted(arr, dtype, name):
     return out
 
 
-def features(X, n_features: int, dtype, name: str = "X", keep_integers: bool = False
-             ) -> np.ndarray:
+def features(X, n_features: int, dtype, name: str = "X", keep_integers: bool = False,
+             finite: bool = True) -> np.ndarray:
     """X as a C-contiguous (n, n_features) array of ``dtype``, n >= 1, all finite.
 
     With ``keep_integers``, integer and bool X stay as they are (native byte order): the
     kernels convert them batch by batch (e.g. uint8 images, a quarter of float32).
+    ``finite=False`` leaves the finiteness of an X that needs no conversion to the caller
+    (``network_forward`` checks it as it reads X; a separate pass here would read it twice).
     """
+    if (type(X) is np.ndarray and X.ndim == 2 and X.shape[1] == n_features and X.shape[0]
+            and X.flags.c_contiguous and (X.dtype == dtype or keep_integers and X.dtype.kind
+                                          in "biu" and X.dtype.isnative)):
+        if finite:  # the common case, cheaply: nothing to convert, nothing to copy
+            _require_finite(X, name)
+        return X
     arr = _as_real_array(X, name)
     if arr.ndim != 2:
         raise ShapeError(f"{name} must be 2-D (samples, features), got {arr.ndim}-D shape "

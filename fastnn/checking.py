@@ -2,7 +2,8 @@
 
 Runs every op of the kernel contract on both backends over a fixed set of cases (the
 MNIST net's shapes, odd and one-unit shapes, batch 1, non-contiguous and Fortran-ordered
-inputs, extreme logits, both dtypes) and prints one row per output compared: the max
+inputs, extreme logits, both dtypes; whole networks' forward passes of float and uint8
+rows, with dropout layers) and prints one row per output compared: the max
 abs and rel difference, how much of the derived tolerance it used, pass or fail.
 """
 
@@ -17,11 +18,17 @@ from .kernels.activations import resolve
 from .kernels.contract import ACTIVATIONS
 from .kernels.dropout import step_key as dropout_key
 from .kernels.losses import UNITS as LOSS_UNITS
+from .kernels.net import Net
 from .optimizers import OPTIMIZERS, SGD
 
 DTYPES = (np.float32, np.float64)
 DENSE_SHAPES = ((128, 784, 256), (128, 256, 128), (128, 128, 10), (1, 3, 1), (7, 5, 3),
                 (33, 1, 17))
+
+# (sizes, hidden activation, rows) of network_forward's cases: the MNIST net at batch 300
+# and 1, a small gelu net, softmax regression on three features
+NETWORKS = (((784, 256, 128, 10), "relu", 300), ((784, 256, 128, 10), "relu", 1),
+            ((5, 16, 8, 3), "gelu", 33), ((3, 2), "relu", 7))
 
 
 def _layouts(a):
@@ -85,6 +92,8 @@ def cases(rng: np.random.Generator):
                     yield name, label, check.run_metric_sum(z, t, spec, w)[0]
             yield name, label, check.run_transform("softmax", np.empty_like(logits), logits)
             yield name, label, check.run_transform("sigmoid", np.empty_like(logits), logits)
+        for sizes, activation, n in NETWORKS:
+            yield from _network_cases(rng, name, sizes, activation, n)
         for p, n_decay in ((235_146, 234_752), (37, 30)):
             params = rng.standard_normal(p).astype(dtype)
             grads = (rng.standard_normal(p) * 0.1).astype(dtype)
@@ -96,6 +105,24 @@ def cases(rng: np.random.Generator):
                 rows, _ = check.run_optimizer_step(params.copy(), grads.copy(), state, n_decay,
                                                    optimizer.lr)
                 yield name, f"p={p} {label}", rows
+
+
+def _network_cases(rng, name, sizes, activation, n):
+    """network_forward of a net with dropout before every hidden layer (inference skips
+    it) on uint8 pixels: as floats in [0, 1], C- and Fortran-ordered, and raw, scaled by
+    1/255 in the kernels."""
+    pixels = rng.integers(0, 256, (n, sizes[0])).astype(np.uint8)
+    for scale, label, x in ((1.0, "C", pixels.astype(name) / 255),
+                            (1.0, "F", np.asfortranarray(pixels.astype(name) / 255)),
+                            (1 / 255, "uint8", pixels)):
+        net = Net(sizes, [activation] * (len(sizes) - 2) + ["identity"], "mse", name,
+                  input_scale=scale, dropout=[0.0] + [0.5] * (len(sizes) - 2))
+        for W, b in zip(net.W, net.b):
+            W[...] = rng.standard_normal(W.shape) / np.sqrt(W.shape[0])
+            b[...] = rng.standard_normal(b.shape) * 0.1
+        out = np.empty((n, sizes[-1]), name)
+        yield (name, f"{'-'.join(map(str, sizes))} n={n} {label}",
+               check.run_network_forward(out, x, net)[0])
 
 
 def _optimizer_cases():

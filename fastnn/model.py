@@ -20,7 +20,7 @@ from .errors import (
     ShapeError,
     ValueRangeError,
 )
-from .kernels import loop
+from .kernels.contract import NONFINITE_INPUT
 from .kernels.net import Net, count_params
 from .layers import Dense, Dropout
 from .losses import canonical as canonical_loss, unit_of
@@ -160,10 +160,15 @@ class Sequential:
 
     def _logits(self, X, stacklevel: int) -> np.ndarray:
         self._require_fitted()
-        X = self._inputs(X, stacklevel + 1)
+        # without the input map the backend's network_forward checks X finite as it reads it
+        X = self._inputs(X, stacklevel + 1, finite=self._numpy_map)
         logits = np.empty((len(X), self.sizes[-1]), self.dtype)
-        for start, stop, chunk in self._forward_chunks(X):
-            logits[start:stop] = chunk
+        ops = get_backend()
+        if self._numpy_map:
+            for start, stop, chunk in self._forward_chunks(X, ops):
+                logits[start:stop] = chunk
+        else:
+            self._forward(ops, logits, X, X, 0)
         return logits
 
     def predict(self, X) -> np.ndarray:
@@ -293,10 +298,11 @@ class Sequential:
         return check.real_array(out, "X through the model's input map (input_shift, "
                                      "input_scale)")
 
-    def _inputs(self, X, stacklevel: int) -> np.ndarray:
-        """X validated for prediction; a UserWarning (pointing ``stacklevel`` frames up) if
-        this model scales its inputs down but X looks scaled already (float, |X| <= 1)."""
-        X = check.features(X, self.sizes[0], self.dtype, keep_integers=True)
+    def _inputs(self, X, stacklevel: int, finite: bool = True) -> np.ndarray:
+        """X validated for prediction (its finiteness left to ``network_forward`` if not
+        ``finite``); a UserWarning (pointing ``stacklevel`` frames up) if this model scales
+        its inputs down but X looks scaled already (float, |X| <= 1)."""
+        X = check.features(X, self.sizes[0], self.dtype, keep_integers=True, finite=finite)
         if (not self._numpy_map and self.input_scale < 1 and X.dtype.kind == "f"
                 and max(X.max(), -X.min()) <= 1):
             warnings.warn(
@@ -323,29 +329,34 @@ class Sequential:
         per_row = 1 if self._unit.HITS == "argmax" else self.sizes[-1]
         return metric_sum / (weight * per_row)
 
-    def _forward_chunks(self, X, ops=None):
-        """Yield (start, stop, logits) over row chunks of a validated X; fresh buffers per
-        call, so concurrent calls from several threads never share memory. NonFiniteError
-        if some logits are not finite (finite inputs too large for the model overflow)."""
-        ops = ops or get_backend()
+    def _forward_chunks(self, X, ops):
+        """Yield (start, stop, logits) over chunks of PREDICT_ROWS rows of a validated X, the
+        input map applied chunk by chunk; one fresh buffer per call, so concurrent calls
+        from several threads never share memory."""
         rows = min(PREDICT_ROWS, len(X))
-        x = np.empty((rows, self.sizes[0]), self.dtype)
-        outs = [np.empty((rows, o), self.dtype) for o in self.sizes[1:]]
+        logits = np.empty((rows, self.sizes[-1]), self.dtype)
         for start in range(0, len(X), rows):
             stop = min(start + rows, len(X))
-            with np.errstate(over="ignore", invalid="ignore"):  # reported below instead
-                inputs = (self._mapped(X[start:stop]) if self._numpy_map else
-                          loop.input_batch(x[:stop - start], X, slice(start, stop),
-                                           self.net.input_scale))
-                logits = loop.forward(ops, self.net, inputs, [out[:stop - start] for out in outs])
-            finite = np.isfinite(logits).all(axis=1)
-            if not finite.all():
-                raise NonFiniteError(
-                    f"the model's output overflows {self.dtype.name} for "
-                    f"{np.count_nonzero(~finite)} of rows {start}..{stop - 1} (first: row "
-                    f"{start + np.argmin(finite)}): the inputs are finite but too large for "
-                    f"this model's weights")
-            yield start, stop, logits
+            self._forward(ops, logits[:stop - start], X[start:stop], X, start)
+            yield start, stop, logits[:stop - start]
+
+    def _forward(self, ops, out: np.ndarray, rows: np.ndarray, X: np.ndarray, start: int):
+        """out (m, k) = the logits of ``rows``, rows start..start+m-1 of the validated X
+        (through the input map here if the kernels do not apply it). NonFiniteError naming
+        the first NaN or infinity of X, or the rows whose logits are not finite (finite
+        inputs too large for the model overflow)."""
+        status = ops.network_forward(out, self._mapped(rows) if self._numpy_map else rows,
+                                     self.net)
+        if status == NONFINITE_INPUT:
+            check.real_array(X, "X")  # raises, naming the first
+        if status:
+            finite = np.isfinite(out).all(axis=1)
+            stop = start + len(out)
+            raise NonFiniteError(
+                f"the model's output overflows {self.dtype.name} for "
+                f"{np.count_nonzero(~finite)} of rows {start}..{stop - 1} (first: row "
+                f"{start + np.argmin(finite)}): the inputs are finite but too large for "
+                f"this model's weights")
 
     def _require_fitted(self):
         if not self.fitted:

@@ -4,6 +4,8 @@ The numba results are compared with the reference within the derived tolerances 
 ``tolerances.py``; a disagreement raises BackendMismatchError naming the op, the shapes
 and the max abs/rel difference. Otherwise the numba results are what the caller gets.
 
+Predictions compare numba's whole-network forward (one compiled call) with the reference's
+layer-by-layer forward, within the bound of the layers' composed rounding errors.
 Training takes the path the numba backend would take. On the generic loop every op of
 every step is one of the checked ops below. On a compiled path (one call for a whole
 run, which the backend announces through the contract's ``compiled_step`` hook) it runs
@@ -25,7 +27,8 @@ from .optimizers import OptimizerState
 
 name = "check"
 OPS = ("dense_forward", "dense_backward", "dropout_forward", "dropout_backward", "loss",
-       "metric_sum", "softmax", "sigmoid", "optimizer_step", "train_epochs")
+       "metric_sum", "softmax", "sigmoid", "optimizer_step", "train_epochs",
+       "network_forward")
 fast, ref = load_backend("numba"), load_backend("numpy")
 
 
@@ -123,6 +126,19 @@ def run_transform(op, out, x):
     return compared(op, _shapes(x=x), [("out", out, want, atol, rtol)])
 
 
+def run_network_forward(out, x, net):
+    """network_forward on both backends, numba's compiled call against the reference (the
+    generic forward over numpy's ops); the non-finite row counts must agree, the logits
+    within the layers' composed bound. Returns (rows, numba's count)."""
+    want = np.empty_like(out)
+    want_status = ref.network_forward(want, x, net)
+    status = fast.network_forward(out, x, net)
+    checks = [("non-finite rows", status, want_status, 0, 0)]
+    if status == want_status != loop.NONFINITE_INPUT:
+        checks.append(("out", out, want, *tol.network_forward_tol(x, net)))
+    return compared("network_forward", _shapes(x=x, out=out), checks), status
+
+
 def run_optimizer_step(params, grads, state, n_decay, lr):
     """optimizer_step on both backends (numba's in place); returns (rows, applied)."""
     slots_before = [s.copy() for s in state.slots]
@@ -182,6 +198,12 @@ def optimizer_step(params, grads, state, n_decay, lr):
     rows, ok = run_optimizer_step(params, grads, state, n_decay, lr)
     _raise_on_mismatch(rows)
     return ok
+
+
+def network_forward(ops, out, x, net):
+    rows, status = run_network_forward(out, x, net)
+    _raise_on_mismatch(rows)
+    return status
 
 
 def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size, weights=None):

@@ -6,11 +6,12 @@ the numba backend must agree with it within the tolerances in ``kernels/toleranc
 
 A backend module names the ops it implements in ``OPS``; :func:`assemble` gives it the
 reference's for the rest (a partial backend), and fails at load naming any op it lists but
-does not define. ``train_epochs`` defaults to the generic loop of ``loop.py`` over the
-assembled ops; a backend that overrides it defines ``train_epochs(ops, net, ...)`` and
-receives the assembled ops first. A backend whose ``train_epochs`` runs steps inside one
-compiled call also defines the hook ``compiled_step(net, state, X, targets, weights)``: None when
-that call would take the generic loop, else ``(run, intermediates)``, its one-call
+does not define. ``train_epochs`` and ``network_forward`` default to the generic versions
+of ``loop.py`` over the assembled ops; a backend that overrides one defines it with the
+assembled ops as its first argument (``train_epochs(ops, net, ...)``). A backend whose
+``train_epochs`` runs steps inside one compiled call also defines the hook
+``compiled_step(net, state, X, targets, weights)``: None when that call would take the
+generic loop, else ``(run, intermediates)``, its one-call
 ``train_epochs`` and ``intermediates(net, m)``, the gathered input, layer outputs,
 pre-activation gradients and kept z of a one-batch call of m rows (see the numba
 backend). The check backend replays a compiled step op by op from those. A backend
@@ -62,7 +63,10 @@ OPS = (
     "sigmoid",
     "optimizer_step",
     "train_epochs",
+    "network_forward",
 )
+GENERIC = {"train_epochs": loop.train_epochs, "network_forward": loop.network_forward}
+NONFINITE_INPUT = loop.NONFINITE_INPUT
 
 
 class Backend(Protocol):
@@ -167,6 +171,22 @@ class Backend(Protocol):
         with one compiled call for small networks.
         """
 
+    # -- a whole network's forward pass (prediction) --------------------------------------
+    def network_forward(self, out: np.ndarray, x: np.ndarray, net: Net) -> int:
+        """The logits out (n, k) of every row of x through every layer of ``net``, as in
+        inference (no dropout); the count of rows of out holding a NaN or an infinity
+        (finite inputs too large for the weights), or ``NONFINITE_INPUT`` (-1, out then
+        undefined) if x holds a NaN or an infinity.
+
+        x (n, i) of net.dtype, or an integer or bool dtype, times ``net.input_scale`` as
+        ``loop.input_batch`` computes it (``dtype(x) * dtype(scale)``); out (n, k) of
+        net.dtype. The finiteness checks are the op's so that a compiled backend reads x
+        once and reports the outputs in the same call. Several threads may call it at once
+        on one net (no buffer is shared between calls). The generic version
+        (``kernels/loop.py``) runs :meth:`dense_forward` layer by layer over chunks of rows;
+        a backend may override it, e.g. with one compiled call.
+        """
+
 
 class Ops:
     """A loaded backend: its own ops where it has them, the reference's elsewhere.
@@ -179,8 +199,8 @@ class Ops:
         self.own = tuple(getattr(module, "OPS", ()))
         unknown = [op for op in self.own if op not in OPS]
         missing = [op for op in self.own if not callable(getattr(module, op, None))]
-        if reference is None:  # the reference itself must define every op but the loop
-            missing += [op for op in OPS if op != "train_epochs" and op not in self.own]
+        if reference is None:  # the reference itself must define every op but the generic
+            missing += [op for op in OPS if op not in GENERIC and op not in self.own]
         if unknown or missing:
             raise LookupError(
                 f"backend {self.name!r} is incomplete: "
@@ -189,11 +209,11 @@ class Ops:
                     if unknown else "",
                     f"it does not define: {', '.join(missing)}" if missing else "") if part))
         for op in OPS:
-            if op == "train_epochs":
-                continue
-            setattr(self, op, getattr(module if op in self.own else reference, op))
-        run = module.train_epochs if "train_epochs" in self.own else loop.train_epochs
-        self.train_epochs = functools.partial(run, self)
+            if op in GENERIC:
+                run = getattr(module, op) if op in self.own else GENERIC[op]
+                setattr(self, op, functools.partial(run, self))
+            else:
+                setattr(self, op, getattr(module if op in self.own else reference, op))
         self.compiled_step = getattr(module, "compiled_step", _no_compiled_step)
         self.warm_up = getattr(module, "warm_up", _nothing_to_compile)
         self.first_run_notice = getattr(module, "first_run_notice", _no_notice)

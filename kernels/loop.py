@@ -1,12 +1,13 @@
-"""The generic training loop, built only from a backend's primitive ops.
+"""The generic training loop and inference forward, built only from a backend's primitive ops.
 
-Every backend gets ``train_epochs`` from here unless it overrides it; the numpy backend's
-use of it is the reference semantics of one epoch: gather a batch (and its sample
-weights) in the epoch's order, forward through every layer, loss and its gradient,
-backward in exactly the reverse order, one optimizer update. An epoch's ``loss_sum``
-adds each batch's loss times its weight (its rows, without weights), ``correct`` the
-batch's ``metric_sum``. :func:`loss_and_gradient` is one full-batch pass without an
-update (for optimizers that drive the loss themselves, e.g. L-BFGS).
+Every backend gets ``train_epochs`` and ``network_forward`` from here unless it overrides
+them; the numpy backend's use of them is the reference semantics of one epoch (gather a
+batch (and its sample weights) in the epoch's order, forward through every layer, loss
+and its gradient, backward in exactly the reverse order, one optimizer update) and of a
+prediction (every layer's forward, without dropout). An epoch's ``loss_sum`` adds each
+batch's loss times its weight (its rows, without weights), ``correct`` the batch's
+``metric_sum``. :func:`loss_and_gradient` is one full-batch pass without an update (for
+optimizers that drive the loss themselves, e.g. L-BFGS).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import numpy as np
 
 from .net import EpochStats, Net
 from .optimizers import OptimizerState
+
+FORWARD_ROWS = 4096  # rows per chunk of network_forward: bounds its buffers
+NONFINITE_INPUT = -1  # network_forward's answer for an input holding a NaN or infinity
 
 
 @np.errstate(over="ignore", invalid="ignore")
@@ -95,6 +99,28 @@ def forward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], zs=None, dropp
         ops.dense_forward(out, a, W, b, act, None if zs is None else zs[l])
         a = out
     return a
+
+
+@np.errstate(over="ignore", invalid="ignore")
+def network_forward(ops, out: np.ndarray, x: np.ndarray, net: Net) -> int:
+    """See ``Backend.network_forward`` in ``contract.py``; ``ops`` is the assembled backend.
+
+    Chunks of FORWARD_ROWS rows: each checked finite, through :func:`input_batch` and
+    :func:`forward` (no dropout), the last layer's output written into out. Overflow
+    warnings are silenced: the count of non-finite rows reports it instead.
+    """
+    n = x.shape[0]
+    rows = max(1, min(FORWARD_ROWS, n))
+    stage = np.empty((rows, net.sizes[0]), net.dtype)
+    hidden = [np.empty((rows, o), net.dtype) for o in net.sizes[1:-1]]
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        m = stop - start
+        if x.dtype.kind == "f" and not np.isfinite(x[start:stop]).all():
+            return NONFINITE_INPUT
+        inputs = input_batch(stage[:m], x, slice(start, stop), net.input_scale)
+        forward(ops, net, inputs, [h[:m] for h in hidden] + [out[start:stop]])
+    return int(np.count_nonzero(~np.isfinite(out).all(axis=1)))
 
 
 def backward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], douts: list[np.ndarray],

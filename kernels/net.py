@@ -58,6 +58,7 @@ class Net:
         self.W, self.b = _views(self.params, pairs, self.n_weights)
         self.dW, self.db = _views(self.grads, pairs, self.n_weights)
         self._workspaces: dict[tuple[int, bool], Workspace] = {}
+        self._lent: dict[str, list] = {}
 
     @property
     def n_layers(self) -> int:
@@ -88,6 +89,23 @@ class Net:
         for old in list(self._workspaces)[:-KEPT_WORKSPACES]:
             del self._workspaces[old]
         return buffers
+
+    def borrow(self, key: str):
+        """Scratch that :meth:`give_back` returned under ``key`` and no other caller holds
+        now, or None (then make it): per-call buffers reused from call to call, yet never
+        shared by two calls at once, so threads may predict with one net concurrently
+        (``list.pop`` and ``append`` are atomic)."""
+        try:
+            return self._lent.setdefault(key, []).pop()
+        except IndexError:
+            return None
+
+    def give_back(self, key: str, scratch) -> None:
+        """Return what :meth:`borrow` lent (or a replacement); at most KEPT_WORKSPACES
+        are kept per key, the rest left to the garbage collector."""
+        kept = self._lent.setdefault(key, [])
+        if len(kept) < KEPT_WORKSPACES:
+            kept.append(scratch)
 
 
 def count_params(sizes) -> int:

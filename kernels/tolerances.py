@@ -139,6 +139,35 @@ def dense_backward_tol(dout, x, W, activation):
     }
 
 
+def network_forward_tol(x, net):
+    """(atol (n, k), rtol) for ``network_forward``'s logits: dense_forward's bound,
+    composed over the layers.
+
+    Both backends form the same input ``dtype(x) * dtype(scale)`` (each a correctly
+    rounded operation, so identical). Layer l with fan-in K then adds, on each side, its
+    own error ``(gamma_{K+1} L + INPUT_ROUNDINGS u) M_l + VALUE_ROUNDINGS u |a_l|`` (as
+    ``tol('dense_forward')``, M_l = |a_{l-1}| @ |W| + |b|) to the error it inherits,
+    ``L e_{l-1} @ |W|`` (L the unit's LIPSCHITZ), plus an underflow of tiny: e_l. The
+    magnitudes come from a float64 forward of that input through each unit's reference.
+    """
+    dt = net.dtype
+    u = unit_roundoff(dt)
+    with np.errstate(over="ignore"):
+        a = _f64(np.multiply(x, dt.type(net.input_scale), dtype=dt))  # both sides' input
+    e = np.zeros_like(a)
+    for W, b, activation in zip(net.W, net.b, net.activations):
+        unit, p = resolve(activation)
+        aW, W64, b64 = np.abs(_f64(W)), _f64(W), _f64(b)
+        magnitude = np.abs(a) @ aW + np.abs(b64)
+        z = a @ W64 + b64
+        a = np.empty_like(z)
+        unit.forward(a, z, p)
+        own = ((gamma(W.shape[0] + 1, dt) * unit.LIPSCHITZ + unit.INPUT_ROUNDINGS * u)
+               * magnitude + unit.VALUE_ROUNDINGS * u * np.abs(a))
+        e = unit.LIPSCHITZ * (e @ aW) + own + float(np.finfo(dt).tiny)
+    return 2 * SAFETY * e + floor(dt), 0.0
+
+
 # -- softmax and sigmoid (prediction transforms) ---------------------------------------------
 def softmax_tol(logits):
     """(atol (n, k), rtol) for ``softmax(out, logits)``: p_j times its relative bound

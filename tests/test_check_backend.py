@@ -80,3 +80,30 @@ def test_a_wrong_value_in_a_compiled_path_is_caught(monkeypatch, sizes, which):
              "dropped": "dropout_forward.*layer 1"}[which]
     with fnn.use_backend("check"), pytest.raises(BackendMismatchError, match=match):
         fnn.MLP(sizes, seed=0, dropout=0.5).fit(X, y, epochs=1, batch_size=16, verbose=0)
+
+
+@pytest.mark.parametrize("wrong", ["logit", "count"])
+def test_a_wrong_network_forward_is_caught(monkeypatch, wrong):
+    """Predictions on the check backend compare numba's whole-network forward with the
+    reference's: one logit off by 0.1 (the derived bound there is 4e-3), or a miscounted
+    non-finite row, raises; the correct op passes and gives numba's logits."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 30)).astype(np.float32)
+    model = fnn.MLP([30, 64, 16, 3], seed=0, dropout=0.5)
+    model.fitted = True
+    with fnn.use_backend("numba"):
+        expected = model.logits(X)
+    with fnn.use_backend("check"):
+        np.testing.assert_array_equal(model.logits(X), expected)
+    real = check_backend.fast.network_forward
+
+    def off(out, x, net):
+        status = real(out, x, net)
+        if wrong == "logit":
+            out[2, 1] += np.float32(0.1)
+        return status + (wrong == "count")
+
+    monkeypatch.setattr(check_backend.fast, "network_forward", off)
+    with fnn.use_backend("check"), pytest.raises(BackendMismatchError,
+                                                 match="network_forward"):
+        model.predict_proba(X)

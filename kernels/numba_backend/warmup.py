@@ -18,7 +18,7 @@ from .. import loop
 from ..losses import UNITS
 from ..net import Net
 from ..optimizers import RULES, OptimizerState
-from . import dense, driver, losses, optim
+from . import dense, driver, losses, network, optim
 from .config import cache_dir
 
 DISPATCHERS = {
@@ -30,6 +30,8 @@ DISPATCHERS = {
     "products_t": dense.products_t,
     "bias_activate": dense.bias_activate, "activation_grad_bias": dense.activation_grad_bias,
     "call_loss": losses.call_loss, "softmax": losses._softmax, "sigmoid": losses._sigmoid,
+    "network_forward": network._forward, "finite": network._finite,
+    "converted": network._converted, "nonfinite_rows": network._nonfinite_rows,
 }
 HYPER = {"sgd": dict(momentum=0.9, nesterov=False, weight_decay=0.0),
          "adam": dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
@@ -57,7 +59,8 @@ def _state(rule, size, dtype, clipped=False):
 def _exercise(ops, dtype):
     """Call every op once on tiny arrays of ``dtype``: both layouts of the driver, with
     and without weights, every loss unit's compiled function, every rule the backend
-    compiles (with and without gradient clipping), float and uint8 inputs."""
+    compiles (with and without gradient clipping), float and uint8 inputs; predictions of
+    float rows, of uint8 rows and of float rows the net scales."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((8, 3)).astype(dtype)
     labels = np.arange(8) % 2
@@ -86,6 +89,11 @@ def _exercise(ops, dtype):
         t = labels if unit.TARGETS == "labels" else (labels[:, None] > 0).astype(dtype)
         z = X[:, :2].copy() if unit.TARGETS == "labels" else X[:, :1].copy()
         ops.loss(np.empty_like(z), z, t, name)
+    for scale in (1.0, 0.5):
+        net = Net((3, 4, 2), ("relu", "identity"), "softmax_cross_entropy", dtype,
+                  input_scale=scale)
+        for inputs in (X, (X > 0).astype(np.uint8)):
+            ops.network_forward(np.empty((8, 2), dtype), inputs, net)
     out = np.empty((8, 2), dtype)
     ops.softmax(out, X[:, :2].copy())
     ops.sigmoid(out, X[:, :2].copy())
