@@ -6,7 +6,7 @@ parameters with its defaults, the fitted attributes have its names and shapes, a
 training follows its rules, so the same ``random_state`` gives the same initial weights
 (Glorot uniform, drawn in sklearn's order) and the same minibatch order. Two extras:
 ``backend`` (None: the fastnn backend in force where fit/predict run) and ``dtype``
-(float32 by default; sklearn computes in the input's dtype, mostly float64).
+(None: sklearn's rule, the input's float dtype for sgd and adam, float64 for lbfgs).
 
 How sklearn's hyper-parameters map onto fastnn's optimizers. sklearn's gradient of a
 batch of B rows is ``(dL/dW + alpha * W) / B`` with its loss L summed over the rows;
@@ -26,8 +26,17 @@ accumulated velocity at once instead of fading in; (4) ``loss_`` and ``loss_curv
 sklearn's L2 term ``alpha/2 * ||W||^2 / batch_size`` per batch with the weights at the end
 of the epoch (sklearn uses each batch's weights).
 
-Not supported (each refused with a message): ``solver='lbfgs'``, ``loss='poisson'``,
-``momentum=1``, sparse input (sklearn's own error: densify with ``.toarray()``). fit has
+``solver='lbfgs'`` is scipy's L-BFGS-B called exactly as sklearn calls it, over fastnn's
+flat parameter buffer (sklearn's packing order: every layer's weights, then every
+layer's biases), with sklearn's loss and gradient: fastnn's full-batch loss and gradient
+(``kernels.loop.loss_and_gradient``) scaled to sklearn's conventions plus its L2 term.
+
+Sparse input (CSR, CSC) is densified CHUNK_ROWS rows at a time, never whole: an epoch
+trains chunk by chunk (each a whole number of batches, gathered in the epoch's order),
+lbfgs sums the loss and gradient over chunks, prediction runs chunk by chunk. A dense
+copy of MNIST would be 188 MB (float32); a chunk is 25 MB.
+
+Not supported (each refused with a message): ``loss='poisson'``, ``momentum=1``. fit has
 no ``sample_weight``, so meta-estimators (bagging) fall back to resampling rows.
 """
 
@@ -41,6 +50,8 @@ from numbers import Integral, Real
 import numpy as np
 
 try:
+    import scipy.optimize
+    import scipy.sparse as sp
     from scipy.special import expit, softmax
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
     from sklearn.exceptions import ConvergenceWarning
@@ -48,7 +59,9 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state, column_or_1d, shuffle as sk_shuffle
+    from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+    from sklearn.utils.optimize import _check_optimize_result
     from sklearn.utils.validation import check_is_fitted
 except ImportError:  # pragma: no cover - exercised in an environment without the extra
     raise ImportError("fastnn.sklearn needs the 'sklearn' extra: pip install "
@@ -60,9 +73,16 @@ except ImportError:  # scikit-learn < 1.6
     def validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
         return estimator._validate_data(X, y, **kwargs)
 
+try:
+    from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+except ImportError:  # scikit-learn < 1.7 passes iprint as it is
+    def _get_additional_lbfgs_options_dict(key, value):
+        return {key: value}
+
 from . import training
-from .backend import use_backend
+from .backend import get_backend, use_backend
 from .errors import NonFiniteError, TrainingDivergedError, TrainingDivergenceWarning
+from .kernels import loop
 from .layers import Dense
 from .model import Sequential
 from .optimizers import SGD, Adam
@@ -70,9 +90,13 @@ from .optimizers import SGD, Adam
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-SOLVERS = ("sgd", "adam")
+SOLVERS = ("lbfgs", "sgd", "adam")
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
 FLOAT_DTYPES = (np.float64, np.float32)
+SPARSE_FORMATS = ["csr", "csc"]
+CHUNK_ROWS = 8192  # rows densified at a time from sparse input, and per lbfgs pass
+NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain "
+              "large values and need to be preprocessed.")
 
 
 def _is_int(value) -> bool:
@@ -107,6 +131,66 @@ class _PickledModel:
         return model
 
 
+def _training_rows(X, dtype):
+    """Validated training rows as the epochs take them: dense X C-contiguous in the
+    network's dtype (no copy if it is already); sparse X as CSR (a copy only for CSC),
+    densified chunk by chunk later."""
+    if sp.issparse(X):
+        return X.tocsr()
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _dense(rows, dtype):
+    """Rows of X, dense and C-contiguous in ``dtype``: a view of dense rows already so,
+    else a copy (sparse rows densified)."""
+    if sp.issparse(rows):
+        rows = rows.toarray()
+    return np.ascontiguousarray(rows, dtype=dtype)
+
+
+class _SklearnObjective:
+    """sklearn's lbfgs objective at flat float64 parameters x: (loss, gradient (p,)
+    float64). fastnn computes the mean loss and its gradient over the rows, CHUNK_ROWS at
+    a time (``kernels.loop.loss_and_gradient``; one chunk, the full batch, up to
+    CHUNK_ROWS rows), scaled to sklearn's conventions (loss times ``_loss_scale()``,
+    gradient over ``_grad_scale()``), plus sklearn's L2 term ``alpha/2 ||W||^2 / n`` and
+    its gradient ``alpha W / n`` on the weights. Overflow gives inf or NaN silently, as
+    sklearn's does; the line search steps back."""
+
+    def __init__(self, estimator, model, X, targets):
+        self.net, self.X, self.targets = model.net, X, targets
+        self.alpha = float(estimator.alpha)
+        self.loss_scale = estimator._loss_scale()
+        self.grad_scale = 1.0 / estimator._grad_scale()
+        self.ops = get_backend()
+        self.chunks = [slice(start, min(start + CHUNK_ROWS, X.shape[0]))
+                       for start in range(0, X.shape[0], CHUNK_ROWS)]
+
+    def __call__(self, x):
+        net, n = self.net, self.X.shape[0]
+        net.params[...] = x
+        loss, grad = 0.0, np.zeros(net.n_params)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for rows in self.chunks:
+                share = (rows.stop - rows.start) / n
+                loss += share * loop.loss_and_gradient(
+                    self.ops, net, _dense(self.X[rows], net.dtype), self.targets[rows])
+                grad += share * net.grads.astype(np.float64)
+            W = x[:net.n_weights]
+            loss = self.loss_scale * loss + 0.5 * self.alpha * float(np.dot(W, W)) / n
+            grad *= self.grad_scale
+            grad[:net.n_weights] += (self.alpha / n) * W
+        return loss, grad
+
+
+def _widened(model: Sequential, dtype) -> Sequential:
+    """A copy of ``model`` computing in ``dtype`` (float64 from a float32 model)."""
+    wide = Sequential(list(model.layers), loss=model.loss, seed=model.seed,
+                      dtype=np.dtype(dtype).name)
+    wide.set_params(model.params)
+    return wide
+
+
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share: parameters, the epoch loop, stopping."""
 
@@ -120,13 +204,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"The {param!r} parameter of {name} must be {must}. Got "
                              f"{getattr(self, param)!r} instead.")
 
-        if self.solver == "lbfgs":
-            raise ValueError(f"{name}(solver='lbfgs') is not supported by fastnn.sklearn: "
-                             f"fastnn trains with minibatch optimizers. Use solver='adam' "
-                             f"(the default) or solver='sgd', or "
-                             f"sklearn.neural_network.{name} for lbfgs.")
         if self.solver not in SOLVERS:
-            bad("solver", "'adam' or 'sgd' ('lbfgs' is not supported by fastnn)")
+            bad("solver", f"one of {list(SOLVERS)}")
         if self.activation not in ACTIVATIONS:
             bad("activation", f"one of {sorted(ACTIVATIONS)}")
         if self.learning_rate not in LEARNING_RATES:
@@ -154,8 +233,8 @@ class _BaseMLP(BaseEstimator):
         for param in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
             if not isinstance(getattr(self, param), (bool, np.bool_)):
                 bad(param, "a bool")
-        if self.dtype not in ("float32", "float64", np.float32, np.float64):
-            bad("dtype", "'float32' or 'float64'")
+        if self.dtype not in (None, "float32", "float64", np.float32, np.float64):
+            bad("dtype", "None, 'float32' or 'float64'")
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
         if not all(_is_int(s) or isinstance(s, np.integer) for s in sizes):
@@ -164,13 +243,27 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(s) for s in sizes]
 
+    def _check_solver(self):
+        """True for the minibatch solvers; sklearn's AttributeError for lbfgs (through
+        ``available_if``, ``hasattr(est, "partial_fit")`` is False)."""
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def _backend(self):
         """A context running the block on ``self.backend`` (None: leave it as it is)."""
         return contextlib.nullcontext() if self.backend is None else use_backend(self.backend)
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, X, y):
-        """Train on X (n_samples, n_features) and y for up to max_iter epochs; return self."""
+        """Train on X (n_samples, n_features), dense or sparse (CSR, CSC), and y: up to
+        max_iter epochs (sgd, adam) or L-BFGS iterations (lbfgs); return self."""
         return self._fit(X, y, incremental=False)
 
     def _fit(self, X, y, incremental):
@@ -182,20 +275,32 @@ class _BaseMLP(BaseEstimator):
         layer_units = [X.shape[1], *hidden, y.shape[1]]
         random_state = check_random_state(self.random_state)
         if first_pass:
-            self._initialize(y, layer_units, random_state)
+            self._initialize(y, layer_units, random_state, X.dtype)
         elif list(self.fastnn_model_.sizes) != layer_units:
             raise ValueError(f"the network has layer sizes {list(self.fastnn_model_.sizes)} "
                              f"but this call needs {layer_units} (hidden_layer_sizes or the "
                              f"number of outputs changed): fit from scratch with "
                              f"warm_start=False")
+        X = _training_rows(X, self.fastnn_model_.dtype)
         with self._backend():
-            self._fit_stochastic(X, y, random_state, incremental)
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X, y)
+            else:
+                self._fit_stochastic(X, y, random_state, incremental)
         self._sync_params()
         return self
 
-    def _initialize(self, y, layer_units, random_state):
-        """A fresh fastnn model with sklearn's initial weights, and the fitted attributes
-        sklearn sets before the first epoch."""
+    def _train_dtype(self, input_dtype) -> np.dtype:
+        """The network's dtype: ``dtype`` if given, else sklearn's: float64 for lbfgs
+        (scipy's L-BFGS-B hands sklearn float64 parameters), the input's for sgd and adam."""
+        if self.dtype is not None:
+            return np.dtype(self.dtype)
+        return np.dtype(np.float64 if self.solver == "lbfgs" else input_dtype)
+
+    def _initialize(self, y, layer_units, random_state, input_dtype):
+        """A fresh fastnn model with sklearn's initial weights (drawn in float64, rounded
+        to the input's dtype, as sklearn's), and the fitted attributes sklearn sets before
+        the first epoch (the stopping state only for sgd and adam, as sklearn)."""
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
@@ -205,27 +310,51 @@ class _BaseMLP(BaseEstimator):
         acts = [act] * (len(layer_units) - 2) + ["identity"]
         model = Sequential([Dense(i, o, a) for i, o, a in
                             zip(layer_units[:-1], layer_units[1:], acts)],
-                           loss=self._fastnn_loss(), seed=0, dtype=np.dtype(self.dtype).name)
+                           loss=self._fastnn_loss(), seed=0,
+                           dtype=self._train_dtype(input_dtype).name)
         factor = 2.0 if self.activation == "logistic" else 6.0
         for W, b in zip(model.net.W, model.net.b):  # sklearn's _init_coef, in its order
             bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
-            W[...] = random_state.uniform(-bound, bound, W.shape)
-            b[...] = random_state.uniform(-bound, bound, b.shape)
+            W[...] = random_state.uniform(-bound, bound, W.shape).astype(input_dtype)
+            b[...] = random_state.uniform(-bound, bound, b.shape).astype(input_dtype)
         model.fitted = True
         self.fastnn_model_ = model
         self._best_params = model.params.copy()
         self._learning_rate = float(self.learning_rate_init)
-        self.loss_curve_ = []
-        self._no_improvement_count = 0
-        if self.early_stopping:
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
-            self.best_loss_ = None
-        else:
-            self.best_loss_ = np.inf
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
+        if self.solver != "lbfgs":
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
         self._sync_params()
+
+    def _fit_lbfgs(self, X, y):
+        """sklearn's ``_fit_lbfgs``: ``scipy.optimize.minimize(method="L-BFGS-B")`` with its
+        options over the flat parameters, fastnn computing the loss and gradient."""
+        model = self.fastnn_model_
+        targets = self._fastnn_targets(y, model.dtype)
+        if self.verbose is True or self.verbose >= 1:
+            iprint = 1
+        else:
+            iprint = -1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a trial step
+            result = scipy.optimize.minimize(
+                _SklearnObjective(self, model, X, targets), model.params.astype(np.float64),
+                method="L-BFGS-B", jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
+                         **_get_additional_lbfgs_options_dict("iprint", iprint)})
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = result.fun
+        if not np.isfinite(result.x).all():
+            raise ValueError(NON_FINITE)
+        model.net.params[...] = result.x
 
     def _fit_stochastic(self, X, y, random_state, incremental):
         """sklearn's ``_fit_stochastic``: each epoch is one fastnn ``fit(epochs=1)`` call on
@@ -248,7 +377,6 @@ class _BaseMLP(BaseEstimator):
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
-            X_val = np.ascontiguousarray(X_val, dtype=model.dtype)
             if is_classifier(self):
                 y_val = self._label_binarizer.inverse_transform(y_val)
         n = X.shape[0]
@@ -259,7 +387,6 @@ class _BaseMLP(BaseEstimator):
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It "
                               "is going to be clipped", stacklevel=4)
             batch = int(np.clip(self.batch_size, 1, n))
-        X = np.ascontiguousarray(X, dtype=model.dtype)
         targets = self._fastnn_targets(y, model.dtype)
         sample_idx = np.arange(n)
         n_batches = -(-n // batch)
@@ -269,13 +396,12 @@ class _BaseMLP(BaseEstimator):
             for _ in range(self.max_iter):
                 if self.shuffle:  # the rows in sklearn's order, gathered batch by batch
                     sample_idx = sk_shuffle(sample_idx, random_state=random_state)
-                history = self._fit_epoch(model, X, targets, batch,
-                                          sample_idx if self.shuffle else None)
+                loss = self._fit_epoch(model, X, targets, batch,
+                                       sample_idx if self.shuffle else None)
                 with np.errstate(over="ignore"):  # a diverging run fails in the next epoch
                     penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in model.net.W)
                 self.n_iter_ += 1
-                self.loss_ = (float(history["loss"][-1]) * loss_scale
-                              + 0.5 * self.alpha * penalty * n_batches / n)
+                self.loss_ = loss * loss_scale + 0.5 * self.alpha * penalty * n_batches / n
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
@@ -301,21 +427,37 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             model.set_params(self._best_params)
 
-    def _fit_epoch(self, model, X, targets, batch, order):
-        """One fastnn epoch over the rows in ``order`` (None: as they are), without copying
-        X into it; ValueError, as sklearn's, if the weights stop being finite. fastnn's
+    def _fit_epoch(self, model, X, targets, batch, order) -> float:
+        """One epoch over the rows in ``order`` (None: as they are); returns its mean
+        fastnn loss. Dense X trains in one fastnn call that gathers each batch itself (X
+        is never copied into the order); sparse X chunk by chunk, each a whole number of
+        batches densified in the epoch's order."""
+        if not sp.issparse(X):
+            return self._fit_rows(model, X, targets, batch, order)
+        n = X.shape[0]
+        rows = batch * max(1, CHUNK_ROWS // batch)
+        loss_sum = 0.0
+        for start in range(0, n, rows):
+            take = (np.arange(start, min(start + rows, n)) if order is None
+                    else order[start:start + rows])
+            loss_sum += len(take) * self._fit_rows(model, _dense(X[take], model.dtype),
+                                                   targets[take], batch, None)
+        return loss_sum / n
+
+    def _fit_rows(self, model, X, targets, batch, order) -> float:
+        """One fastnn epoch over dense X (rows in ``order``, None: as they are); its mean
+        loss. ValueError, as sklearn's, if the weights stop being finite. fastnn's
         warning of a finite explosion is left out: sklearn's estimators only fail on
         non-finite weights, and one clear error is enough."""
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", TrainingDivergenceWarning)
-                return training.fit(model, X, targets, epochs=1, batch_size=batch,
-                                    optimizer=self._optimizer(batch), shuffle=False,
-                                    verbose=0, order=order)
-        except TrainingDivergedError as exc:
-            raise ValueError(f"Solver produced non-finite parameter weights. The input data "
-                             f"may contain large values and need to be preprocessed. "
-                             f"({exc})") from exc
+                history = training.fit(model, X, targets, epochs=1, batch_size=batch,
+                                       optimizer=self._optimizer(batch), shuffle=False,
+                                       verbose=0, order=order)
+        except TrainingDivergedError:
+            raise ValueError(NON_FINITE) from None
+        return float(history["loss"][-1])
 
     def _optimizer(self, batch):
         """The fastnn optimizer whose updates are sklearn's (see the module docstring)."""
@@ -381,12 +523,26 @@ class _BaseMLP(BaseEstimator):
 
     # -- prediction ----------------------------------------------------------------------
     def _logits(self, X, validate=True):
-        """The network's last-layer output (n, n_outputs_), before the output activation."""
+        """The network's last-layer output (n, n_outputs_), before the output activation,
+        in sklearn's dtype: the wider of X's and the coefficients' (float32 when both
+        are; float64 rows through float32 coefficients compute in float64). Sparse X is
+        densified CHUNK_ROWS rows at a time."""
         check_is_fitted(self)
         if validate:
-            X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+            X = validate_data(self, X, accept_sparse=SPARSE_FORMATS, reset=False)
+        model = self.fastnn_model_
+        dtype = np.result_type(X.dtype, model.dtype)
+        if dtype != model.dtype:
+            model = _widened(model, dtype)
         with self._backend():
-            return self.fastnn_model_.logits(X)
+            if not sp.issparse(X):
+                return model.logits(X)
+            X = X.tocsr()
+            out = np.empty((X.shape[0], model.sizes[-1]), model.dtype)
+            for start in range(0, X.shape[0], CHUNK_ROWS):
+                out[start:start + CHUNK_ROWS] = model.logits(
+                    X[start:start + CHUNK_ROWS].toarray())
+            return out
 
     # -- pickling: the fastnn model goes as its layers and flat parameters ---------------
     def __getstate__(self):
@@ -403,14 +559,17 @@ class _BaseMLP(BaseEstimator):
 
 _PARAMS_DOC = """
     Parameters are scikit-learn's (see ``sklearn.neural_network.{name}``), with the same
-    defaults; ``max_fun`` is accepted and unused (lbfgs only). fastnn's own:
+    defaults. fastnn's own:
 
     backend : None, 'numpy', 'numba' or 'check', default=None
         The fastnn backend to train and predict on; None uses the one in force where
         fit and predict run (``fastnn.set_backend`` / ``FASTNN_BACKEND``; in a joblib or
         dask worker process that is the worker's default, so pass it to pin it).
-    dtype : 'float32' or 'float64', default='float32'
-        The dtype of the network's parameters and of the computation.
+    dtype : None, 'float32' or 'float64', default=None
+        The dtype of the network's parameters and of the computation; None is
+        sklearn's: the input's float dtype (float32 rows train in float32) for sgd and
+        adam, float64 for lbfgs. Predictions come in the wider of the input's dtype and
+        this one, as sklearn's.
 
     Fitted attributes are sklearn's (coefs_ and intercepts_ are copies: editing them
     does not change the model), plus ``fastnn_model_``, the trained fastnn model.
@@ -431,7 +590,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 backend=None, dtype="float32"):
+                 backend=None, dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -459,7 +618,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.dtype = dtype
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=FLOAT_DTYPES, reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=SPARSE_FORMATS, multi_output=True,
+                             dtype=FLOAT_DTYPES, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -479,6 +639,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  f"has {self.classes_}. 'y' has {classes}.")
         return X, self._label_binarizer.transform(y).astype(bool)
 
+    @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, classes=None):
         """One epoch over (X, y), continuing the optimizer; ``classes`` (every label of
         the whole data) is required on the first call, as in sklearn."""
@@ -515,7 +676,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return accuracy_score(y_true, y_pred)
 
     def _proba(self, logits):
-        logits = logits.astype(np.float64)
         if self.out_activation_ == "softmax":
             return softmax(logits, axis=1)
         return expit(logits)
@@ -532,7 +692,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             proba.ravel() if self.n_outputs_ == 1 else proba)
 
     def predict_proba(self, X):
-        """float64 (n, n_classes), columns in the order of ``classes_``."""
+        """(n, n_classes), columns in the order of ``classes_``; dtype as ``predict``'s
+        computation (see ``dtype``)."""
         proba = self._proba(self._logits(X))
         if self.n_outputs_ == 1:
             return np.hstack([1 - proba, proba])
@@ -565,7 +726,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 backend=None, dtype="float32"):
+                 backend=None, dtype=None):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -602,14 +763,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return super()._check_params()
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
-                             dtype=FLOAT_DTYPES, reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=SPARSE_FORMATS, multi_output=True,
+                             y_numeric=True, dtype=FLOAT_DTYPES, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
 
     def partial_fit(self, X, y):
-        """One epoch over (X, y), continuing the optimizer."""
+        """One epoch over (X, y), continuing the optimizer. Available for lbfgs too, as
+        sklearn's MLPRegressor.partial_fit is (there it runs an lbfgs fit from the
+        current weights); MLPClassifier refuses it, as sklearn's does."""
         return self._fit(X, y, incremental=True)
 
     def _fastnn_loss(self):
@@ -635,8 +798,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return out.ravel() if out.shape[1] == 1 else out
 
     def predict(self, X):
-        """float64 predictions (n,) for one target, (n, n_outputs) for several."""
-        out = self._logits(X).astype(np.float64)
+        """Predictions (n,) for one target, (n, n_outputs) for several; float32 only when
+        both X and the coefficients are."""
+        out = self._logits(X)
         return out.ravel() if out.shape[1] == 1 else out
 
     def __sklearn_tags__(self):

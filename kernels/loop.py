@@ -55,6 +55,47 @@ def train_epochs(ops, net: Net, state: OptimizerState, X: np.ndarray, targets: n
     return stats
 
 
+@np.errstate(over="ignore", invalid="ignore")
+def loss_and_gradient(ops, net: Net, X: np.ndarray, targets: np.ndarray,
+                      weights: np.ndarray | None = None) -> float:
+    """Full-batch forward, loss and backward: the mean loss over the rows of X (n, i) of
+    net.dtype, and its gradient written into ``net.grads``; targets as ``train_epochs``
+    takes them. ``weights`` (n,) float64, or None for equal weights: the weighted mean
+    ``sum(w l) / sum(w)``. X is multiplied by ``net.input_scale`` as in training. A
+    non-finite loss or gradient is returned and written as it is (no warning), for the
+    caller to judge.
+    """
+    n = X.shape[0]
+    ws = net.workspace(n)
+    x = input_batch(ws.x, X, slice(0, n), net.input_scale)
+    logits = forward(ops, net, x, ws.out, ws.z)
+    dlogits = ws.dout[-1]
+    loss_op = getattr(ops, net.loss)
+    if weights is None:
+        loss = loss_op(dlogits, logits, targets)
+    else:
+        loss = _weighted_loss(loss_op, dlogits, logits, targets, weights)
+    backward(ops, net, x, ws.out, ws.dout, ws.z)
+    return loss
+
+
+def _weighted_loss(loss_op, dlogits, logits, targets, weights) -> float:
+    """``sum(w l) / sum(w)`` and its gradient into dlogits, from a loss op's plain mean:
+    every loss's gradient of the mean is row by row (row i's part is its own gradient
+    over n), so scaling row i by ``n w_i / sum(w)`` weights it; the loss is summed over
+    the rows of each distinct weight (one op call per distinct weight)."""
+    n = logits.shape[0]
+    total = float(np.sum(weights, dtype=np.float64))
+    loss_op(dlogits, logits, targets)
+    dlogits *= (weights * (n / total)).astype(dlogits.dtype)[:, None]
+    loss = 0.0
+    for value in np.unique(weights):
+        if value != 0:
+            rows = np.flatnonzero(weights == value)
+            loss += float(value) * len(rows) * loss_op(None, logits[rows], targets[rows])
+    return loss / total
+
+
 def forward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], zs=None) -> np.ndarray:
     """Run every layer; ``outs[l]`` (n, sizes[l+1]) receives layer l's output and ``zs[l]``
     its pre-activation where the activation needs it (zs: one buffer or None per layer, as
