@@ -17,7 +17,7 @@ from .errors import *  # noqa: F403 - the documented exception family
 from .errors import __all__ as _error_names
 from .history import History
 from .io import load, save
-from .layers import Dense
+from .layers import Dense, Dropout
 from .model import MLP, Sequential
 from .optimizers import *  # noqa: F403 - Optimizer and every optimizer class
 from .optimizers import __all__ as _optimizer_names
@@ -28,7 +28,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = ["MLP", "Sequential", "Dense", *_optimizer_names, "History", "load", "save",
+__all__ = ["MLP", "Sequential", "Dense", "Dropout", *_optimizer_names, "History", "load", "save",
            "Callback", "EarlyStopping", "ModelCheckpoint", "set_backend", "get_backend",
            "backend_name", "use_backend", "activations", "callbacks", "datasets", "metrics", "plot",
            "schedules", "set_num_threads", "thread_info", "__version__", *_error_names]

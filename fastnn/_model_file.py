@@ -6,8 +6,9 @@ array: ``format`` ("fastnn-model"), ``version`` (1), ``sizes`` int64 (L+1,),
 float64, a number () or one per input feature (i,), ``params`` (p,) of ``dtype`` (the
 flat buffer: every W, then every b). Two optional entries, written only where a model
 has them (files without them load as before): ``input_shift`` float64 () or (i,), the
-input map's shift (``x' = (x - input_shift) * input_scale``), and ``classes`` (k,) str,
-int64 or float64, the class names ``predict`` returns. This module imports nothing of
+input map's shift (``x' = (x - input_shift) * input_scale``), ``classes`` (k,) str,
+int64 or float64, the class names ``predict`` returns, and ``dropout`` float64 (L,), the
+rate of the Dropout on each Dense layer's input (0: none). This module imports nothing of
 the model, so ``Sequential.save`` and ``fastnn.io`` can both use it without importing
 each other.
 
@@ -35,7 +36,7 @@ FORMAT = "fastnn-model"
 VERSION = 1
 KEYS = ("format", "version", "sizes", "activations", "loss", "dtype", "seed", "input_scale",
         "params")
-OPTIONAL_KEYS = ("input_shift", "classes")
+OPTIONAL_KEYS = ("input_shift", "classes", "dropout")
 OPTIMIZER_KEYS = ("optimizer", "optimizer_step", "optimizer_slots", "shuffle_state")
 
 
@@ -60,7 +61,7 @@ def model_arrays(model) -> dict[str, np.ndarray]:
     arrays = {
         "format": np.array(FORMAT), "version": np.array(VERSION, np.int64),
         "sizes": np.array(model.sizes, np.int64),
-        "activations": np.array([layer.activation for layer in model.layers]),
+        "activations": np.array(model.net.activations),
         "loss": np.array(model.loss), "dtype": np.array(model.dtype.name),
         "seed": np.array(model.seed, np.int64),
         "input_scale": np.array(model.input_scale, np.float64), "params": model.params,
@@ -69,6 +70,8 @@ def model_arrays(model) -> dict[str, np.ndarray]:
         arrays["input_shift"] = np.array(model.input_shift, np.float64)
     if model.classes is not None:
         arrays["classes"] = np.array(model.classes)
+    if any(model.net.dropout):
+        arrays["dropout"] = np.array(model.net.dropout, np.float64)
     return arrays
 
 

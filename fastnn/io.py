@@ -23,7 +23,7 @@ from ._model_file import FORMAT, KEYS, OPTIMIZER_KEYS, OPTIONAL_KEYS, VERSION, m
 from .errors import FastnnError, ModelFileError
 from .kernels.net import count_params
 from .kernels.optimizers import RULES
-from .layers import Dense
+from .layers import Dense, Dropout
 from .model import Sequential
 from .optimizers import OPTIMIZERS
 
@@ -77,7 +77,8 @@ def load(path):
             entries = {key: _entry(z, path, key, _MAX_DESCRIPTION_BYTES) for key in KEYS[:-2]}
             sizes, acts, dtype = _description(path, entries)
             limits = {"input_scale": 8 * sizes[0], "input_shift": 8 * sizes[0],
-                      "classes": _MAX_CLASS_NAME_BYTES * max(sizes[-1], 2)}
+                      "classes": _MAX_CLASS_NAME_BYTES * max(sizes[-1], 2),
+                      "dropout": 8 * len(acts)}
             for key, limit in limits.items():
                 if f"{key}.npy" in names:
                     entries[key] = _entry(z, path, key, limit + _MAX_DESCRIPTION_BYTES)
@@ -102,7 +103,10 @@ def load(path):
     if not np.isfinite(params).all():
         raise ModelFileError(f"{path}: params hold NaN or infinite values")
     try:
-        layers = [Dense(i, o, a) for i, o, a in zip(sizes[:-1], sizes[1:], acts)]
+        layers = []
+        for i, o, a, rate in zip(sizes[:-1], sizes[1:], acts, _dropout(path, entries, len(acts))):
+            layers += [Dropout(rate)] if rate else []
+            layers.append(Dense(i, o, a))
         model = Sequential(layers, loss=entries["loss"].item(), seed=int(entries["seed"]),
                            dtype=dtype, **input_map)
     except (FastnnError, ValueError, TypeError) as exc:
@@ -136,6 +140,17 @@ def _restore_optimizer(path, model, entries) -> None:
     except (FastnnError, ValueError, TypeError, KeyError) as exc:
         raise ModelFileError(f"{path}: inconsistent optimizer state: {exc}") from None
     model.optimizer, model.optimizer_state = optimizer, state
+
+
+def _dropout(path, entries, n_layers: int) -> list[float]:
+    """The optional ``dropout`` entry: float64 (L,), each Dense layer's input dropout rate."""
+    if "dropout" not in entries:
+        return [0.0] * n_layers
+    rates = entries["dropout"]
+    if rates.dtype != np.float64 or rates.shape != (n_layers,):
+        raise ModelFileError(f"{path}: dropout must be float64 of shape ({n_layers},), got "
+                             f"{rates.dtype} {rates.shape}")
+    return [float(rate) for rate in rates]
 
 
 def _text(path, entries, key) -> str:

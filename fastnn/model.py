@@ -1,4 +1,5 @@
-"""Models: ``Sequential`` (a stack of Dense layers and a loss) and ``MLP`` (its shorthand)."""
+"""Models: ``Sequential`` (a stack of Dense and Dropout layers and a loss) and ``MLP``
+(its shorthand)."""
 
 from __future__ import annotations
 
@@ -22,16 +23,18 @@ from .errors import (
 from .kernels import loop
 from .kernels.contract import LOSSES
 from .kernels.net import Net, count_params
-from .layers import Dense
+from .layers import Dense, Dropout
 
 PREDICT_ROWS = 8192  # rows per forward pass in predict/evaluate: bounds their memory
 MAX_PARAMS = 2**31 - 1  # flat buffers are indexed with int64, but 8 GiB of float32 is plenty
 
 
 class Sequential:
-    """Dense layers applied in order, trained on one loss.
+    """Layers applied in order, trained on one loss.
 
-    layers: Dense layers whose sizes chain; loss: ``softmax_cross_entropy`` (integer
+    layers: Dense layers whose sizes chain, with a Dropout before any of them (not after
+    the last, nor two in a row); ``model.layers[i].W`` and ``.b`` of a Dense layer are
+    views into the model's parameters. loss: ``softmax_cross_entropy`` (integer
     labels), ``sigmoid_bce`` (targets in [0, 1]) or ``mse``; the last layer's output is
     the logits (or the prediction, for mse). seed fixes initialisation and shuffling;
     dtype is float32 (default) or float64.
@@ -51,25 +54,24 @@ class Sequential:
     output.
     """
 
-    def __init__(self, layers: Sequence[Dense], loss: str = "softmax_cross_entropy",
+    def __init__(self, layers: Sequence[Dense | Dropout], loss: str = "softmax_cross_entropy",
                  seed: int = 0, dtype="float32", input_scale=1.0, input_shift=0.0,
                  classes=None):
-        layers = tuple(layers)
-        if not layers or not all(isinstance(layer, Dense) for layer in layers):
-            raise ConfigError("Sequential needs a non-empty list of fastnn.Dense layers")
+        given = tuple(layers)
+        rates = _dropout_rates(given)
+        layers = tuple(layer for layer in given if isinstance(layer, Dense))
         _refuse_subclasses(layers)
         for l, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
             if a.out_features != b.in_features:
-                raise ShapeError(f"layer {l} gives {a.out_features} features but layer {l + 1} "
-                                 f"takes {b.in_features}")
+                raise ShapeError(f"Dense layer {l} gives {a.out_features} features but Dense "
+                                 f"layer {l + 1} takes {b.in_features}")
         self.loss = check.choice(loss, "loss", LOSSES)
         if loss == "softmax_cross_entropy" and layers[-1].out_features < 2:
             raise ValueRangeError("softmax_cross_entropy needs at least 2 outputs (classes); "
                                   "use loss='sigmoid_bce' for one output")
-        self.layers = layers
         self.seed = check.seed(seed)
         self.dtype = check.float_dtype(dtype)
-        init_seed, shuffle_seed = np.random.SeedSequence(self.seed).spawn(2)
+        init_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(self.seed).spawn(3)
         self.shuffle_rng = np.random.default_rng(shuffle_seed)
         sizes = [layers[0].in_features] + [layer.out_features for layer in layers]
         n_params = count_params(sizes)
@@ -82,10 +84,15 @@ class Sequential:
         self._numpy_map = np.ndim(self._input_scale) > 0 or np.any(self._input_shift != 0)
         self._classes = _class_names(classes, self.loss, sizes[-1])
         self.net = Net(sizes, [layer.activation for layer in layers], self.loss, self.dtype,
-                       input_scale=1.0 if self._numpy_map else self._input_scale)
+                       input_scale=1.0 if self._numpy_map else self._input_scale,
+                       dropout=rates,
+                       dropout_seed=int(dropout_seed.generate_state(1, np.uint64)[0]))
         init_rng = np.random.default_rng(init_seed)
         for layer, W in zip(layers, self.net.W):
             layer.init_weights(W, init_rng)
+        views = iter(zip(self.net.W, self.net.b))
+        self.layers = tuple(layer.bound(*next(views)) if isinstance(layer, Dense) else layer
+                            for layer in given)
         self.fitted = False
         self.history = None
         self.optimizer = None  # the last fit's optimizer, and the state it left:
@@ -209,9 +216,12 @@ class Sequential:
     def summary(self) -> str:
         """A table of the layers: in -> out features, activation, parameter count, total."""
         rows = [("layer", "in -> out", "activation", "parameters")]
-        rows += [(f"{i} Dense", f"{l.in_features} -> {l.out_features}", l.activation,
-                  f"{(l.in_features + 1) * l.out_features:,}")
-                 for i, l in enumerate(self.layers)]
+        for i, l in enumerate(self.layers):
+            if isinstance(l, Dense):
+                rows.append((f"{i} Dense", f"{l.in_features} -> {l.out_features}",
+                             l.activation, f"{(l.in_features + 1) * l.out_features:,}"))
+            else:
+                rows.append((f"{i} Dropout", f"rate {l.rate:g}", "", "0"))
         widths = [max(len(row[c]) for row in rows) for c in range(4)]
         lines = ["  ".join(f"{cell:<{w}}" if c < 3 else f"{cell:>{w}}"
                            for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
@@ -318,9 +328,32 @@ class Sequential:
 
     def __repr__(self):
         layers = ", ".join(f"Dense({l.in_features}, {l.out_features}, {l.activation!r})"
+                           if isinstance(l, Dense) else f"Dropout({l.rate:g})"
                            for l in self.layers)
         extras = "".join(f", {key}={value}" for key, value in self._described().items())
         return f"Sequential([{layers}], loss={self.loss!r}, dtype={self.dtype.name}{extras})"
+
+
+def _dropout_rates(layers) -> list[float]:
+    """The dropout rate on each Dense layer's input (0.0: none); ConfigError for anything
+    but Dense and Dropout layers, no Dense at all, a Dropout last or two in a row."""
+    if not layers or not all(isinstance(layer, (Dense, Dropout)) for layer in layers):
+        raise ConfigError("Sequential needs a non-empty list of fastnn.Dense layers (and "
+                          "fastnn.Dropout between them)")
+    rates, pending = [], None
+    for l, layer in enumerate(layers):
+        if isinstance(layer, Dropout):
+            if pending is not None:
+                raise ConfigError(f"layers {l - 1} and {l} are both Dropout: use one, of rate "
+                                  f"1 - (1 - a)(1 - b) for rates a and b")
+            pending = layer.rate
+        else:
+            rates.append(pending or 0.0)
+            pending = None
+    if pending is not None:
+        raise ConfigError("a Dropout layer must come before a Dense layer, not last: "
+                          "dropping the model's outputs would drop its predictions")
+    return rates
 
 
 def _refuse_subclasses(layers) -> None:
@@ -338,11 +371,12 @@ def _refuse_subclasses(layers) -> None:
 
 def MLP(sizes: Sequence[int], activation: str = "relu", loss: str = "softmax_cross_entropy",
         seed: int = 0, dtype="float32", output_activation: str = "identity",
-        input_scale=1.0, input_shift=0.0, classes=None) -> Sequential:
+        input_scale=1.0, input_shift=0.0, classes=None, dropout: float = 0.0) -> Sequential:
     """A Sequential of Dense layers ``sizes[0] -> ... -> sizes[-1]``.
 
     Hidden layers use ``activation``; the last uses ``output_activation`` (identity: the
     loss applies softmax or sigmoid itself). ``MLP([784, 10])`` is softmax regression.
+    ``dropout``: a Dropout of this rate after every hidden layer (0: none).
     ``input_scale``, ``input_shift`` and ``classes``: see :class:`Sequential`.
     """
     if isinstance(sizes, (Sequence, np.ndarray)) and not isinstance(sizes, str):
@@ -353,8 +387,12 @@ def MLP(sizes: Sequence[int], activation: str = "relu", loss: str = "softmax_cro
     sizes = [check.positive_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
     activation = canonical(activation)
     acts = [activation] * (len(sizes) - 2) + [output_activation]
-    return Sequential([Dense(i, o, a) for i, o, a in zip(sizes[:-1], sizes[1:], acts)],
-                      loss=loss, seed=seed, dtype=dtype, input_scale=input_scale,
+    check.real(dropout, "dropout", low=0, high=1, high_open=True)
+    layers = []
+    for l, (i, o, a) in enumerate(zip(sizes[:-1], sizes[1:], acts)):
+        layers += [Dropout(dropout)] if dropout and l > 0 else []
+        layers.append(Dense(i, o, a))
+    return Sequential(layers, loss=loss, seed=seed, dtype=dtype, input_scale=input_scale,
                       input_shift=input_shift, classes=classes)
 
 

@@ -314,13 +314,17 @@ class DataParallel:
                 tb = t[rows] if order is None else t.take(rows, axis=0, out=ws.targets[:m],
                                                           mode="clip")
                 outs, douts = [o[:m] for o in ws.out], [d[:m] for d in ws.dout]
-                logits = loop.forward(ops, net, x, outs)
+                zs = [None if z is None else z[:m] for z in ws.z]
+                dropped = [None if d is None else d[:m] for d in ws.dropped]
+                # dropout masks of their own per rank: the step's number as each rank counts
+                step = (state.step + 1) * self.size + self.rank
+                logits = loop.forward(ops, net, x, outs, zs, dropped, step)
                 loss = loss_op(douts[-1], logits, tb)
                 if math.isfinite(loss):
                     if net.loss != "mse":
                         stats.correct[0] += ops.count_correct(logits, tb, net.loss)
                     douts[-1] *= net.dtype.type(m / M[s])  # this rank's share of the mean
-                    loop.backward(ops, net, x, outs, douts)
+                    loop.backward(ops, net, x, outs, douts, zs, dropped, step)
                     stats.loss_sum[0] += loss * m
                 else:
                     bad_loss = True

@@ -24,7 +24,8 @@ from .net import EpochStats, Net
 from .optimizers import OptimizerState
 
 name = "check"
-OPS = ("dense_forward", "dense_backward", "softmax_cross_entropy", "sigmoid_bce", "mse",
+OPS = ("dense_forward", "dense_backward", "dropout_forward", "dropout_backward",
+       "softmax_cross_entropy", "sigmoid_bce", "mse",
        "count_correct", "softmax", "sigmoid", "optimizer_step", "train_epochs")
 fast, ref = load_backend("numba"), load_backend("numpy")
 
@@ -76,6 +77,21 @@ def run_dense_backward(dW, db, dx, dout, x, W, out, activation, z=None):
               (("dW", dW, want[0]), ("db", db, want[1]), ("dx", dx, want[2]),
                ("dz", dout, want[3])) if got is not None]
     return compared(f"dense_backward[{activation}]", _shapes(dout=dout, x=x, W=W), checks)
+
+
+def run_dropout_forward(out, x, rate, key):
+    """Exact on every backend (one product by the same factor): compared bit for bit."""
+    want = np.empty_like(out)
+    ref.dropout_forward(want, x, rate, key)
+    fast.dropout_forward(out, x, rate, key)
+    return compared(f"dropout_forward({rate})", _shapes(x=x), [("out", out, want, 0, 0)])
+
+
+def run_dropout_backward(d, rate, key):
+    want = d.copy()
+    ref.dropout_backward(want, rate, key)
+    fast.dropout_backward(d, rate, key)
+    return compared(f"dropout_backward({rate})", _shapes(d=d), [("d", d, want, 0, 0)])
 
 
 def run_loss(op, grad, logits, targets):
@@ -130,6 +146,14 @@ def dense_forward(out, x, W, b, activation, z=None):
 
 def dense_backward(dW, db, dx, dout, x, W, out, activation, z=None):
     _raise_on_mismatch(run_dense_backward(dW, db, dx, dout, x, W, out, activation, z))
+
+
+def dropout_forward(out, x, rate, key):
+    _raise_on_mismatch(run_dropout_forward(out, x, rate, key))
+
+
+def dropout_backward(d, rate, key):
+    _raise_on_mismatch(run_dropout_backward(d, rate, key))
 
 
 def softmax_cross_entropy(dlogits, logits, labels):
@@ -200,7 +224,9 @@ def _step_checked(path, net, state, x, t, lr) -> EpochStats:
     and scales it), then every op of it replayed on the reference from the path's own
     intermediates; raises on a mismatch."""
     m = len(x)
-    before = Net(net.sizes, net.activations, net.loss, net.dtype, params=net.params.copy())
+    before = Net(net.sizes, net.activations, net.loss, net.dtype, params=net.params.copy(),
+                 dropout=net.dropout, dropout_seed=net.dropout_seed)
+    t_step = state.step + 1  # the step's number: its dropout masks
     slots = tuple(s.copy() for s in state.slots)
     one_step = OptimizerState(state.rule, lr, state.hyper, state.slots, state.step)
     run, intermediates = path
@@ -208,18 +234,25 @@ def _step_checked(path, net, state, x, t, lr) -> EpochStats:
     if stats.failed_epoch >= 0:
         return stats
     state.step = one_step.step
-    x, outs, dz, zs = intermediates(net, m)
+    x, outs, dz, zs, dropped = intermediates(net, m)
     acts = [x] + outs  # (m, units), as the compiled path saw them
+    inputs = [a if d is None else d for a, d in zip(acts, dropped)]  # each layer's input
     name = "compiled"
     rows = []
     for l, (W, b, act) in enumerate(zip(before.W, before.b, net.activations)):
+        if dropped[l] is not None:
+            want = np.empty(dropped[l].shape, net.dtype)
+            ref.dropout_forward(want, np.ascontiguousarray(acts[l]), net.dropout[l],
+                                net.dropout_key(t_step, l))
+            rows += compared(f"{name} dropout_forward layer {l}", _shapes(x=acts[l]),
+                             [("out", dropped[l], want, 0, 0)])
         want = np.empty(acts[l + 1].shape, net.dtype)
         want_z = None if zs[l] is None else np.empty_like(want)
-        ref.dense_forward(want, acts[l], W, b, act, want_z)
-        rows += compared(f"{name} dense_forward[{act}] layer {l}", _shapes(x=acts[l], W=W),
-                         [("out", acts[l + 1], want, *tol.dense_forward_tol(acts[l], W, b, act))]
+        ref.dense_forward(want, inputs[l], W, b, act, want_z)
+        rows += compared(f"{name} dense_forward[{act}] layer {l}", _shapes(x=inputs[l], W=W),
+                         [("out", acts[l + 1], want, *tol.dense_forward_tol(inputs[l], W, b, act))]
                          + ([] if want_z is None else [("z", zs[l], want_z, *tol.dense_forward_tol(
-                             acts[l], W, b, "identity"))]))
+                             inputs[l], W, b, "identity"))]))
     logits = np.ascontiguousarray(acts[-1])
     loss_atol, (grad_atol, grad_rtol) = getattr(tol, f"{net.loss}_tol")(logits, t)
     dout = np.empty_like(logits)
@@ -232,22 +265,26 @@ def _step_checked(path, net, state, x, t, lr) -> EpochStats:
                            ref.count_correct(logits, t, net.loss), 0, 0)])
     dout_atol = grad_atol + grad_rtol * np.abs(dout)
     for l in reversed(range(net.n_layers)):
-        W, act = before.W[l], net.activations[l]
-        tols = tol.dense_backward_tol(dout, acts[l], W, act)
+        W, act, a_in = before.W[l], net.activations[l], np.ascontiguousarray(inputs[l])
+        tols = tol.dense_backward_tol(dout, a_in, W, act)
         want = [np.empty_like(W), np.empty(W.shape[1], W.dtype),
                 None if l == 0 else np.empty_like(acts[l]), dout]
-        ref.dense_backward(*want, acts[l], W, np.ascontiguousarray(acts[l + 1]), act,
+        ref.dense_backward(*want, a_in, W, np.ascontiguousarray(acts[l + 1]), act,
                            None if zs[l] is None else np.ascontiguousarray(zs[l]))
         checks = [("dz", dz[l], want[3], dout_atol + tols["dz"][0], 0.0)]
         # the parameter gradients from the compiled step's own dz: exact inputs for the product
-        grad_tols = tol.dense_backward_tol(dz[l], acts[l], W, "identity")
-        checks += [("dW", net.dW[l], acts[l].T.astype(np.float64) @ dz[l], *grad_tols["dW"]),
+        grad_tols = tol.dense_backward_tol(dz[l], a_in, W, "identity")
+        checks += [("dW", net.dW[l], a_in.T.astype(np.float64) @ dz[l], *grad_tols["dW"]),
                    ("db", net.db[l], dz[l].astype(np.float64).sum(axis=0), *grad_tols["db"])]
         rows += compared(f"{name} dense_backward[{act}] layer {l}",
-                         _shapes(dout=dout, x=acts[l], W=W), checks)
+                         _shapes(dout=dout, x=a_in, W=W), checks)
         if l:  # the next layer down starts from the compiled step's own dz
             dout = np.ascontiguousarray(dz[l] @ W.T.astype(np.float64)).astype(net.dtype)
-            dout_atol = tol.dense_backward_tol(dz[l], acts[l], W, "identity")["dx"][0]
+            dout_atol = tol.dense_backward_tol(dz[l], a_in, W, "identity")["dx"][0]
+            if dropped[l] is not None:  # the mask's product: the error times its factor,
+                ref.dropout_backward(dout, net.dropout[l], net.dropout_key(t_step, l))
+                factor = float(1.0 / (1.0 - net.dropout[l]))  # and one rounding more
+                dout_atol = dout_atol * factor + np.finfo(net.dtype).eps / 2 * np.abs(dout)
     mirror = OptimizerState(state.rule, lr, state.hyper, tuple(s.copy() for s in slots),
                             state.step - 1)
     tols = tol.optimizer_step_tol(mirror, before.params, slots, net.grads, net.n_weights, lr)

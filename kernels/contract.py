@@ -51,6 +51,8 @@ LOSSES = ("softmax_cross_entropy", "sigmoid_bce", "mse")
 OPS = (
     "dense_forward",
     "dense_backward",
+    "dropout_forward",
+    "dropout_backward",
     "softmax_cross_entropy",
     "sigmoid_bce",
     "mse",
@@ -87,6 +89,16 @@ class Backend(Protocol):
         the forward kept it; then ``dW (i, o) = x.T @ dz``, ``db (o,) = dz.sum(0)`` and,
         unless ``dx`` is None (the first layer), ``dx (n, i) = dz @ W.T``.
         """
+
+    # -- dropout (training only; ``kernels/dropout.py`` defines the masks) ---------------
+    def dropout_forward(self, out: np.ndarray, x: np.ndarray, rate: float, key) -> None:
+        """``out = x * keep / (1 - rate)``: out, x (n, u); keep of entry (r, c) is
+        ``dropout.keeps(key, r * u + c, dropout.threshold(rate))``, key uint64; the factor
+        ``dropout.scale(rate, dtype)``. Exact: every backend gives the same bits."""
+
+    def dropout_backward(self, d: np.ndarray, rate: float, key) -> None:
+        """d (n, u), the gradient of a dropout's output, becomes its input's, in place:
+        multiplied by the forward's factors (same rate and key)."""
 
     # -- losses: mean loss and, unless the gradient buffer is None, its gradient ---------
     def softmax_cross_entropy(self, dlogits: np.ndarray | None, logits: np.ndarray,

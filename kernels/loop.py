@@ -40,14 +40,15 @@ def train_epochs(ops, net: Net, state: OptimizerState, X: np.ndarray, targets: n
             m = stop - start
             views = batches[m]
             x, t = _gather(views, X, targets, order, start, stop, net.input_scale, stage)
-            logits = forward(ops, net, x, views.out, views.z)
+            t_step = state.step + 1  # the step this batch computes: its dropout masks
+            logits = forward(ops, net, x, views.out, views.z, views.dropped, t_step)
             dlogits = views.dout[-1]
             loss = loss_op(dlogits, logits, t)
             if not math.isfinite(loss):
                 return _failed(stats, epoch, batch, "loss")
             if classifies:
                 stats.correct[epoch] += ops.count_correct(logits, t, net.loss)
-            backward(ops, net, x, views.out, views.dout, views.z)
+            backward(ops, net, x, views.out, views.dout, views.z, views.dropped, t_step)
             if not ops.optimizer_step(net.params, net.grads, state, net.n_weights,
                                       lrs[epoch * len(batches_of) + batch]):
                 return _failed(stats, epoch, batch, "gradient")
@@ -96,29 +97,39 @@ def _weighted_loss(loss_op, dlogits, logits, targets, weights) -> float:
     return loss / total
 
 
-def forward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], zs=None) -> np.ndarray:
+def forward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], zs=None, dropped=None,
+            step: int = 0) -> np.ndarray:
     """Run every layer; ``outs[l]`` (n, sizes[l+1]) receives layer l's output and ``zs[l]``
     its pre-activation where the activation needs it (zs: one buffer or None per layer, as
-    ``Workspace.z``; zs None keeps no z: enough for a forward pass alone). Returns logits."""
+    ``Workspace.z``; zs None keeps no z: enough for a forward pass alone). With
+    ``dropped`` (buffers as ``Workspace.dropped``) the layers' dropouts apply as in the
+    training step ``step`` (1-based); without, as in inference (none). Returns logits."""
     a = x
     for l, (W, b, act, out) in enumerate(zip(net.W, net.b, net.activations, outs)):
+        if dropped is not None and net.dropout[l]:
+            ops.dropout_forward(dropped[l], a, net.dropout[l], net.dropout_key(step, l))
+            a = dropped[l]
         ops.dense_forward(out, a, W, b, act, None if zs is None else zs[l])
         a = out
     return a
 
 
 def backward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], douts: list[np.ndarray],
-             zs=None) -> None:
+             zs=None, dropped=None, step: int = 0) -> None:
     """Layer gradients into ``net.grads``, from ``douts[-1]`` (the loss gradient), last layer first.
 
     douts[l] (n, sizes[l+1]) are overwritten; no input gradient is computed for layer 0;
-    zs[l]: the pre-activation :func:`forward` kept, or None (zs None: no layer kept one).
+    zs[l]: the pre-activation :func:`forward` kept, or None (zs None: no layer kept one);
+    dropped and step: as the forward pass had them.
     """
     for l in reversed(range(net.n_layers)):
-        a_in = x if l == 0 else outs[l - 1]
+        drops = dropped is not None and net.dropout[l]
+        a_in = dropped[l] if drops else x if l == 0 else outs[l - 1]
         dx = None if l == 0 else douts[l - 1]
         ops.dense_backward(net.dW[l], net.db[l], dx, douts[l], a_in, net.W[l], outs[l],
                            net.activations[l], None if zs is None else zs[l])
+        if drops and dx is not None:
+            ops.dropout_backward(dx, net.dropout[l], net.dropout_key(step, l))
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -159,6 +170,7 @@ class _BatchViews:
         self.out = [out[:m] for out in ws.out]
         self.dout = [d[:m] for d in ws.dout]
         self.z = [None if z is None else z[:m] for z in ws.z]
+        self.dropped = [None if d is None else d[:m] for d in ws.dropped]
 
 
 def _gather(views, X, targets, order, start, stop, scale, stage):

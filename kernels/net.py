@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .activations import resolve
+from .dropout import step_key
 
 KEPT_WORKSPACES = 2  # a backend may use two at once (e.g. a layout of its own beside these)
 
@@ -23,18 +24,25 @@ class Net:
     per layer (``kernels/activations``: a unit's name, with its parameter if not the
     default, e.g. ``"leaky_relu(0.2)"``); loss: one of the contract's loss names; dtype:
     float32 or float64; input_scale: every input batch is multiplied by it (in dtype) as
-    it is gathered.
+    it is gathered; dropout: one rate in [0, 1) per layer, that of the dropout applied to
+    the layer's input in training (0: none; ``kernels/dropout.py``), drawn from
+    ``dropout_seed``.
     ``params`` and ``grads`` are flat (p,) buffers; ``W[l]`` (sizes[l], sizes[l+1]),
     ``b[l]`` (sizes[l+1],), ``dW[l]`` and ``db[l]`` are views into them.
     """
 
     def __init__(self, sizes, activations, loss, dtype=np.float32, params=None,
-                 input_scale: float = 1.0):
+                 input_scale: float = 1.0, dropout=None, dropout_seed: int = 0):
         self.sizes = tuple(int(s) for s in sizes)
         self.input_scale = float(input_scale)
         self.activations = tuple(activations)
         for spec in self.activations:
             resolve(spec)  # ValueError naming a bad spec
+        self.dropout = tuple(float(r) for r in dropout or (0.0,) * len(self.activations))
+        if len(self.dropout) != len(self.activations) or not all(
+                0.0 <= r < 1.0 for r in self.dropout):
+            raise ValueError(f"dropout must be one rate in [0, 1) per layer, got {dropout!r}")
+        self.dropout_seed = int(dropout_seed)
         self.loss = loss
         self.dtype = np.dtype(dtype)
         pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
@@ -51,6 +59,10 @@ class Net:
     @property
     def n_layers(self) -> int:
         return len(self.activations)
+
+    def dropout_key(self, step: int, layer: int):
+        """The uint64 key of the mask on ``layer``'s input at 1-based optimizer ``step``."""
+        return step_key(self.dropout_seed, step, layer)
 
     def workspace(self, batch_size: int, transposed: bool = False) -> Workspace:
         """Buffers for batches of up to ``batch_size`` rows, made once per size and layout;
@@ -95,7 +107,8 @@ class Workspace:
     """Per-batch-size buffers: gathered inputs and targets, layer outputs and their grads.
 
     x (n, i); targets (n,) int64 or (n, k); out[l] and dout[l] (n, sizes[l+1]); z[l]
-    (n, sizes[l+1]) the pre-activation of a layer whose activation needs it, else None.
+    (n, sizes[l+1]) the pre-activation of a layer whose activation needs it, else None;
+    dropped[l] (n, sizes[l]) layer l's input after dropout, where it has a dropout, else None.
     Use ``[:m]`` row slices for a last, shorter batch. ``transposed`` workspaces (for
     kernels that vectorise over the batch) hold x (i, n), out[l], dout[l] (sizes[l+1], n)
     and targets (k, n).
@@ -106,6 +119,8 @@ class Workspace:
             return (units, n) if transposed else (n, units)
 
         self.x = np.empty(shape(net.sizes[0]), dtype=net.dtype)
+        self.dropped = [np.empty(shape(i), dtype=net.dtype) if rate else None
+                        for i, rate in zip(net.sizes[:-1], net.dropout)]
         if net.loss == "softmax_cross_entropy":
             self.targets = np.empty(n, dtype=np.int64)
         else:

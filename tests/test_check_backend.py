@@ -61,21 +61,22 @@ def test_training_on_the_check_backend_stops_at_a_wrong_dense_forward(monkeypatc
 
 
 @pytest.mark.parametrize("sizes", [[30, 20, 3], [30, 200, 3]], ids=["transposed", "rows"])
-@pytest.mark.parametrize("which", ["output", "gradient"])
+@pytest.mark.parametrize("which", ["output", "gradient", "dropped"])
 def test_a_wrong_value_in_a_compiled_path_is_caught(monkeypatch, sizes, which):
-    """One wrong entry in what a compiled step computed (a layer output, or the gradient
-    of a pre-activation), in either layout of the driver, fails the op-by-op replay on
-    the reference."""
+    """One wrong entry in what a compiled step computed (a layer output, the gradient of
+    a pre-activation, or a layer's input after dropout), in either layout of the driver,
+    fails the op-by-op replay on the reference."""
     real = driver.intermediates
 
     def wrong(net, m):
-        x, outs, dz, zs = real(net, m)
-        (outs if which == "output" else dz)[0][0, 0] += 1.0
-        return x, outs, dz, zs
+        x, outs, dz, zs, dropped = real(net, m)
+        {"output": outs[0], "gradient": dz[0], "dropped": dropped[1]}[which][0, 0] += 1.0
+        return x, outs, dz, zs, dropped
 
     monkeypatch.setattr(driver, "intermediates", wrong)
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((64, 30)), rng.integers(0, 3, 64)
-    match = "dense_forward.*layer 0" if which == "output" else "dense_backward.*layer 0"
+    match = {"output": "dense_forward.*layer 0", "gradient": "dense_backward.*layer 0",
+             "dropped": "dropout_forward.*layer 1"}[which]
     with fnn.use_backend("check"), pytest.raises(BackendMismatchError, match=match):
-        fnn.MLP(sizes, seed=0).fit(X, y, epochs=1, batch_size=16, verbose=0)
+        fnn.MLP(sizes, seed=0, dropout=0.5).fit(X, y, epochs=1, batch_size=16, verbose=0)

@@ -1,7 +1,7 @@
 """The numba backend compiles its driver once per layout and dtype for every network.
 
 After one fit has compiled (or loaded) the kernels, a network of another depth, width,
-activation or loss adds no signature to any compiled function: it is new data for code
+activation or loss, or with dropout, adds no signature to any compiled function: it is new data for code
 already compiled, not a new specialisation. (How long the first compile takes is a
 benchmark, ``fastnn bench --cold-start``; this counts, it does not time.)
 """
@@ -22,8 +22,8 @@ def signatures():
     return {name: len(d.signatures) for name, d in DISPATCHERS.items()}
 
 
-def fit(sizes, activation, loss, optimizer="sgd"):
-    model = fnn.MLP(sizes, activation=activation, loss=loss, seed=0)
+def fit(sizes, activation, loss, optimizer="sgd", dropout=0.0):
+    model = fnn.MLP(sizes, activation=activation, loss=loss, seed=0, dropout=dropout)
     y = LABELS if loss == "softmax_cross_entropy" else TARGETS
     model.fit(X, y, epochs=2, batch_size=32, optimizer=optimizer, verbose=0)
 
@@ -41,6 +41,7 @@ def test_new_depths_activations_losses_and_rules_compile_nothing_new(hidden):
                 ([20, width, 3], "gelu(tanh)", "mse", "rmsprop"),
                 ([20, width, 3], "sigmoid", "softmax_cross_entropy", "adamw")):
             fit(sizes, activation, loss, rule)
+        fit([20, width, width, 3], "relu", "softmax_cross_entropy", "sgd", dropout=0.5)
         assert signatures() == before
 
 

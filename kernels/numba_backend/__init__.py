@@ -15,12 +15,14 @@ configure()
 from .. import loop  # noqa: E402
 from . import driver  # noqa: E402  (kernels must be defined after configure())
 from .dense import dense_backward, dense_forward  # noqa: E402
+from .dropout import dropout_backward, dropout_forward  # noqa: E402
 from .losses import count_correct, mse, sigmoid, sigmoid_bce, softmax, softmax_cross_entropy  # noqa: E402
 from .optim import optimizer_step  # noqa: E402
 from .warmup import warm_up  # noqa: E402, F401  (the contract's compile hook)
 
 name = "numba"
-OPS = ("dense_forward", "dense_backward", "softmax_cross_entropy", "sigmoid_bce", "mse",
+OPS = ("dense_forward", "dense_backward", "dropout_forward", "dropout_backward",
+       "softmax_cross_entropy", "sigmoid_bce", "mse",
        "count_correct", "softmax", "sigmoid", "optimizer_step", "train_epochs")
 
 

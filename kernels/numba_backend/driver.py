@@ -30,12 +30,14 @@ import numpy as np
 from numba import njit
 
 from ..activations import CODES, resolve
+from ..dropout import scale, threshold
 from ..loop import steps_per_epoch
 from ..net import EpochStats
 from ._rules import LOSS_CODES, SOFTMAX_CE
 from .blas import gemm
 from .config import JIT
 from .dense import activation_grad_bias, bias_activate, forward_t, grad_bias_t, products_t
+from .dropout import compiled_key_of, mask_rows
 from .losses import loss_and_hits, loss_rows
 from .optim import (
     MAX_SLOTS,
@@ -53,7 +55,8 @@ from .optim import (
 SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights train transposed
 STOP_NONE, STOP_LOSS, STOP_GRADIENT = 0, 1, 2
 # columns of the layer table
-N_IN, N_OUT, W_AT, B_AT, CODE, Y_AT, D_AT, Z_AT = range(8)
+N_IN, N_OUT, W_AT, B_AT, CODE, Y_AT, D_AT, Z_AT, DROP_AT = range(9)
+NO_DROPOUT = -1
 
 
 def takes(net, state, X, targets) -> bool:
@@ -66,24 +69,30 @@ def takes(net, state, X, targets) -> bool:
 class Plan:
     """The layer table and the flat workspace of one network at one batch size.
 
-    layers int64 (L, 8): in and out units, offsets of W and b in the parameter buffer, the
+    layers int64 (L, 9): in and out units, offsets of W and b in the parameter buffer, the
     activation's code, offsets of the layer's output y, its gradient and its z (y's when
-    the unit does not keep z) in ``ws``; params float64 (L,): the activations'
-    parameters; ws (size,) of the net's dtype, the gathered input x first.
+    the unit does not keep z) in ``ws``, and of its input after dropout (NO_DROPOUT if it
+    has none); params float64 (L,): the activations' parameters; cuts uint64 (L,) and
+    factors (L,) of the net's dtype: each dropout's threshold and scale
+    (``kernels/dropout.py``); ws (size,) of the net's dtype, the gathered input x first.
     """
 
     def __init__(self, net, batch: int, transposed: bool):
         self.transposed = transposed
-        self.layers = np.empty((net.n_layers, 8), np.int64)
+        self.layers = np.empty((net.n_layers, 9), np.int64)
         self.params = np.empty(net.n_layers, np.float64)
+        self.cuts = np.array([threshold(rate) for rate in net.dropout], np.uint64)
+        self.factors = np.array([scale(rate, net.dtype) for rate in net.dropout], net.dtype)
         at = batch * net.sizes[0]
         w_at, b_at = 0, net.n_weights
         for l, (i, o, spec) in enumerate(zip(net.sizes[:-1], net.sizes[1:], net.activations)):
             unit, p = resolve(spec)
             keeps_z = unit.USES == "z"
+            drop_at = at if net.dropout[l] else NO_DROPOUT
+            at += batch * i if net.dropout[l] else 0
             y_at, d_at = at, at + batch * o
             z_at = d_at + batch * o if keeps_z else y_at
-            self.layers[l] = (i, o, w_at, b_at, CODES[unit.NAME], y_at, d_at, z_at)
+            self.layers[l] = (i, o, w_at, b_at, CODES[unit.NAME], y_at, d_at, z_at, drop_at)
             self.params[l] = p
             at = d_at + batch * o * (2 if keeps_z else 1)
             w_at, b_at = w_at + i * o, b_at + o
@@ -128,7 +137,8 @@ def _run(net, plan, slots, state, X, targets, orders, n_epochs, batch_size, lrs,
     update = update_function(state.rule, net.dtype, len(state.slots))
     return _train(
         update, net.params, net.grads, slots, plan.ws,
-        plan.layers, plan.params, LOSS_CODES[net.loss],
+        plan.layers, plan.params, plan.cuts, plan.factors, np.uint64(net.dropout_seed),
+        LOSS_CODES[net.loss],
         X, targets if classify else no_labels, no_targets if classify else targets,
         net.dtype.type(net.input_scale),
         orders if orders is not None else np.empty((0, 0), np.int64), orders is not None,
@@ -138,21 +148,23 @@ def _run(net, plan, slots, state, X, targets, orders, n_epochs, batch_size, lrs,
 
 def intermediates(net, m):
     """After a one-batch call of m rows: the gathered input (m, i), the layer outputs
-    (m, units), the gradients of their pre-activations dz (m, units) and the kept z (or
-    None), as the driver computed them (views, transposed back where needed)."""
+    (m, units), the gradients of their pre-activations dz (m, units), the kept z (or
+    None) and each layer's input after dropout (m, i) (or None), as the driver computed
+    them (views, transposed back where needed)."""
     plan = plan_for(net, m)
 
     def rows(at, units):  # the driver's own view, transposed back to (m, units)
         a = _view(plan.ws, at, units, m, plan.transposed)
         return a.T if plan.transposed else a
 
-    outs, dz, zs = [], [], []
-    for l, o in enumerate(net.sizes[1:]):
+    outs, dz, zs, dropped = [], [], [], []
+    for l, (i, o) in enumerate(zip(net.sizes[:-1], net.sizes[1:])):
         layer = plan.layers[l]
         outs.append(rows(layer[Y_AT], o))
         dz.append(rows(layer[D_AT], o))
         zs.append(rows(layer[Z_AT], o) if layer[Z_AT] != layer[Y_AT] else None)
-    return rows(0, net.sizes[0]), outs, dz, zs
+        dropped.append(rows(layer[DROP_AT], i) if layer[DROP_AT] != NO_DROPOUT else None)
+    return rows(0, net.sizes[0]), outs, dz, zs, dropped
 
 
 # -- the compiled pieces ------------------------------------------------------------------
@@ -195,12 +207,34 @@ def _layer(params, grads, ws, layers, l, m, transposed):
     W = params[layer[W_AT]:layer[W_AT] + i * o].reshape((i, o))
     dW = grads[layer[W_AT]:layer[W_AT] + i * o].reshape((i, o))
     b, db = params[layer[B_AT]:layer[B_AT] + o], grads[layer[B_AT]:layer[B_AT] + o]
-    a_in = _view(ws, 0 if l == 0 else layers[l - 1, Y_AT], i, m, transposed)
+    a_in = _view(ws, _input_at(layers, l), i, m, transposed)
     y = _view(ws, layer[Y_AT], o, m, transposed)
     z = _view(ws, layer[Z_AT], o, m, transposed)
     dz = _view(ws, layer[D_AT], o, m, transposed)
     dx = _view(ws, layers[l - 1, D_AT] if l else 0, i, m if l else 0, transposed)
     return W, dW, b, db, a_in, y, z, dz, dx
+
+
+@njit(**JIT)
+def _input_at(layers, l):
+    """Offset of layer l's input: after its dropout, else layer l-1's output or x."""
+    if layers[l, DROP_AT] != NO_DROPOUT:
+        return layers[l, DROP_AT]
+    return 0 if l == 0 else layers[l - 1, Y_AT]
+
+
+@njit(**JIT)
+def _dropout(ws, layers, l, m, transposed, key, cut, factor, backward):
+    """Layer l's dropout: forward, its input (x or layer l-1's output) masked into its
+    dropped buffer; backward, the gradient of layer l-1's output masked in place."""
+    i = layers[l, N_IN]
+    if backward:
+        d = _view(ws, layers[l - 1, D_AT], i, m, transposed)
+        mask_rows(d, d, key, cut, factor, transposed)
+    else:
+        a = _view(ws, 0 if l == 0 else layers[l - 1, Y_AT], i, m, transposed)
+        mask_rows(_view(ws, layers[l, DROP_AT], i, m, transposed), a, key, cut, factor,
+                  transposed)
 
 
 # -- the two layouts' layer sweeps and loss: (batch, units) with BLAS, (units, batch) ------
@@ -248,7 +282,8 @@ def _loss_t(ws, last, loss_code, labels_b, T_b, m):
 
 
 @njit(**JIT)
-def _train(update, params, grads, slots, ws, layers, act_params, loss_code, X, labels, T,
+def _train(update, params, grads, slots, ws, layers, act_params, cuts, factors, seed,
+           loss_code, X, labels, T,
            scale, orders, shuffled, n_epochs, batch, rows, hp, lrs, step, n_decay,
            bounds, limit, loss_sum, correct):
     # rows: None for the row-major layout, True for the transposed one. A None argument
@@ -275,7 +310,11 @@ def _train(update, params, grads, slots, ws, layers, act_params, loss_code, X, l
                 _gather(ws, X, labels, T, labels_b, T_b,
                         orders[epoch] if shuffled else no_rows, start, m, scale,
                         transposed, classify)
+            t = np.uint64(step + steps + 1)  # this step's: its dropout masks
             for l in range(n_layers):
+                if layers[l, DROP_AT] != NO_DROPOUT:
+                    _dropout(ws, layers, l, m, transposed, compiled_key_of(seed, t, np.uint64(l)),
+                             cuts[l], factors[l], False)
                 if rows is None:
                     _forward_rows(params, grads, ws, layers, act_params, l, m)
                 else:
@@ -292,6 +331,9 @@ def _train(update, params, grads, slots, ws, layers, act_params, loss_code, X, l
                     _backward_rows(params, grads, ws, layers, act_params, l, m)
                 else:
                     _backward_t(params, grads, ws, layers, act_params, l, m)
+                if l > 0 and layers[l, DROP_AT] != NO_DROPOUT:
+                    _dropout(ws, layers, l, m, transposed, compiled_key_of(seed, t, np.uint64(l)),
+                             cuts[l], factors[l], True)
             if not call_update(update, params, slots, grads, hp, lrs[steps],
                                step + steps + 1, n_decay, bounds, limit):
                 return STOP_GRADIENT, epoch, batch_index, steps
