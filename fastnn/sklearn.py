@@ -62,7 +62,7 @@ try:
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
     from sklearn.utils.optimize import _check_optimize_result
-    from sklearn.utils.validation import check_is_fitted
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 except ImportError:  # pragma: no cover - exercised in an environment without the extra
     raise ImportError("fastnn.sklearn needs the 'sklearn' extra: pip install "
                       "'fastnn[sklearn]'") from None
@@ -150,37 +150,76 @@ def _dense(rows, dtype):
 
 class _SklearnObjective:
     """sklearn's lbfgs objective at flat float64 parameters x: (loss, gradient (p,)
-    float64). fastnn computes the mean loss and its gradient over the rows, CHUNK_ROWS at
-    a time (``kernels.loop.loss_and_gradient``; one chunk, the full batch, up to
-    CHUNK_ROWS rows), scaled to sklearn's conventions (loss times ``_loss_scale()``,
-    gradient over ``_grad_scale()``), plus sklearn's L2 term ``alpha/2 ||W||^2 / n`` and
-    its gradient ``alpha W / n`` on the weights. Overflow gives inf or NaN silently, as
-    sklearn's does; the line search steps back."""
+    float64). fastnn computes the (weighted) mean loss and its gradient over the rows,
+    CHUNK_ROWS at a time (``kernels.loop.loss_and_gradient``; one chunk, the full batch,
+    up to CHUNK_ROWS rows), scaled to sklearn's conventions (loss times
+    ``_loss_scale()`` plus ``_loss_offsets``' mean, gradient over ``_grad_scale()``),
+    plus sklearn's L2 term ``alpha/2 ||W||^2 / s`` and its gradient ``alpha W / s`` on
+    the weights, s the weight sum (n without weights). Overflow gives inf or NaN
+    silently, as sklearn's does; the line search steps back."""
 
-    def __init__(self, estimator, model, X, targets):
-        self.net, self.X, self.targets = model.net, X, targets
+    def __init__(self, estimator, model, X, targets, y, weights):
+        self.net, self.X, self.targets, self.weights = model.net, X, targets, weights
         self.alpha = float(estimator.alpha)
         self.loss_scale = estimator._loss_scale()
         self.grad_scale = 1.0 / estimator._grad_scale()
+        self.offset = _mean_offset(estimator._loss_offsets(y), weights)
+        self.total = X.shape[0] if weights is None else float(weights.sum())
         self.ops = get_backend()
-        self.chunks = [slice(start, min(start + CHUNK_ROWS, X.shape[0]))
-                       for start in range(0, X.shape[0], CHUNK_ROWS)]
+        self.chunks = []  # (rows, their share of the weight), chunks of zero weight left out
+        for start in range(0, X.shape[0], CHUNK_ROWS):
+            rows = slice(start, min(start + CHUNK_ROWS, X.shape[0]))
+            weight = rows.stop - rows.start if weights is None else float(weights[rows].sum())
+            if weight > 0:
+                self.chunks.append((rows, weight / self.total))
 
     def __call__(self, x):
-        net, n = self.net, self.X.shape[0]
+        net, w = self.net, self.weights
         net.params[...] = x
         loss, grad = 0.0, np.zeros(net.n_params)
         with np.errstate(over="ignore", invalid="ignore"):
-            for rows in self.chunks:
-                share = (rows.stop - rows.start) / n
+            for rows, share in self.chunks:
                 loss += share * loop.loss_and_gradient(
-                    self.ops, net, _dense(self.X[rows], net.dtype), self.targets[rows])
+                    self.ops, net, _dense(self.X[rows], net.dtype), self.targets[rows],
+                    None if w is None else w[rows])
                 grad += share * net.grads.astype(np.float64)
             W = x[:net.n_weights]
-            loss = self.loss_scale * loss + 0.5 * self.alpha * float(np.dot(W, W)) / n
+            loss = (self.loss_scale * loss + self.offset
+                    + 0.5 * self.alpha * float(np.dot(W, W)) / self.total)
             grad *= self.grad_scale
-            grad[:net.n_weights] += (self.alpha / n) * W
+            grad[:net.n_weights] += (self.alpha / self.total) * W
         return loss, grad
+
+
+def _epoch_weights(weights, order, n, batch):
+    """(the weights fastnn trains an epoch with, the factor of sklearn's L2 term in
+    ``loss_``). sklearn's loss of a batch is its rows' weighted mean and its epoch loss
+    the mean of the batches' losses weighted by their rows; fastnn's epoch loss weighs
+    each batch by its weight. Rescaling each batch's weights to sum to its row count
+    leaves every batch's loss and gradient as they were and makes the two epoch losses
+    one. The L2 term ``alpha/2 ||W||^2 / s_b`` of each batch (s_b its weight, its rows
+    without weights) enters ``loss_`` as ``sum_b rows_b / s_b / n``. None: (None,
+    batches / n)."""
+    starts = np.arange(0, n, batch)
+    if weights is None:
+        return None, len(starts) / n
+    rows = np.arange(n) if order is None else order
+    in_order = weights[rows]
+    sums = np.add.reduceat(in_order, starts)
+    counts = np.diff(np.append(starts, n))
+    scale = np.divide(counts, sums, out=np.zeros(len(sums)), where=sums > 0)
+    epoch = np.empty(n)
+    epoch[rows] = in_order * np.repeat(scale, counts)
+    return epoch, float(scale.sum()) / n
+
+
+def _mean_offset(offsets, weights) -> float:
+    """The (weighted) mean of per-row loss offsets (n,), 0 for None."""
+    if offsets is None:
+        return 0.0
+    if weights is None:
+        return float(np.mean(offsets))
+    return float(np.dot(weights, offsets) / weights.sum())
 
 
 def _widened(model: Sequential, dtype) -> Sequential:
@@ -261,15 +300,20 @@ class _BaseMLP(BaseEstimator):
         return contextlib.nullcontext() if self.backend is None else use_backend(self.backend)
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on X (n_samples, n_features), dense or sparse (CSR, CSC), and y: up to
-        max_iter epochs (sgd, adam) or L-BFGS iterations (lbfgs); return self."""
-        return self._fit(X, y, incremental=False)
+        max_iter epochs (sgd, adam) or L-BFGS iterations (lbfgs); return self.
+        sample_weight (n_samples,): each row's weight in the loss, as sklearn's (each
+        batch's loss is its rows' weighted mean; alpha's term is divided by the weight
+        sum instead of the row count); None weighs every row 1."""
+        return self._fit(X, y, sample_weight, incremental=False)
 
-    def _fit(self, X, y, incremental):
+    def _fit(self, X, y, sample_weight, incremental):
         hidden = self._check_params()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = np.asarray(_check_sample_weight(sample_weight, X), np.float64)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         layer_units = [X.shape[1], *hidden, y.shape[1]]
@@ -284,9 +328,9 @@ class _BaseMLP(BaseEstimator):
         X = _training_rows(X, self.fastnn_model_.dtype)
         with self._backend():
             if self.solver == "lbfgs":
-                self._fit_lbfgs(X, y)
+                self._fit_lbfgs(X, y, sample_weight)
             else:
-                self._fit_stochastic(X, y, random_state, incremental)
+                self._fit_stochastic(X, y, sample_weight, random_state, incremental)
         self._sync_params()
         return self
 
@@ -334,7 +378,7 @@ class _BaseMLP(BaseEstimator):
                 self.best_validation_score_ = None
         self._sync_params()
 
-    def _fit_lbfgs(self, X, y):
+    def _fit_lbfgs(self, X, y, sample_weight):
         """sklearn's ``_fit_lbfgs``: ``scipy.optimize.minimize(method="L-BFGS-B")`` with its
         options over the flat parameters, fastnn computing the loss and gradient."""
         model = self.fastnn_model_
@@ -346,7 +390,8 @@ class _BaseMLP(BaseEstimator):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a trial step
             result = scipy.optimize.minimize(
-                _SklearnObjective(self, model, X, targets), model.params.astype(np.float64),
+                _SklearnObjective(self, model, X, targets, y, sample_weight),
+                model.params.astype(np.float64),
                 method="L-BFGS-B", jac=True,
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
                          **_get_additional_lbfgs_options_dict("iprint", iprint)})
@@ -356,7 +401,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(NON_FINITE)
         model.net.params[...] = result.x
 
-    def _fit_stochastic(self, X, y, random_state, incremental):
+    def _fit_stochastic(self, X, y, sample_weight, random_state, incremental):
         """sklearn's ``_fit_stochastic``: each epoch is one fastnn ``fit(epochs=1)`` call on
         the rows in sklearn's shuffled order; stopping, learning-rate schedules, early
         stopping and the ConvergenceWarning as sklearn does them."""
@@ -368,12 +413,15 @@ class _BaseMLP(BaseEstimator):
                 reset()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        X_val = y_val = None
+        X_val = y_val = w_val = None
         if self.early_stopping:
             stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
-            X, X_val, y, y_val = train_test_split(X, y, random_state=random_state,
-                                                  test_size=self.validation_fraction,
-                                                  stratify=stratify)
+            arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+            X, X_val, y, y_val, *weights = train_test_split(
+                *arrays, random_state=random_state, test_size=self.validation_fraction,
+                stratify=stratify)
+            if weights:
+                sample_weight, w_val = weights
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
@@ -388,25 +436,29 @@ class _BaseMLP(BaseEstimator):
                               "is going to be clipped", stacklevel=4)
             batch = int(np.clip(self.batch_size, 1, n))
         targets = self._fastnn_targets(y, model.dtype)
+        offsets = self._loss_offsets(y)
+        mean_weight = 1.0 if sample_weight is None else float(sample_weight.mean())
         sample_idx = np.arange(n)
-        n_batches = -(-n // batch)
         loss_scale = self._loss_scale()
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:  # the rows in sklearn's order, gathered batch by batch
                     sample_idx = sk_shuffle(sample_idx, random_state=random_state)
-                loss = self._fit_epoch(model, X, targets, batch,
-                                       sample_idx if self.shuffle else None)
+                order = sample_idx if self.shuffle else None
+                weights, per_batch = _epoch_weights(sample_weight, order, n, batch)
+                loss = self._fit_epoch(model, X, targets, weights, batch, order,
+                                       self._optimizer(batch * mean_weight))
                 with np.errstate(over="ignore"):  # a diverging run fails in the next epoch
                     penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in model.net.W)
                 self.n_iter_ += 1
-                self.loss_ = loss * loss_scale + 0.5 * self.alpha * penalty * n_batches / n
+                self.loss_ = (loss * loss_scale + 0.5 * self.alpha * penalty * per_batch
+                              + _mean_offset(offsets, weights))
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                self._update_no_improvement_count(X_val, y_val)
+                self._update_no_improvement_count(X_val, y_val, w_val)
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
                     self._learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
                 if self._no_improvement_count > self.n_iter_no_change:
@@ -427,42 +479,49 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             model.set_params(self._best_params)
 
-    def _fit_epoch(self, model, X, targets, batch, order) -> float:
+    def _fit_epoch(self, model, X, targets, weights, batch, order, optimizer) -> float:
         """One epoch over the rows in ``order`` (None: as they are); returns its mean
-        fastnn loss. Dense X trains in one fastnn call that gathers each batch itself (X
-        is never copied into the order); sparse X chunk by chunk, each a whole number of
-        batches densified in the epoch's order."""
+        fastnn loss (``weights``: the epoch's, see :func:`_epoch_weights`, or None). Dense
+        X trains in one fastnn call that gathers each batch itself (X is never copied
+        into the order); sparse X chunk by chunk, each a whole number of batches
+        densified in the epoch's order."""
         if not sp.issparse(X):
-            return self._fit_rows(model, X, targets, batch, order)
+            return self._fit_rows(model, X, targets, weights, batch, order, optimizer)
         n = X.shape[0]
         rows = batch * max(1, CHUNK_ROWS // batch)
         loss_sum = 0.0
         for start in range(0, n, rows):
             take = (np.arange(start, min(start + rows, n)) if order is None
                     else order[start:start + rows])
-            loss_sum += len(take) * self._fit_rows(model, _dense(X[take], model.dtype),
-                                                   targets[take], batch, None)
-        return loss_sum / n
+            w = None if weights is None else weights[take]
+            share = len(take) if w is None else float(w.sum())
+            if share > 0:  # a chunk of zero weights only (sklearn: 0/0) is skipped
+                loss_sum += share * self._fit_rows(model, _dense(X[take], model.dtype),
+                                                   targets[take], w, batch, None, optimizer)
+        return loss_sum / (n if weights is None else float(weights.sum()))
 
-    def _fit_rows(self, model, X, targets, batch, order) -> float:
+    def _fit_rows(self, model, X, targets, weights, batch, order, optimizer) -> float:
         """One fastnn epoch over dense X (rows in ``order``, None: as they are); its mean
-        loss. ValueError, as sklearn's, if the weights stop being finite. fastnn's
-        warning of a finite explosion is left out: sklearn's estimators only fail on
-        non-finite weights, and one clear error is enough."""
+        loss (weighted by ``weights``, or None). ValueError, as sklearn's, if the weights
+        stop being finite. fastnn's warning of a finite explosion is left out: sklearn's
+        estimators only fail on non-finite weights, and one clear error is enough."""
+        weighted = {} if weights is None else {"sample_weight": weights}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", TrainingDivergenceWarning)
                 history = training.fit(model, X, targets, epochs=1, batch_size=batch,
-                                       optimizer=self._optimizer(batch), shuffle=False,
-                                       verbose=0, order=order)
+                                       optimizer=optimizer, shuffle=False,
+                                       verbose=0, order=order, **weighted)
         except TrainingDivergedError:
             raise ValueError(NON_FINITE) from None
         return float(history["loss"][-1])
 
-    def _optimizer(self, batch):
-        """The fastnn optimizer whose updates are sklearn's (see the module docstring)."""
+    def _optimizer(self, batch_weight):
+        """The fastnn optimizer whose updates are sklearn's (see the module docstring):
+        sklearn divides alpha's gradient by each batch's weight (its rows without
+        weights); ``batch_weight`` is the full batch's, its mean with weights."""
         c = self._grad_scale()
-        weight_decay = c * self.alpha / batch
+        weight_decay = c * self.alpha / batch_weight
         if self.solver == "sgd":
             momentum = float(self.momentum)
             return SGD(lr=self._learning_rate / c, momentum=momentum,
@@ -487,9 +546,9 @@ class _BaseMLP(BaseEstimator):
             print(f"{msg} Setting learning rate to {self._learning_rate:f}")
         return True
 
-    def _update_no_improvement_count(self, X_val, y_val):
+    def _update_no_improvement_count(self, X_val, y_val, w_val):
         if self.early_stopping:
-            score = self._validation_score(X_val, y_val)
+            score = self._validation_score(X_val, y_val, w_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
@@ -508,12 +567,21 @@ class _BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _validation_score(self, X_val, y_val) -> float:
+    def _validation_score(self, X_val, y_val, w_val) -> float:
+        """sklearn's ``_score_with_function``: the score of the validation rows (weighted
+        by w_val, or None), NaN if a prediction is not finite."""
         try:
             y_pred = self._predict_validated(X_val)
         except NonFiniteError:
             return np.nan
-        return float(self._score_function(y_val, y_pred))
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return float(self._score_function(y_val, y_pred, sample_weight=w_val))
+
+    def _loss_offsets(self, y):
+        """Per row, what sklearn's loss adds to fastnn's scaled one (n,) float64, or None
+        (the Poisson deviance's ``sum_k xlogy(y, y) - y``)."""
+        return None
 
     def _sync_params(self):
         """coefs_ and intercepts_ as copies of the fastnn model's parameters."""
@@ -640,7 +708,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return X, self._label_binarizer.transform(y).astype(bool)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y), continuing the optimizer; ``classes`` (every label of
         the whole data) is required on the first call, as in sklearn."""
         if not hasattr(self, "classes_"):
@@ -653,7 +721,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
             raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
                              f"partial_fit, was: {self.classes_!r}")
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def _fastnn_loss(self):
         return "softmax_cross_entropy" if self.out_activation_ == "softmax" else "sigmoid_bce"
@@ -672,8 +740,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _loss_scale(self):
         return 1.0 if self.out_activation_ == "softmax" else float(self.n_outputs_)
 
-    def _score_function(self, y_true, y_pred):
-        return accuracy_score(y_true, y_pred)
+    def _score_function(self, y_true, y_pred, sample_weight=None):
+        return accuracy_score(y_true, y_pred, sample_weight=sample_weight)
 
     def _proba(self, logits):
         if self.out_activation_ == "softmax":
@@ -769,11 +837,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             y = column_or_1d(y, warn=True)
         return X, y
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing the optimizer. Available for lbfgs too, as
         sklearn's MLPRegressor.partial_fit is (there it runs an lbfgs fit from the
-        current weights); MLPClassifier refuses it, as sklearn's does."""
-        return self._fit(X, y, incremental=True)
+        current weights); MLPClassifier refuses it, as sklearn's does. sample_weight: see ``fit``."""
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def _fastnn_loss(self):
         return "mse"
@@ -790,8 +858,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _loss_scale(self):
         return 0.5
 
-    def _score_function(self, y_true, y_pred):
-        return r2_score(y_true, y_pred)
+    def _score_function(self, y_true, y_pred, sample_weight=None):
+        return r2_score(y_true, y_pred, sample_weight=sample_weight)
 
     def _predict_validated(self, X):
         out = self._logits(X, validate=False)

@@ -289,7 +289,7 @@ def test_partial_fit(backend):
 
 
 # -- lbfgs ------------------------------------------------------------------------------
-def _sklearn_objective(ref, X, y):
+def _sklearn_objective(ref, X, y, sample_weight=None):
     """sklearn's own lbfgs objective of a fitted ``ref``: x -> (loss, gradient)."""
     Y = ref._label_binarizer.transform(y) if hasattr(ref, "classes_") else y
     Y = Y.reshape(len(X), -1)
@@ -298,28 +298,33 @@ def _sklearn_objective(ref, X, y):
     deltas = [None] * (len(units) - 1)
     coef_grads = [np.empty((i, o)) for i, o in zip(units[:-1], units[1:])]
     intercept_grads = [np.empty(o) for o in units[1:]]
-    return lambda x: ref._loss_grad_lbfgs(x, X, Y, None, activations, deltas, coef_grads,
-                                          intercept_grads)
+    return lambda x: ref._loss_grad_lbfgs(x, X, Y, sample_weight, activations, deltas,
+                                          coef_grads, intercept_grads)
 
 
 @pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("chunk_rows", [8192, 64], ids=["one-pass", "chunked"])
-def test_lbfgs_objective_is_sklearns(backend, kind, reference, ours, chunk_rows, monkeypatch):
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_lbfgs_objective_is_sklearns(backend, kind, reference, ours, chunk_rows, weighted,
+                                     monkeypatch):
     """The loss and gradient L-BFGS-B sees, at the same parameters, are sklearn's: its
     loss scale per loss (half squared error, log-loss summed over logistic outputs), its
-    L2 term. float64, 400 rows: each is a sum of a few hundred float64 terms (relative
-    rounding well under 1e-13); 1e-12. In chunks (64 rows) the same sums, regrouped."""
+    L2 term, its sample weights (zeros among them). float64, 400 rows: each is a sum of a
+    few hundred float64 terms (relative rounding well under 1e-13); 1e-12. In chunks (64
+    rows) the same sums, regrouped."""
     import fastnn.sklearn as fsk
     monkeypatch.setattr(fsk, "CHUNK_ROWS", chunk_rows)
     X, y = _data(kind)
     kw = dict(hidden_layer_sizes=(16, 8), random_state=0, solver="lbfgs", max_iter=1,
               alpha=0.3, activation="tanh")
     ref, est = reference(**kw).fit(X, y), ours(**kw).fit(X, y)
-    theirs = _sklearn_objective(ref, X, y)
+    w = (np.random.default_rng(1).integers(0, 4, len(X)) * 0.7 if weighted else None)
+    theirs = _sklearn_objective(ref, X, y, w)
     model = est.fastnn_model_
     Xd, yd = est._validate_input(X, y, incremental=True, reset=False)
-    ours_fn = fsk._SklearnObjective(est, model, Xd, est._fastnn_targets(
-        yd.reshape(len(X), -1), model.dtype))
+    yd = yd.reshape(len(X), -1)
+    ours_fn = fsk._SklearnObjective(est, model, Xd, est._fastnn_targets(yd, model.dtype),
+                                    yd, w)
     x = np.random.default_rng(0).normal(0, 0.5, model.net.n_params)
     loss, grad = ours_fn(x)
     ref_loss, ref_grad = theirs(x)
