@@ -52,7 +52,7 @@ import numpy as np
 try:
     import scipy.optimize
     import scipy.sparse as sp
-    from scipy.special import expit, softmax
+    from scipy.special import expit, softmax, xlogy
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
@@ -83,6 +83,7 @@ from . import training
 from .backend import get_backend, use_backend
 from .errors import NonFiniteError, TrainingDivergedError, TrainingDivergenceWarning
 from .kernels import loop
+from .kernels.contract import LOSSES
 from .layers import Dense
 from .model import Sequential
 from .optimizers import SGD, Adam
@@ -782,9 +783,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor, scikit-learn's API, trained by fastnn (mse).
+    """Multi-layer perceptron regressor, scikit-learn's API, trained by fastnn.
 
-    ``loss`` is sklearn's first parameter since 1.7; only 'squared_error' is supported.
+    ``loss`` is sklearn's first parameter since 1.7: 'squared_error' trains fastnn's mse,
+    'poisson' its poisson loss (log link: the network's output is log mu, predictions
+    are exp of it; targets >= 0).
     """
     __doc__ += _PARAMS_DOC.format(name="MLPRegressor")
 
@@ -823,11 +826,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.dtype = dtype
 
     def _check_params(self):
-        if self.loss != "squared_error":
-            raise ValueError(f"MLPRegressor(loss={self.loss!r}) is not supported by "
-                             f"fastnn.sklearn: only loss='squared_error'"
-                             + (" (fastnn has no Poisson loss)" if self.loss == "poisson"
-                                else ""))
+        if self.loss not in ("squared_error", "poisson"):
+            raise ValueError(f"The 'loss' parameter of MLPRegressor must be a str among "
+                             f"{{'poisson', 'squared_error'}}. Got {self.loss!r} instead.")
+        if self.loss == "poisson" and "poisson" not in LOSSES:
+            raise ValueError("MLPRegressor(loss='poisson') needs fastnn's poisson loss, "
+                             "which this fastnn does not have: use loss='squared_error'")
         return super()._check_params()
 
     def _validate_input(self, X, y, incremental, reset):
@@ -844,31 +848,43 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _fastnn_loss(self):
-        return "mse"
+        return "poisson" if self.loss == "poisson" else "mse"
 
     def _out_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _fastnn_targets(self, y, dtype):
         return np.ascontiguousarray(y, dtype=dtype)
 
-    def _grad_scale(self):
-        return 2.0 / self.n_outputs_
+    def _grad_scale(self):  # poisson: fastnn averages the k outputs, sklearn sums them
+        return (1.0 if self.loss == "poisson" else 2.0) / self.n_outputs_
 
-    def _loss_scale(self):
-        return 0.5
+    def _loss_scale(self):  # sklearn's half squared error, its Poisson summed over outputs
+        return float(self.n_outputs_) if self.loss == "poisson" else 0.5
+
+    def _loss_offsets(self, y):
+        """sklearn's half Poisson deviance ``xlogy(y, y / mu) - y + mu`` is fastnn's
+        ``mu - y log mu`` plus ``xlogy(y, y) - y``, summed over the outputs."""
+        if self.loss != "poisson":
+            return None
+        y = np.asarray(y, np.float64).reshape(len(y), -1)
+        return (xlogy(y, y) - y).sum(axis=1)
+
+    def _outputs(self, z):
+        """Predictions from the network's output: exp for poisson (in place)."""
+        return np.exp(z, out=z) if self.loss == "poisson" else z
 
     def _score_function(self, y_true, y_pred, sample_weight=None):
         return r2_score(y_true, y_pred, sample_weight=sample_weight)
 
     def _predict_validated(self, X):
-        out = self._logits(X, validate=False)
+        out = self._outputs(self._logits(X, validate=False))
         return out.ravel() if out.shape[1] == 1 else out
 
     def predict(self, X):
         """Predictions (n,) for one target, (n, n_outputs) for several; float32 only when
         both X and the coefficients are."""
-        out = self._logits(X)
+        out = self._outputs(self._logits(X))
         return out.ravel() if out.shape[1] == 1 else out
 
     def __sklearn_tags__(self):
