@@ -36,8 +36,16 @@ trains chunk by chunk (each a whole number of batches, gathered in the epoch's o
 lbfgs sums the loss and gradient over chunks, prediction runs chunk by chunk. A dense
 copy of MNIST would be 188 MB (float32); a chunk is 25 MB.
 
-Not supported (each refused with a message): ``loss='poisson'``, ``momentum=1``. fit has
-no ``sample_weight``, so meta-estimators (bagging) fall back to resampling rows.
+``sample_weight`` (fit, partial_fit) follows sklearn: each batch's loss is its rows'
+weighted mean (fastnn's weighted losses), ``loss_`` the batches' losses averaged by
+their rows (fastnn's epoch loss once each batch's weights are rescaled to sum to its
+rows, which changes no batch's loss or gradient), early stopping's split and scores
+weighted. One known difference: sklearn divides alpha's gradient by each batch's weight,
+fastnn's weight decay by the mean batch weight (exact in full batches and without
+weights, as difference (1) above).
+
+Not supported (refused with a message): ``momentum=1``; negative sample weights
+(sklearn's own error for them; its MLP takes them).
 """
 
 from __future__ import annotations
@@ -314,7 +322,8 @@ class _BaseMLP(BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
-            sample_weight = np.asarray(_check_sample_weight(sample_weight, X), np.float64)
+            sample_weight = np.asarray(_check_sample_weight(  # fastnn's losses need w >= 0
+                sample_weight, X, ensure_non_negative=True), np.float64)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         layer_units = [X.shape[1], *hidden, y.shape[1]]

@@ -1,6 +1,7 @@
 """fastnn.sklearn: scikit-learn's estimator checks, sklearn's own MLP as the reference for
 the updates, and the ways users combine estimators (pipelines, searches, pickles)."""
 
+import functools
 import pickle
 import subprocess
 import sys
@@ -63,6 +64,9 @@ def _data(kind, n=400):
     if kind == "multilabel":
         return X, np.stack([y == 0, y == 1, y != 1], axis=1).astype(int)
     X, Y = make_regression(n, 5, n_targets=2, random_state=0)
+    if kind == "counts":  # two Poisson targets whose log-mean is linear in X
+        rates = np.exp(0.4 * X[:, :2] + [0.5, -0.5])
+        return X, np.random.default_rng(0).poisson(rates).astype(float)
     return X, Y / 100 if kind == "multioutput" else Y[:, 0] / 100
 
 
@@ -75,7 +79,9 @@ CASES = [("multiclass", sk_nn.MLPClassifier, MLPClassifier),
          ("binary", sk_nn.MLPClassifier, MLPClassifier),
          ("multilabel", sk_nn.MLPClassifier, MLPClassifier),
          ("regression", sk_nn.MLPRegressor, MLPRegressor),
-         ("multioutput", sk_nn.MLPRegressor, MLPRegressor)]
+         ("multioutput", sk_nn.MLPRegressor, MLPRegressor),
+         ("counts", functools.partial(sk_nn.MLPRegressor, loss="poisson"),
+          functools.partial(MLPRegressor, loss="poisson"))]
 
 
 @pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
@@ -288,6 +294,110 @@ def test_partial_fit(backend):
     assert reg.n_iter_ == 1 and len(reg.loss_curve_) == 3
 
 
+# -- sample weights -------------------------------------------------------------------------
+def _weights(n, seed=1):
+    """Integer-like weights 0..3 times 0.7: zeros among them, batches of unequal weight."""
+    return np.random.default_rng(seed).integers(0, 4, n) * 0.7
+
+
+@pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("settings", [
+    dict(solver="sgd", momentum=0.9, max_iter=3, alpha=0.0, batch_size=100),
+    dict(solver="sgd", momentum=0.0, max_iter=3, alpha=0.01, batch_size=400)],
+    ids=["minibatch", "full-batch"])
+def test_sample_weight_sgd_is_sklearns(backend, kind, reference, ours, settings):
+    """Weighted batches as sklearn's: each batch's weighted mean loss and its gradient,
+    loss_ the batches' losses averaged by rows. float64: the weights to rounding (1e-12),
+    as unweighted. sklearn divides alpha by each batch's weight; fastnn's decay is one
+    per epoch (the mean batch weight): exact in full batches, so alpha there only."""
+    X, y = _data(kind)
+    w = _weights(len(X))
+    kw = dict(hidden_layer_sizes=(16,), random_state=0, learning_rate_init=0.01, **settings)
+    ref = reference(**kw).fit(X, y, sample_weight=w)
+    est = ours(**kw).fit(X, y, sample_weight=w)
+    assert _max_diff(ref, est) < 1e-12
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-12)
+    assert est.n_iter_ == ref.n_iter_ and est.t_ == ref.t_
+
+
+@pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
+def test_sample_weight_lbfgs_is_sklearns(backend, kind, reference, ours):
+    """The weighted objective (test_lbfgs_objective_is_sklearns) driven by scipy: 20
+    iterations end at sklearn's weights (as unweighted: 1e-10)."""
+    X, y = _data(kind)
+    w = _weights(len(X))
+    kw = dict(hidden_layer_sizes=(16,), random_state=0, solver="lbfgs", max_iter=20,
+              alpha=1e-3)
+    ref = reference(**kw).fit(X, y, sample_weight=w)
+    est = ours(**kw).fit(X, y, sample_weight=w)
+    assert _max_diff(ref, est) < 1e-10 and est.n_iter_ == ref.n_iter_
+    assert est.loss_ == pytest.approx(ref.loss_, rel=1e-10)
+
+
+def test_sample_weight_early_stopping_and_partial_fit_are_sklearns(backend):
+    """The validation split carries the weights and the scores are weighted; partial_fit
+    takes sample_weight (sklearn's signature: before classes)."""
+    X, y = _data("multiclass")
+    w = _weights(len(X))
+    kw = dict(hidden_layer_sizes=(16,), early_stopping=True, max_iter=40, n_iter_no_change=3,
+              solver="sgd", momentum=0.0, learning_rate_init=0.05, batch_size=360,
+              random_state=0)  # 360 training rows: one full batch
+    ref = sk_nn.MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    est = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    assert est.n_iter_ == ref.n_iter_ and est.validation_scores_ == ref.validation_scores_
+    assert _max_diff(ref, est) < 1e-12
+    kw = dict(hidden_layer_sizes=(16,), solver="sgd", batch_size=100, random_state=0,
+              learning_rate_init=0.01, alpha=0.0)
+    ref, est = sk_nn.MLPClassifier(**kw), MLPClassifier(**kw)
+    for rows in (slice(0, 200), slice(200, 400), slice(0, 400)):
+        ref.partial_fit(X[rows], y[rows], w[rows], classes=[0, 1, 2])
+        est.partial_fit(X[rows], y[rows], w[rows], classes=[0, 1, 2])
+    assert _max_diff(ref, est) < 1e-12
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sample_weight_sparse(backend, fmt, monkeypatch):
+    """Weighted chunks of sparse rows train as the dense rows (bit for bit)."""
+    import scipy.sparse as sp
+
+    import fastnn.sklearn as fsk
+    monkeypatch.setattr(fsk, "CHUNK_ROWS", 64)
+    X, y = _data("multiclass")
+    X[np.abs(X) < 1] = 0
+    w = _weights(len(X))
+    kw = dict(hidden_layer_sizes=(8,), solver="adam", max_iter=3, batch_size=40,
+              random_state=0)
+    dense = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    est = MLPClassifier(**kw).fit(getattr(sp, f"{fmt}_matrix")(X), y, sample_weight=w)
+    assert _max_diff(dense, est) == 0
+    assert est.loss_curve_ == pytest.approx(dense.loss_curve_, rel=1e-14)
+
+
+def test_sample_weight_errors_are_sklearns():
+    X, y = _data("multiclass")
+    for est in (MLPClassifier(max_iter=2), MLPClassifier(solver="lbfgs", max_iter=2)):
+        with pytest.raises(ValueError, match="at least one non-zero"):
+            est.fit(X, y, sample_weight=np.zeros(len(X)))
+        with pytest.raises(ValueError, match=r"sample_weight.shape == \(399,\)"):
+            est.fit(X, y, sample_weight=np.ones(len(X) - 1))
+        with pytest.raises(ValueError, match="Negative values in data passed to"):
+            est.fit(X, y, sample_weight=np.where(np.arange(len(X)) == 3, -1.0, 1.0))
+
+
+def test_poisson_predicts_the_mean(backend):
+    """loss='poisson': the network's output is log mu, predictions exp of it (>= 0);
+    sklearn's out_activation_ and loss_ (half Poisson deviance, with its offset)."""
+    X, y = _data("counts")
+    kw = dict(loss="poisson", hidden_layer_sizes=(8,), solver="lbfgs", random_state=0,
+              max_iter=30)
+    ref, est = sk_nn.MLPRegressor(**kw).fit(X, y), MLPRegressor(**kw).fit(X, y)
+    assert est.out_activation_ == ref.out_activation_ == "exp"
+    assert est.fastnn_model_.loss == "poisson"
+    assert est.loss_ == pytest.approx(ref.loss_, rel=1e-10)
+    np.testing.assert_allclose(est.predict(X), ref.predict(X), rtol=1e-9)
+    assert (est.predict(X) > 0).all() and est.score(X, y) > 0.2
+
+
 # -- lbfgs ------------------------------------------------------------------------------
 def _sklearn_objective(ref, X, y, sample_weight=None):
     """sklearn's own lbfgs objective of a fitted ``ref``: x -> (loss, gradient)."""
@@ -482,8 +592,8 @@ def test_sparse_is_never_densified_whole(peak_bytes):
 # -- failures and refusals ----------------------------------------------------------------
 def test_refusals():
     X, y = _data("multiclass")
-    with pytest.raises(ValueError, match="poisson"):
-        MLPRegressor(loss="poisson").fit(*_data("regression"))
+    with pytest.raises(ValueError, match="'loss' parameter"):
+        MLPRegressor(loss="huber").fit(*_data("regression"))
     with pytest.raises(ValueError, match="momentum"):
         MLPClassifier(solver="sgd", momentum=1.0).fit(X, y)
     with pytest.raises(ValueError, match="'solver' parameter"):
