@@ -851,9 +851,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return X, y
 
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y), continuing the optimizer. Available for lbfgs too, as
-        sklearn's MLPRegressor.partial_fit is (there it runs an lbfgs fit from the
-        current weights); MLPClassifier refuses it, as sklearn's does. sample_weight: see ``fit``."""
+        """One epoch over (X, y), continuing the optimizer; sample_weight: see ``fit``.
+        Available for lbfgs too, as sklearn's MLPRegressor.partial_fit is (there it runs
+        an lbfgs fit from the current weights); MLPClassifier refuses it, as sklearn's."""
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _fastnn_loss(self):
