@@ -300,6 +300,34 @@ def _weights(n, seed=1):
     return np.random.default_rng(seed).integers(0, 4, n) * 0.7
 
 
+@pytest.mark.parametrize("order", [None, np.random.default_rng(2).permutation(103)],
+                         ids=["natural", "shuffled"])
+def test_epoch_weights_keep_each_batch_and_give_sklearns_epoch_loss(order):
+    """Within a batch the rescaled weights are the given ones times one factor (the
+    batch's weighted mean loss and gradient are unchanged) and sum to its row count, so
+    fastnn's epoch loss sum(w' l) / sum(w') is sklearn's sum_b rows_b loss_b / n; the L2
+    factor is sum_b rows_b / s_b / n. 103 rows in batches of 10: a short last batch, a
+    batch of zero weights (its rescaled weights are zero)."""
+    from fastnn.sklearn import _epoch_weights
+    n, batch = 103, 10
+    w = _weights(n)
+    rows = np.arange(n) if order is None else order
+    w[rows[20:30]] = 0
+    rescaled, per_batch = _epoch_weights(w, order, n, batch)
+    factor = 0.0
+    for start in range(0, n, batch):
+        b = rows[start:start + batch]
+        if w[b].sum() == 0:
+            assert (rescaled[b] == 0).all()
+            continue
+        assert rescaled[b].sum() == pytest.approx(len(b), rel=1e-14)
+        np.testing.assert_allclose(rescaled[b] / rescaled[b].sum(), w[b] / w[b].sum(),
+                                   rtol=1e-14)
+        factor += len(b) / w[b].sum()
+    assert per_batch == pytest.approx(factor / n, rel=1e-14)
+    assert _epoch_weights(None, order, n, batch) == (None, 11 / n)
+
+
 @pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("settings", [
     dict(solver="sgd", momentum=0.9, max_iter=3, alpha=0.0, batch_size=100),
