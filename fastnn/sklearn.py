@@ -6,7 +6,7 @@ parameters with its defaults, the fitted attributes have its names and shapes, a
 training follows its rules, so the same ``random_state`` gives the same initial weights
 (Glorot uniform, drawn in sklearn's order) and the same minibatch order. Two extras:
 ``backend`` (None: the fastnn backend in force where fit/predict run) and ``dtype``
-(None: sklearn's rule, the input's float dtype for sgd and adam, float64 for lbfgs).
+(None: sklearn's rule, the input's float dtype; lbfgs ends in scipy's, float64).
 
 How sklearn's hyper-parameters map onto fastnn's optimizers. sklearn's gradient of a
 batch of B rows is ``(dL/dW + alpha * W) / B`` with its loss L summed over the rows;
@@ -158,17 +158,21 @@ def _dense(rows, dtype):
 
 
 class _SklearnObjective:
-    """sklearn's lbfgs objective at flat float64 parameters x: (loss, gradient (p,)
-    float64). fastnn computes the (weighted) mean loss and its gradient over the rows,
-    CHUNK_ROWS at a time (``kernels.loop.loss_and_gradient``; one chunk, the full batch,
-    up to CHUNK_ROWS rows), scaled to sklearn's conventions (loss times
-    ``_loss_scale()`` plus ``_loss_offsets``' mean, gradient over ``_grad_scale()``),
-    plus sklearn's L2 term ``alpha/2 ||W||^2 / s`` and its gradient ``alpha W / s`` on
-    the weights, s the weight sum (n without weights). Overflow gives inf or NaN
-    silently, as sklearn's does; the line search steps back."""
+    """sklearn's lbfgs objective at flat parameters x: (loss, gradient (p,) float64).
+    fastnn computes the (weighted) mean loss and its gradient over the rows, CHUNK_ROWS
+    at a time (``kernels.loop.loss_and_gradient``; one chunk, the full batch, up to
+    CHUNK_ROWS rows), scaled to sklearn's conventions (loss times ``_loss_scale()`` plus
+    ``_loss_offsets``' mean, gradient over ``_grad_scale()``), plus sklearn's L2 term
+    ``alpha/2 ||W||^2 / s`` and its gradient ``alpha W / s`` on the weights, s the weight
+    sum (n without weights). With ``follow``, the network computes in x's dtype, as
+    sklearn's coefficients do once it unpacks x into them (``model`` is then the current
+    one). Overflow gives inf or NaN silently, as sklearn's does; the line search steps
+    back."""
 
-    def __init__(self, estimator, model, X, targets, y, weights):
-        self.net, self.X, self.targets, self.weights = model.net, X, targets, weights
+    def __init__(self, estimator, model, X, y, weights, follow):
+        self.estimator, self.model, self.X, self.y = estimator, model, X, y
+        self.weights, self.follow = weights, follow
+        self.targets = estimator._fastnn_targets(y, model.dtype)
         self.alpha = float(estimator.alpha)
         self.loss_scale = estimator._loss_scale()
         self.grad_scale = 1.0 / estimator._grad_scale()
@@ -182,8 +186,16 @@ class _SklearnObjective:
             if weight > 0:
                 self.chunks.append((rows, weight / self.total))
 
+    def in_dtype(self, dtype) -> Sequential:
+        """The model, computing in ``dtype`` if following x's dtype (a new one when
+        ``dtype`` is another than its own), else as it is."""
+        if self.follow and np.dtype(dtype) != self.model.dtype:
+            self.model = _widened(self.model, dtype)
+            self.targets = self.estimator._fastnn_targets(self.y, self.model.dtype)
+        return self.model
+
     def __call__(self, x):
-        net, w = self.net, self.weights
+        net, w = self.in_dtype(x.dtype).net, self.weights
         net.params[...] = x
         loss, grad = 0.0, np.zeros(net.n_params)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -192,7 +204,7 @@ class _SklearnObjective:
                     self.ops, net, _dense(self.X[rows], net.dtype), self.targets[rows],
                     None if w is None else w[rows])
                 grad += share * net.grads.astype(np.float64)
-            W = x[:net.n_weights]
+            W = x[:net.n_weights].astype(np.float64)
             loss = (self.loss_scale * loss + self.offset
                     + 0.5 * self.alpha * float(np.dot(W, W)) / self.total)
             grad *= self.grad_scale
@@ -232,7 +244,7 @@ def _mean_offset(offsets, weights) -> float:
 
 
 def _widened(model: Sequential, dtype) -> Sequential:
-    """A copy of ``model`` computing in ``dtype`` (float64 from a float32 model)."""
+    """A copy of ``model`` computing in ``dtype``."""
     wide = Sequential(list(model.layers), loss=model.loss, seed=model.seed,
                       dtype=np.dtype(dtype).name)
     wide.set_params(model.params)
@@ -345,11 +357,9 @@ class _BaseMLP(BaseEstimator):
         return self
 
     def _train_dtype(self, input_dtype) -> np.dtype:
-        """The network's dtype: ``dtype`` if given, else sklearn's: float64 for lbfgs
-        (scipy's L-BFGS-B hands sklearn float64 parameters), the input's for sgd and adam."""
-        if self.dtype is not None:
-            return np.dtype(self.dtype)
-        return np.dtype(np.float64 if self.solver == "lbfgs" else input_dtype)
+        """The network's dtype: ``dtype`` if given, else sklearn's, the input's (lbfgs
+        may then move to scipy's dtype, see ``_fit_lbfgs``)."""
+        return np.dtype(input_dtype if self.dtype is None else self.dtype)
 
     def _initialize(self, y, layer_units, random_state, input_dtype):
         """A fresh fastnn model with sklearn's initial weights (drawn in float64, rounded
@@ -390,26 +400,29 @@ class _BaseMLP(BaseEstimator):
 
     def _fit_lbfgs(self, X, y, sample_weight):
         """sklearn's ``_fit_lbfgs``: ``scipy.optimize.minimize(method="L-BFGS-B")`` with its
-        options over the flat parameters, fastnn computing the loss and gradient."""
-        model = self.fastnn_model_
-        targets = self._fastnn_targets(y, model.dtype)
+        options over the flat parameters, fastnn computing the loss and gradient. The
+        start is the parameters in the network's dtype, as sklearn packs its
+        coefficients; sklearn's coefficients then take the dtype of the parameters scipy
+        hands back (SciPy >= 1.15 evaluates float32 starts in float32 and returns
+        float64), and so does the network, unless ``dtype`` pins it."""
         if self.verbose is True or self.verbose >= 1:
             iprint = 1
         else:
             iprint = -1
+        objective = _SklearnObjective(self, self.fastnn_model_, X, y, sample_weight,
+                                      follow=self.dtype is None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a trial step
             result = scipy.optimize.minimize(
-                _SklearnObjective(self, model, X, targets, y, sample_weight),
-                model.params.astype(np.float64),
-                method="L-BFGS-B", jac=True,
+                objective, self.fastnn_model_.params.copy(), method="L-BFGS-B", jac=True,
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
                          **_get_additional_lbfgs_options_dict("iprint", iprint)})
         self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
         self.loss_ = result.fun
         if not np.isfinite(result.x).all():
             raise ValueError(NON_FINITE)
-        model.net.params[...] = result.x
+        self.fastnn_model_ = objective.in_dtype(result.x.dtype)
+        self.fastnn_model_.net.params[...] = result.x
 
     def _fit_stochastic(self, X, y, sample_weight, random_state, incremental):
         """sklearn's ``_fit_stochastic``: each epoch is one fastnn ``fit(epochs=1)`` call on
@@ -645,9 +658,10 @@ _PARAMS_DOC = """
         dask worker process that is the worker's default, so pass it to pin it).
     dtype : None, 'float32' or 'float64', default=None
         The dtype of the network's parameters and of the computation; None is
-        sklearn's: the input's float dtype (float32 rows train in float32) for sgd and
-        adam, float64 for lbfgs. Predictions come in the wider of the input's dtype and
-        this one, as sklearn's.
+        sklearn's: the input's float dtype (float32 rows train in float32); lbfgs then
+        takes the dtype of scipy's result for the fitted coefficients (float64), as
+        sklearn's. Predictions come in the wider of the input's dtype and the
+        coefficients', as sklearn's.
 
     Fitted attributes are sklearn's (coefs_ and intercepts_ are copies: editing them
     does not change the model), plus ``fastnn_model_``, the trained fastnn model.
