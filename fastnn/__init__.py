@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import activations, callbacks, datasets, metrics, plot, schedules
 from .backend import backend_name, get_backend, set_backend, use_backend
-from .callbacks import Callback, EarlyStopping, ModelCheckpoint
+from .callbacks import Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
 from .errors import *  # noqa: F403 - the documented exception family
 from .errors import __all__ as _error_names
 from .history import History
@@ -29,6 +29,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = ["MLP", "Sequential", "Dense", "Dropout", *_optimizer_names, "History", "load", "save",
-           "Callback", "EarlyStopping", "ModelCheckpoint", "set_backend", "get_backend",
+           "Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
+           "set_backend", "get_backend",
            "backend_name", "use_backend", "activations", "callbacks", "datasets", "metrics", "plot",
            "schedules", "set_num_threads", "thread_info", "__version__", *_error_names]

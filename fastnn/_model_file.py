@@ -16,7 +16,11 @@ A checkpoint (``include_optimizer=True``) adds, all or none of them: ``optimizer
 JSON of the optimizer's class and fields (a learning-rate schedule as its class and
 fields); ``optimizer_step`` int64; ``optimizer_slots`` (s, p) of ``dtype``, one row per
 slot of the rule; ``shuffle_state`` str, JSON of the shuffling generator's state. With
-them a stopped run resumes exactly where it stopped.
+them a stopped run resumes exactly where it stopped. One optional checkpoint entry,
+written only where it is not 1 (files without it load with 1): ``optimizer_lr_scale``
+float64 (), the state's learning-rate multiplier (``ReduceLROnPlateau``'s reductions).
+The optimizer's description holds its clipping (``clipnorm``, ``clipvalue``) where set;
+older descriptions without them load without clipping.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ import numpy as np
 from ._files import atomic_write
 from .errors import NotFittedError
 
-__all__ = ["FORMAT", "VERSION", "KEYS", "OPTIONAL_KEYS", "OPTIMIZER_KEYS", "save",
-           "model_arrays", "optimizer_arrays"]
+__all__ = ["FORMAT", "VERSION", "KEYS", "OPTIONAL_KEYS", "OPTIMIZER_KEYS",
+           "OPTIONAL_OPTIMIZER_KEYS", "save", "model_arrays", "optimizer_arrays"]
 
 FORMAT = "fastnn-model"
 VERSION = 1
@@ -38,6 +42,7 @@ KEYS = ("format", "version", "sizes", "activations", "loss", "dtype", "seed", "i
         "params")
 OPTIONAL_KEYS = ("input_shift", "classes", "dropout")
 OPTIMIZER_KEYS = ("optimizer", "optimizer_step", "optimizer_slots", "shuffle_state")
+OPTIONAL_OPTIMIZER_KEYS = ("optimizer_lr_scale",)
 
 
 def save(model, path, include_optimizer: bool = False) -> None:
@@ -81,18 +86,25 @@ def optimizer_arrays(model) -> dict[str, np.ndarray]:
     if state is None:
         raise NotFittedError("include_optimizer=True needs a model trained by fit(): this "
                              "one has no optimizer state")
-    return {
+    arrays = {
         "optimizer": np.array(json.dumps(_described(model.optimizer))),
         "optimizer_step": np.array(state.step, np.int64),
         "optimizer_slots": np.stack(state.slots),
         "shuffle_state": np.array(json.dumps(model.shuffle_rng.bit_generator.state)),
     }
+    if state.lr_scale != 1:
+        arrays["optimizer_lr_scale"] = np.array(state.lr_scale, np.float64)
+    return arrays
 
 
 def _described(obj) -> dict:
-    """{"class": name, "fields": {...}} of a dataclass (an optimizer or a schedule)."""
+    """{"class": name, "fields": {...}} of a dataclass (an optimizer or a schedule); an
+    optimizer's keyword-only fields (its clipping) only where set, so a file of an
+    optimizer without clipping reads as before."""
     fields = {}
     for field in dataclasses.fields(obj):
         value = getattr(obj, field.name)
+        if field.kw_only and value is None:
+            continue
         fields[field.name] = _described(value) if dataclasses.is_dataclass(value) else value
     return {"class": type(obj).__name__, "fields": fields}

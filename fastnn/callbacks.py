@@ -13,12 +13,14 @@ an error or an interrupt). Any object with these methods works; subclassing
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from . import _validate as check
 from ._model_file import save
-from .errors import ConfigError
+from .errors import ConfigError, ValueRangeError
 
 
 class Callback:
@@ -130,6 +132,77 @@ class ModelCheckpoint(_Monitor):
         return None
 
 
+class ReduceLROnPlateau(_Monitor):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved by more
+    than ``min_delta`` for ``patience`` epochs (Keras's ``ReduceLROnPlateau``, its
+    arguments and defaults). After a reduction, ``cooldown`` epochs pass before counting
+    starts again; a reduction never takes the rate below ``min_lr``, and none happens
+    once the rate is at or below it. mode: "min", "max", or "auto" (max for accuracy and
+    r2, min otherwise); verbose=1 prints a line per reduction.
+
+    The reduction is a multiplier on the optimizer state's rates (``lr_scale``): a
+    number lr trains at lr * multiplier, a schedule at its rate of each step times the
+    multiplier (so the schedule keeps its shape, lowered). The rate compared with
+    ``min_lr`` is that of the epoch's last step (``logs["lr"]``): a reduction makes it
+    max(rate * factor, min_lr); a schedule may later go below min_lr on its own. A
+    reduction applies from the next epoch on. The multiplier stays with the optimizer
+    state: a later ``fit`` (even with a new lr) keeps it, checkpoints
+    (``include_optimizer=True``) save it; ``model.reset_optimizer()`` or another rule
+    starts at 1. This object's counters (best value, wait, cooldown) continue into the
+    next ``fit`` it is passed to, so two fits with the same callback equal one; a fresh
+    object (e.g. after resuming from a checkpoint) starts counting afresh. To checkpoint
+    the reduced rate of an epoch, put ModelCheckpoint after this callback in the list.
+    """
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
+                 cooldown: int = 0, min_lr: float = 0.0):
+        super().__init__(monitor, mode, min_delta)
+        self.factor = check.real(factor, "factor", low=0, low_open=True, high=1,
+                                 high_open=True)
+        self.patience = _count(patience, "patience")
+        self.cooldown = _count(cooldown, "cooldown")
+        self.min_lr = check.real(min_lr, "min_lr", low=0)
+        if verbose not in (0, 1):
+            raise ConfigError(f"verbose must be 0 or 1, got {verbose!r}")
+        self.verbose = verbose
+        self.wait, self.cooldown_counter = 0, 0
+        self.reductions: list[int] = []  # the epochs after which the rate was reduced
+
+    def on_epoch_end(self, model, epoch, logs):
+        value = self._value(logs)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(value):
+            self.best, self.wait = value, 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self._reduce(model, epoch, float(logs["lr"]))
+        return None
+
+    def _reduce(self, model, epoch, rate):
+        """Lower the state's multiplier so that ``rate`` becomes max(rate * factor, min_lr)."""
+        if not rate > self.min_lr:
+            return
+        state = model.optimizer_state
+        state.lr_scale *= max(self.factor, self.min_lr / rate)
+        new = rate * max(self.factor, self.min_lr / rate)
+        self.cooldown_counter, self.wait = self.cooldown, 0
+        self.reductions.append(epoch)
+        if self.verbose:
+            tqdm.write(f"epoch {epoch}: ReduceLROnPlateau reducing the learning rate to "
+                       f"{new:.4g} (multiplier {state.lr_scale:.4g})")
+
+
+def _count(value, name: str) -> int:
+    """A non-negative int (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ValueRangeError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
 def validation_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded split of range(n): (training rows, held-out rows), the held-out ones
     ``ceil(fraction * n)`` of them, both sorted."""
@@ -142,4 +215,4 @@ def validation_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint"]
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau"]

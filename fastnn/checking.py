@@ -13,6 +13,7 @@ import numpy as np
 from .kernels import check_backend as check
 from .kernels.activations import resolve
 from .kernels.contract import ACTIVATIONS
+from .kernels.dropout import step_key as dropout_key
 from .optimizers import OPTIMIZERS, SGD
 
 DTYPES = (np.float32, np.float64)
@@ -61,6 +62,12 @@ def cases(rng: np.random.Generator):
                     yield (name, f"{n}x{i}->{o}{' no dx' if first else ''}",
                            check.run_dense_backward(dW, db, dx, dout.copy(), x, W, y,
                                                     activation, z))
+        for (n, u), rate in (((128, 256), 0.2), ((7, 5), 0.5), ((1, 3), 0.9)):
+            x = rng.standard_normal((n, u)).astype(dtype)
+            key = dropout_key(int(rng.integers(2**63)), 1, 0)
+            yield (name, f"{n}x{u} rate {rate:g}",
+                   check.run_dropout_forward(np.empty_like(x), x, rate, key))
+            yield name, f"{n}x{u} rate {rate:g}", check.run_dropout_backward(x, rate, key)
         for n, k, scale in ((128, 10, 3.0), (1, 2, 1.0), (64, 10, 1e4), (50, 7, 80.0)):
             logits = (rng.standard_normal((n, k)) * scale).astype(dtype)
             labels = rng.integers(0, k, n)
@@ -97,6 +104,9 @@ def _optimizer_cases():
         if rule != "sgd":
             for step in (0, 99):
                 yield f"{rule} step={step + 1}", cls(lr=1e-3, weight_decay=1e-4), step
+    for rule, cls in OPTIMIZERS.items():  # gradients ~0.1: the norm and some values clip
+        yield (f"{rule} clipnorm=1 clipvalue=0.2",
+               cls(lr=1e-3, clipnorm=1.0, clipvalue=0.2), 0)
 
 
 def run(seed: int = 0, out=print) -> bool:

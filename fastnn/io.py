@@ -19,7 +19,16 @@ from tokenize import TokenError
 import numpy as np
 
 from . import schedules
-from ._model_file import FORMAT, KEYS, OPTIMIZER_KEYS, OPTIONAL_KEYS, VERSION, model_arrays, save
+from ._model_file import (
+    FORMAT,
+    KEYS,
+    OPTIMIZER_KEYS,
+    OPTIONAL_KEYS,
+    OPTIONAL_OPTIMIZER_KEYS,
+    VERSION,
+    model_arrays,
+    save,
+)
 from .errors import FastnnError, ModelFileError
 from .kernels.net import count_params
 from .kernels.optimizers import RULES
@@ -61,15 +70,20 @@ def load(path):
             if missing:
                 raise ModelFileError(f"{path}: not a fastnn model file (missing "
                                      f"{', '.join(missing)})")
-            known = {f"{key}.npy" for key in KEYS + OPTIONAL_KEYS + OPTIMIZER_KEYS}
+            known = {f"{key}.npy" for key in KEYS + OPTIONAL_KEYS + OPTIMIZER_KEYS
+                     + OPTIONAL_OPTIMIZER_KEYS}
             unknown = sorted(names - known)
             if unknown:
                 name = unknown[0].removesuffix(".npy")
                 raise ModelFileError(f"{path}: unknown entry {name!r} ({len(unknown)} in all); "
                                      f"a fastnn model file holds only {', '.join(KEYS)}, "
                                      f"optionally {', '.join(OPTIONAL_KEYS)} (and a "
-                                     f"checkpoint {', '.join(OPTIMIZER_KEYS)})")
+                                     f"checkpoint {', '.join(OPTIMIZER_KEYS)}, optionally "
+                                     f"{', '.join(OPTIONAL_OPTIMIZER_KEYS)})")
             present = [key for key in OPTIMIZER_KEYS if f"{key}.npy" in names]
+            if not present and any(f"{key}.npy" in names for key in OPTIONAL_OPTIMIZER_KEYS):
+                raise ModelFileError(f"{path}: {', '.join(OPTIONAL_OPTIMIZER_KEYS)} belongs "
+                                     f"to a checkpoint, but the file has no optimizer state")
             if present and len(present) < len(OPTIMIZER_KEYS):
                 missing = [key for key in OPTIMIZER_KEYS if key not in present]
                 raise ModelFileError(f"{path}: a checkpoint needs every optimizer entry; "
@@ -89,6 +103,9 @@ def load(path):
             if present:
                 checkpoint = {key: _entry(z, path, key, _MAX_DESCRIPTION_BYTES)
                               for key in ("optimizer", "optimizer_step", "shuffle_state")}
+                for key in OPTIONAL_OPTIMIZER_KEYS:
+                    if f"{key}.npy" in names:
+                        checkpoint[key] = _entry(z, path, key, _MAX_DESCRIPTION_BYTES)
                 checkpoint["optimizer_slots"] = _entry(
                     z, path, "optimizer_slots", _MAX_SLOTS * n_params * dtype.itemsize
                     + _MAX_DESCRIPTION_BYTES)
@@ -132,9 +149,13 @@ def _restore_optimizer(path, model, entries) -> None:
             raise ValueError("optimizer_slots hold NaN or infinite values")
         if step.shape != () or step.dtype.kind != "i" or step < 0:
             raise ValueError(f"optimizer_step must be a non-negative integer, got {step!r}")
+        scale = entries.get("optimizer_lr_scale", np.array(1.0))
+        if scale.shape != () or scale.dtype.kind != "f" or not 0 < scale < np.inf:
+            raise ValueError(f"optimizer_lr_scale must be a positive finite number, got "
+                             f"{scale!r}")
         for slot, saved in zip(state.slots, slots):
             slot[...] = saved
-        state.step = int(step)
+        state.step, state.lr_scale = int(step), float(scale)
         model.shuffle_rng.bit_generator.state = json.loads(_text(path, entries,
                                                                  "shuffle_state"))
     except (FastnnError, ValueError, TypeError, KeyError) as exc:

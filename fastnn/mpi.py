@@ -232,7 +232,9 @@ class DataParallel:
                         bar.write(training._epoch_line(done + 1, epochs, history.last()))
                     stop = any([getattr(callback, "on_epoch_end", training._nothing)(
                         model, history.epochs, history.last()) for callback in callbacks])
-                    if self.comm.bcast(stop, root=0):
+                    # rank 0's callbacks decide; a ReduceLROnPlateau's multiplier too
+                    stop, state.lr_scale = self.comm.bcast((stop, state.lr_scale), root=0)
+                    if stop:
                         break
         finally:
             for callback in callbacks:
@@ -251,7 +253,7 @@ class DataParallel:
             "parameters": _digest(model.params),
             "optimizer state": None if model.optimizer_state is None else
             (model.optimizer_state.rule, model.optimizer_state.step,
-             [_digest(s) for s in model.optimizer_state.slots]),
+             model.optimizer_state.lr_scale, [_digest(s) for s in model.optimizer_state.slots]),
             "shuffle seed": repr(model.shuffle_rng.bit_generator.state),
             "arguments": (batch_size, epochs, bool(shuffle), repr(opt), validation is None),
             "data": (X.shape[1:], t.shape[1:]) if self.sharded else (X.shape, t.shape,

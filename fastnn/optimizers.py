@@ -4,11 +4,20 @@ Each class names its update rule (``kernels/optimizers/<rule>.py``, which define
 arithmetic on every backend); everything else here is the rule's hyper-parameters and
 their checks. ``lr`` is a positive number or a schedule (``fastnn.schedules``): a callable
 mapping an int64 array of 0-based step indices to learning rates, evaluated per step.
+
+Every optimizer also takes, by keyword, gradient clipping (``kernels/optimizers/clipping.py``
+defines it on every backend): ``clipnorm`` rescales the whole flat gradient to a global
+L2 norm of at most clipnorm (g * clipnorm / max(||g||, clipnorm), the norm accumulated in
+float64; PyTorch's ``clip_grad_norm_``, Keras's ``global_clipnorm``), ``clipvalue`` clamps
+each entry to [-clipvalue, clipvalue]; with both, the norm first (Keras's order). Each is
+a positive finite number or None (off). The clipping is of the loss's gradient, before the
+L2 weight decay term is added.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -18,12 +27,22 @@ from .errors import ConfigError, ValueRangeError
 from .kernels.optimizers import RULES, OptimizerState
 
 
+@dataclass(frozen=True, repr=False)
 class Optimizer:
     """Base of fastnn's optimizers: ``rule`` names the update, the dataclass fields other
-    than ``lr`` are the rule's hyper-parameters."""
+    than ``lr`` are the rule's hyper-parameters; ``clipnorm`` and ``clipvalue``
+    (keyword-only, every optimizer) clip the gradient (see the module docstring)."""
 
     rule: ClassVar[str]
-    lr: float
+    clipnorm: float | None = field(default=None, kw_only=True)
+    clipvalue: float | None = field(default=None, kw_only=True)
+
+    def __repr__(self):
+        """The rule's fields in order, then the clipping ones that are set."""
+        fields = sorted(dataclasses.fields(self), key=lambda f: f.kw_only)  # stable
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields
+                 if not f.kw_only or getattr(self, f.name) is not None]
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     def state(self, n_params: int, dtype) -> OptimizerState:
         """Fresh state (zero slots) for a flat buffer of ``n_params`` entries of ``dtype``."""
@@ -33,11 +52,15 @@ class Optimizer:
         return OptimizerState(self.rule, self.lr, hyper, tuple(slots))  # a backend's (s, p)
 
     def _check_lr(self):
+        """The checks every optimizer shares: lr, clipnorm and clipvalue."""
         if not callable(self.lr):
             check.real(self.lr, "lr", low=0, low_open=True)
+        for name in ("clipnorm", "clipvalue"):
+            if getattr(self, name) is not None:
+                check.real(getattr(self, name), name, low=0, low_open=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum, optional Nesterov, and L2 on the weights."""
 
@@ -55,7 +78,7 @@ class SGD(Optimizer):
             raise ValueRangeError("nesterov=True needs momentum > 0")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction; weight_decay is L2 added to the gradient."""
 
@@ -74,7 +97,7 @@ class Adam(Optimizer):
         check.real(self.weight_decay, "weight_decay", low=0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class AdamW(Adam):
     """Adam with decoupled weight decay (PyTorch ``AdamW``): each step first multiplies the
     weights (not the biases) by ``1 - lr * weight_decay``; no L2 term in the gradient."""
@@ -83,7 +106,7 @@ class AdamW(Adam):
     weight_decay: float = 0.01
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RMSprop(Optimizer):
     """RMSprop (PyTorch ``RMSprop``): steps scaled by a running root mean square of the
     gradients; ``centered`` subtracts the squared running mean of the gradients,

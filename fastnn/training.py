@@ -22,8 +22,9 @@ whose finite mean loss explodes gets a TrainingDivergenceWarning (see ``EXPLOSIO
 Training continues: the optimizer's state (slots, step count, and so the position of a
 learning-rate schedule) stays with the model between ``fit`` calls, and the history grows.
 A ``fit`` whose optimizer has the same rule as the kept state continues it, with the new
-hyper-parameters from its next step on; another rule, or ``model.reset_optimizer()``,
-starts from fresh state.
+hyper-parameters from its next step on (and the state's learning-rate multiplier, which
+``ReduceLROnPlateau`` lowers); another rule, or ``model.reset_optimizer()``, starts from
+fresh state.
 """
 
 from __future__ import annotations
@@ -231,11 +232,13 @@ def _exploded(losses, best, baseline) -> tuple[int, float] | None:
 
 def _lr_text(opt, state, step: int) -> str:
     """The learning rate of 0-based optimizer ``step`` for a message: ``lr is 0.1``, or
-    for a schedule ``lr 4e+28 at step 12 of the schedule OneCycle(max_lr=1e+30)``."""
+    for a schedule ``lr 4e+28 at step 12 of the schedule OneCycle(max_lr=1e+30)`` (times
+    a ReduceLROnPlateau multiplier, named when not 1)."""
+    rate = float(state.rates_at(np.array([step], np.int64))[0])
+    scaled = f" (reduced: {state.lr_scale:g} times lr)" if state.lr_scale != 1 else ""
     if not callable(opt.lr):
-        return f"lr is {opt.lr:g}"
-    rate = float(np.ravel(state.lr(np.array([step], np.int64)))[0])
-    return f"lr {rate:.3g} at step {step + 1} of the schedule {opt.lr!r}"
+        return f"lr is {rate:g}{scaled}"
+    return f"lr {rate:.3g} at step {step + 1} of the schedule {opt.lr!r}{scaled}"
 
 
 def _explosion_message(epoch, loss, best, baseline, lr) -> str:
@@ -279,8 +282,7 @@ def _record(history, model, stats, finished, t, state, first_step, steps_per_epo
     """Append ``finished`` epochs to the history; returns their mean losses (float64)."""
     loss_sum = stats.loss_sum[:finished]
     last_steps = first_step + steps_per_epoch * np.arange(1, finished + 1) - 1
-    lrs = (state.lr(last_steps) if callable(state.lr)
-           else np.full(finished, float(state.lr)))
+    lrs = state.rates_at(last_steps)
     history.extend(loss=loss_sum / len(t),
                    **{model.metric: model._metric(loss_sum, stats.correct[:finished], t)},
                    lr=lrs, samples_per_s=[samples_per_s] * finished)

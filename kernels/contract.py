@@ -144,12 +144,14 @@ class Backend(Protocol):
         learning rate ``lr``, in place; on success ``state.step`` advances by one.
 
         params, grads (p,) and every buffer of ``state.slots`` (p,); the first ``n_decay``
-        entries are weights, the rest biases. grads is scratch. All or nothing: if any new
-        parameter or slot value would be NaN or inf, nothing is written and it returns
-        False. After the step no slot holds a subnormal value (flushed to zero; the
-        parameters are never flushed). A backend may keep private data about a state
-        between steps (keyed by the state object, valid while ``state.step`` is what it
-        left), never inside it.
+        entries are weights, the rest biases. grads is scratch. The gradient is first
+        clipped by ``state.hyper``'s ``clipnorm`` and ``clipvalue`` where set
+        (``kernels/optimizers/clipping.py``); a non-finite gradient fails the step. All
+        or nothing: if any new parameter or slot value would be NaN or inf, nothing is
+        written and it returns False. After the step no slot holds a subnormal value
+        (flushed to zero; the parameters are never flushed). A backend may keep private
+        data about a state between steps (keyed by the state object, valid while
+        ``state.step`` is what it left), never inside it.
         """
 
     # -- a whole training run -----------------------------------------------------------

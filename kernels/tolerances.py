@@ -36,7 +36,10 @@ Contents:
   dtype, any layout), computes its magnitudes in float64, and returns ``(atol, rtol)``
   ready for ``compare.compare`` (atol may be an array broadcasting against the output);
 - :func:`optimizer_step_tol`: each optimizer rule propagates its own bounds through one
-  step (``optimizers/<rule>.py``, ``error_step``); this turns them into tolerances.
+  step (``optimizers/<rule>.py``, ``error_step``), starting from the bound of its clipped
+  gradient when the state clips (``optimizers/clipping.py``, ``clipped_error``: the float64
+  norm, the factor rounded to the dtype, the product, the rounded clip value); this turns
+  them into tolerances.
 
 The units (u, gamma_k, SAFETY, the underflow floor) live in ``rounding.py``; the
 comparison harness in ``compare.py``.

@@ -173,6 +173,29 @@ def early_stopping(out):
           params=model.params)
 
 
+def plateau(out):
+    """ReduceLROnPlateau on rank 0 (it reduces after epoch 2 and never again), clipping
+    on every rank: both ranks train on at the reduced rate, in step."""
+    model, X, y = trajectory_problem(np.float64)
+    callbacks = [fnn.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=1e9,
+                                       cooldown=100)]
+    with DataParallel(COMM):
+        history = model.fit(X, y, epochs=4, batch_size=BATCH, verbose=0, callbacks=callbacks,
+                            optimizer=fnn.SGD(lr=0.05, momentum=0.9, clipnorm=0.5))
+    _save(out, "plateau", params=model.params, lr=history["lr"],
+          lr_scale=model.optimizer_state.lr_scale)
+
+
+def dropout(out):
+    """A model with dropout, two epochs on every rank: the ranks stay in step (each
+    draws its own masks; the gradient is their sum)."""
+    _, X, y = trajectory_problem(np.float64)
+    model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=3, dtype=np.float64, dropout=0.5)
+    with DataParallel(COMM):
+        model.fit(X, y, epochs=2, batch_size=BATCH, verbose=0, optimizer=fnn.SGD(lr=0.05))
+    _save(out, "dropout", params=model.params)
+
+
 def checkpoint(out, step):
     """step "run": 5 epochs asked, a callback stops after 3, a checkpoint per epoch (rank 0);
     "resume": load epoch 2's checkpoint and train one more epoch on this many ranks."""
@@ -202,6 +225,10 @@ if __name__ == "__main__":
         mnist(out)
     elif scenario == "early-stopping":
         early_stopping(out)
+    elif scenario == "plateau":
+        plateau(out)
+    elif scenario == "dropout":
+        dropout(out)
     elif scenario.startswith("checkpoint"):
         checkpoint(out, scenario.split("-")[1])
     else:

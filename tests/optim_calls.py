@@ -26,31 +26,35 @@ def _state(rule, slots, hyper, bounds):
 
 
 def sgd_step(ops, params, velocity, grads, lr, momentum, weight_decay, nesterov, n_decay,
-             bounds=None) -> bool:
+             bounds=None, clip=None) -> bool:
+    """clip: the gradient clipping's hyper-parameters ({"clipnorm": ...}), if any."""
     state = _state("sgd", (velocity,), dict(momentum=momentum, nesterov=nesterov,
-                                             weight_decay=weight_decay), bounds)
+                                             weight_decay=weight_decay, **(clip or {})), bounds)
     return ops.optimizer_step(params, grads, state, n_decay, lr)
 
 
 def adam_step(ops, params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
-              bounds=None, rule="adam") -> bool:
-    """Adam (or AdamW with rule="adamw") at 1-based ``step``."""
+              bounds=None, rule="adam", clip=None) -> bool:
+    """Adam (or AdamW with rule="adamw") at 1-based ``step``; clip as for sgd_step."""
     state = _state(rule, (m, v), dict(beta1=beta1, beta2=beta2, eps=eps,
-                                      weight_decay=weight_decay), bounds)
+                                      weight_decay=weight_decay, **(clip or {})), bounds)
     state.step = step - 1
     return ops.optimizer_step(params, grads, state, n_decay, lr)
 
 
-def sgd_error_step(err, p, v, g, lr, momentum, weight_decay, nesterov, n_decay, dtype):
-    """``err`` {"p", "v"} through one SGD step (``kernels/optimizers/sgd.py``)."""
+def sgd_error_step(err, p, v, g, lr, momentum, weight_decay, nesterov, n_decay, dtype,
+                   clip=None):
+    """``err`` {"p", "v"} through one SGD step (``kernels/optimizers/sgd.py``), the
+    gradient clipped by ``clip`` (as for sgd_step) first."""
     out = RULES["sgd"].error_step({"p": err["p"], "velocity": err["v"]}, p, (v,), g, lr, 1,
                                   n_decay, dtype, momentum=momentum, nesterov=nesterov,
-                                  weight_decay=weight_decay)
+                                  weight_decay=weight_decay, **(clip or {}))
     return {"p": out["p"], "v": out["velocity"]}
 
 
 def adam_error_step(err, p, m, v, g, step, lr, beta1, beta2, eps, weight_decay, n_decay,
-                    dtype, rule="adam"):
-    """``err`` {"p", "m", "v"} through one Adam (or AdamW) step."""
+                    dtype, rule="adam", clip=None):
+    """``err`` {"p", "m", "v"} through one Adam (or AdamW) step; clip as for sgd_step."""
     return RULES[rule].error_step(err, p, (m, v), g, lr, step, n_decay, dtype, beta1=beta1,
-                                  beta2=beta2, eps=eps, weight_decay=weight_decay)
+                                  beta2=beta2, eps=eps, weight_decay=weight_decay,
+                                  **(clip or {}))

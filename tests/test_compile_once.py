@@ -1,9 +1,9 @@
 """The numba backend compiles its driver once per layout and dtype for every network.
 
 After one fit has compiled (or loaded) the kernels, a network of another depth, width,
-activation or loss, or with dropout, adds no signature to any compiled function: it is new data for code
-already compiled, not a new specialisation. (How long the first compile takes is a
-benchmark, ``fastnn bench --cold-start``; this counts, it does not time.)
+activation or loss, or with dropout, adds no signature to any compiled function: it is new
+data for code already compiled, not a new specialisation. (How long the first compile takes
+is a benchmark, ``fastnn bench --cold-start``; this counts, it does not time.)
 """
 
 import numpy as np
@@ -42,6 +42,10 @@ def test_new_depths_activations_losses_and_rules_compile_nothing_new(hidden):
                 ([20, width, 3], "sigmoid", "softmax_cross_entropy", "adamw")):
             fit(sizes, activation, loss, rule)
         fit([20, width, width, 3], "relu", "softmax_cross_entropy", "sgd", dropout=0.5)
+        # gradient clipping: values in the hyper array, a rule's clipping copy is a C
+        # function of the same signature
+        for optimizer in (fnn.Adam(clipnorm=1.0), fnn.SGD(clipnorm=0.5, clipvalue=0.1)):
+            fit([20, width, 3], "tanh", "softmax_cross_entropy", optimizer)
         assert signatures() == before
 
 

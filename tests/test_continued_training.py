@@ -18,6 +18,8 @@ OPTIMIZERS = {
     "rmsprop": lambda: fnn.RMSprop(lr=1e-3, momentum=0.5, centered=True),  # 3 slots
     "onecycle": lambda: fnn.SGD(lr=fnn.schedules.OneCycle(max_lr=0.1, epochs=4),
                                 momentum=0.9),
+    "adam-clipnorm": lambda: fnn.Adam(lr=0.01, clipnorm=0.3),
+    "sgd-clipped": lambda: fnn.SGD(lr=0.05, momentum=0.9, clipnorm=0.5, clipvalue=0.02),
 }
 
 

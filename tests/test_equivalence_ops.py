@@ -341,6 +341,12 @@ PARAM_SIZES = st.one_of(st.integers(1, 40), st.sampled_from([1000, 16384, 16385,
 N_STEPS = 4
 
 
+# gradient clipping (kernels/optimizers/clipping.py); the gradients' norms span 1e-3 sqrt(p)
+# to 10 sqrt(p), so the norm clips at some steps and not at others
+CLIPS = st.sampled_from([None, {"clipnorm": 1.0}, {"clipvalue": 0.5},
+                         {"clipnorm": 3.0, "clipvalue": 0.5}])
+
+
 def optimizer_case(seed, size, dtype, bad_step):
     """Initial params, N_STEPS gradients (one NaN/inf-poisoned if bad_step >= 0), n_decay."""
     rng = np.random.default_rng(seed)
@@ -356,8 +362,8 @@ def optimizer_case(seed, size, dtype, bad_step):
 @given(dtype=st.sampled_from(DTYPES), size=PARAM_SIZES,
        kind=st.sampled_from(["plain", "momentum", "nesterov"]),
        weight_decay=st.sampled_from([0.0, 1e-2]), bad_step=st.integers(-1, N_STEPS - 1),
-       seed=SEEDS)
-def test_sgd_steps(ref, candidate, dtype, size, kind, weight_decay, bad_step, seed):
+       seed=SEEDS, clip=CLIPS)
+def test_sgd_steps(ref, candidate, dtype, size, kind, weight_decay, bad_step, seed, clip):
     """Several steps, each backend from its own state (with its optimizer bounds, so the
     numba backend's one-pass path runs from step 2); a poisoned step must change nothing.
 
@@ -376,7 +382,7 @@ def test_sgd_steps(ref, candidate, dtype, size, kind, weight_decay, bad_step, se
             before = [a.tobytes() for a in state[ops.name]]
             p_b, v_b = state[ops.name]
             results[ops.name] = sgd_step(ops, p_b, v_b, g.copy(), lr, momentum, weight_decay,
-                                         nesterov, n_decay, bounds[ops.name])
+                                         nesterov, n_decay, bounds[ops.name], clip)
             if step == bad_step:
                 assert results[ops.name] is False, f"{ops.name}: poisoned step returned True"
                 assert [a.tobytes() for a in state[ops.name]] == before, \
@@ -385,7 +391,7 @@ def test_sgd_steps(ref, candidate, dtype, size, kind, weight_decay, bad_step, se
         if step == bad_step:
             continue
         err = sgd_error_step(err, p, v, g, lr, momentum, weight_decay, nesterov, n_decay,
-                               dtype)
+                             dtype, clip)
         (p_c, v_c), (p_r, v_r) = state[candidate.name], state[ref.name]
         assert_close(f"sgd params after step {step + 1}", p_c, p_r, 2 * T.SAFETY * err["p"])
         if momentum:
@@ -395,8 +401,9 @@ def test_sgd_steps(ref, candidate, dtype, size, kind, weight_decay, bad_step, se
 
 @SETTINGS
 @given(dtype=st.sampled_from(DTYPES), size=PARAM_SIZES, weight_decay=st.sampled_from([0.0, 1e-2]),
-       lr=st.sampled_from([1e-3, 0.1]), bad_step=st.integers(-1, N_STEPS - 1), seed=SEEDS)
-def test_adam_steps(ref, candidate, dtype, size, weight_decay, lr, bad_step, seed):
+       lr=st.sampled_from([1e-3, 0.1]), bad_step=st.integers(-1, N_STEPS - 1), seed=SEEDS,
+       clip=CLIPS)
+def test_adam_steps(ref, candidate, dtype, size, weight_decay, lr, bad_step, seed, clip):
     """Steps 1..N_STEPS (bias correction at every one); a poisoned step changes nothing and
     does not advance the step count (the caller passes the same step number again)."""
     p0, grads, n_decay = optimizer_case(seed, size, dtype, bad_step)
@@ -412,7 +419,7 @@ def test_adam_steps(ref, candidate, dtype, size, weight_decay, lr, bad_step, see
         for ops in (ref, candidate):
             before = [a.tobytes() for a in state[ops.name]]
             results[ops.name] = adam_step(ops, *state[ops.name], g.copy(), t, *hyper, n_decay,
-                                              bounds[ops.name])
+                                          bounds[ops.name], clip=clip)
             if i == bad_step:
                 assert results[ops.name] is False, f"{ops.name}: poisoned step returned True"
                 assert [a.tobytes() for a in state[ops.name]] == before, \
@@ -420,7 +427,7 @@ def test_adam_steps(ref, candidate, dtype, size, weight_decay, lr, bad_step, see
         assert results[candidate.name] is results[ref.name], results
         if i == bad_step:
             continue
-        err = adam_error_step(err, *before64, g, t, *hyper, n_decay, dtype)
+        err = adam_error_step(err, *before64, g, t, *hyper, n_decay, dtype, clip=clip)
         for name, got, want in zip("pmv", state[candidate.name], state[ref.name]):
             assert_close(f"adam {name} after step {t}", got, want, 2 * T.SAFETY * err[name])
         t += 1

@@ -183,7 +183,20 @@ TRAJECTORIES = {
                         "softmax_cross_entropy", fnn.AdamW(lr=0.005, weight_decay=0.05)),
     "wide-relu-sgd": ([64, 96, 48, 10], ("relu", "relu", "identity"), "softmax_cross_entropy",
                       fnn.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+    # gradient clipping, active at most steps (see test_the_clipped_trajectories_clip)
+    "tanh-adam-clipnorm": ([8, 24, 16, 3], ("tanh", "tanh", "identity"),
+                           "softmax_cross_entropy",
+                           fnn.Adam(lr=0.01, weight_decay=1e-4, clipnorm=0.3)),
+    "tanh-sgd-clipvalue": ([8, 24, 16, 3], ("tanh", "tanh", "identity"),
+                           "softmax_cross_entropy",
+                           fnn.SGD(lr=0.05, momentum=0.9, clipvalue=0.02)),
+    "wide-tanh-adamw-clipped": ([64, 96, 48, 10], ("tanh", "tanh", "identity"),
+                                "softmax_cross_entropy",
+                                fnn.AdamW(lr=0.005, weight_decay=0.05, clipnorm=0.3,
+                                          clipvalue=0.02)),
 }
+CLIPPED = [name for name, spec in TRAJECTORIES.items()
+           if spec[3].clipnorm is not None or spec[3].clipvalue is not None]
 N_ROWS, BATCH, EPOCHS = 150, 16, 5  # 10 batches per epoch (the last of 6 rows): 50 steps
 MIN_UPDATES_COMPARED = 15  # of 50: the lockstep test must not pass by skipping
 FREE_RUNNING = [(name, dt) for name, spec in TRAJECTORIES.items() for dt in DTYPES
@@ -333,6 +346,34 @@ def test_training_trajectory_matches(ref, candidate, name, dtype):
         f"{name}: correct counts {stats.correct.tolist()} vs reference "
         f"{want_correct[epochs].sum(axis=1).tolist()}; near-ties allow "
         f"{slack[epochs].sum(axis=1).tolist()}")
+
+
+@pytest.mark.parametrize("name", CLIPPED)
+def test_the_clipped_trajectories_clip(ref, name):
+    """The premise of the clipped TRAJECTORIES: their reference runs clip the norm at most
+    steps and some entries (after the norm's clipping) at most steps, so the comparisons
+    exercise the clipping."""
+    setup = Setup(name, np.float64)
+    net, opt, X, t = setup.fresh()
+    norms, largest = [], []
+
+    class Spy:
+        def __getattr__(self, op):
+            return getattr(ref, op)
+
+        def optimizer_step(self, params, grads, state, n_decay, lr):
+            norms.append(np.linalg.norm(grads))
+            largest.append(np.abs(grads).max())
+            return ref.optimizer_step(params, grads, state, n_decay, lr)
+
+    run_steps(Spy(), net, opt, X, t, setup.orders, BATCH)
+    clipnorm, clipvalue = setup.optimizer.clipnorm, setup.optimizer.clipvalue
+    norms, largest = np.array(norms), np.array(largest)
+    if clipnorm is not None:
+        assert np.mean(norms > clipnorm) > 0.9, norms
+        largest *= np.minimum(1, clipnorm / norms)  # what the value clipping sees
+    if clipvalue is not None:
+        assert np.mean(largest > clipvalue) > 0.5, largest
 
 
 def copy_state(dst_net, dst_opt, src_net, src_opt):

@@ -194,6 +194,30 @@ def test_early_stopping_on_rank_0_stops_and_restores_every_rank(tmp_path):
         assert np.array_equal(r["params"], rank0["epochs"][best])
 
 
+def test_a_plateau_reduction_on_rank_0_reaches_every_rank(tmp_path):
+    """ReduceLROnPlateau runs on rank 0 only; its multiplier is sent with the stop
+    decision, so both ranks train at the reduced rate (the per-epoch parameter check
+    would fail otherwise)."""
+    mpirun("plateau", tmp_path)
+    rank0, rank1 = ranks(tmp_path, "plateau")
+    assert np.array_equal(rank0["params"], rank1["params"])
+    for r in (rank0, rank1):
+        assert r["lr"].tolist() == [0.05, 0.05, 0.025, 0.025] and float(r["lr_scale"]) == 0.5
+
+
+def test_dropout_trains_in_step_on_every_rank(tmp_path):
+    """Each rank draws its own masks, so the run differs from one process's; the ranks'
+    parameters stay equal (the per-epoch check would stop the job otherwise)."""
+    mpirun("dropout", tmp_path)
+    rank0, rank1 = ranks(tmp_path, "dropout")
+    assert np.array_equal(rank0["params"], rank1["params"])
+    _, X, y = W.trajectory_problem(np.float64)
+    one = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=3, dtype=np.float64, dropout=0.5)
+    with fnn.use_backend("numpy"):
+        one.fit(X, y, epochs=2, batch_size=W.BATCH, verbose=0, optimizer=fnn.SGD(lr=0.05))
+    assert not np.array_equal(one.params, rank0["params"])
+
+
 def test_ranks_with_different_models_get_one_clear_error(tmp_path):
     mpirun("disagree", tmp_path)
     for r in ranks(tmp_path, "disagree"):

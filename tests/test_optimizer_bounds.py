@@ -17,19 +17,23 @@ from fastnn.backend import get_backend
 # 600,001 entries span three of the numba backend's parallel chunks (2^18 entries).
 SIZES = [7, 1000, 600_001]
 SGD_KINDS = {"plain": (0.0, False), "momentum": (0.9, False), "nesterov": (0.9, True)}
+# gradient clipping: the proof then bounds the clipped gradient (steps() draws |g| ~ 0.1,
+# norms ~ 0.1 sqrt(size): the norm clips at every size, the value some entries)
+CLIPS = {"unclipped": None, "clipnorm": {"clipnorm": 0.5}, "clipvalue": {"clipvalue": 0.05},
+         "both": {"clipnorm": 0.5, "clipvalue": 0.05}}
 
 
-def sgd(ops, state, g, bounds, kind, weight_decay):
+def sgd(ops, state, g, bounds, kind, weight_decay, clip=None):
     momentum, nesterov = SGD_KINDS[kind]
     p, v = state
     return sgd_step(ops, p, v, g.copy(), 0.05, momentum, weight_decay, nesterov,
-                        p.size // 2, bounds)
+                    p.size // 2, bounds, clip)
 
 
-def adam(ops, state, g, bounds, step, weight_decay):
+def adam(ops, state, g, bounds, step, weight_decay, clip=None):
     p, m, v = state
     return adam_step(ops, p, m, v, g.copy(), step, 1e-3, 0.9, 0.999, 1e-8, weight_decay,
-                         p.size // 2, bounds)
+                     p.size // 2, bounds, clip=clip)
 
 
 def steps(dtype, size, n=4, seed=0):
@@ -50,33 +54,36 @@ def unchanged_after(step, arrays):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("kind", ["plain", "momentum", "nesterov", "adam"])
-def test_steps_with_bounds_equal_steps_without_bit_for_bit(backend, dtype, size, kind):
+@pytest.mark.parametrize("clip", CLIPS)
+def test_steps_with_bounds_equal_steps_without_bit_for_bit(backend, dtype, size, kind, clip):
     p0, grads = steps(dtype, size)
     ops = get_backend()
     n_slots = 2 if kind == "adam" else 1
     tracked = [p0.copy()] + [np.zeros(size, dtype) for _ in range(n_slots)]
     checked = [a.copy() for a in tracked]
-    bounds = np.full(3, np.inf)
+    bounds, clip = np.full(3, np.inf), CLIPS[clip]
     for t, g in enumerate(grads, start=1):
         if kind == "adam":
-            assert adam(ops, tracked, g, bounds, t, 1e-2) and adam(ops, checked, g, None, t, 1e-2)
+            assert (adam(ops, tracked, g, bounds, t, 1e-2, clip)
+                    and adam(ops, checked, g, None, t, 1e-2, clip))
         else:
-            assert (sgd(ops, tracked, g, bounds, kind, 1e-2)
-                    and sgd(ops, checked, g, None, kind, 1e-2))
+            assert (sgd(ops, tracked, g, bounds, kind, 1e-2, clip)
+                    and sgd(ops, checked, g, None, kind, 1e-2, clip))
     for a, b in zip(tracked, checked):
         np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("kind", ["momentum", "nesterov", "adam"])
-def test_bounds_left_by_a_step_bound_the_values_written(backend, size, kind):
+@pytest.mark.parametrize("clip", CLIPS)
+def test_bounds_left_by_a_step_bound_the_values_written(backend, size, kind, clip):
     p0, grads = steps(np.float32, size)
     ops = get_backend()
     state = [p0.copy()] + [np.zeros(size, np.float32) for _ in range(2 if kind == "adam" else 1)]
-    bounds = np.full(3, np.inf)
+    bounds, clip = np.full(3, np.inf), CLIPS[clip]
     for t, g in enumerate(grads, start=1):
-        assert adam(ops, state, g, bounds, t, 0.0) if kind == "adam" else \
-            sgd(ops, state, g, bounds, kind, 0.0)
+        assert adam(ops, state, g, bounds, t, 0.0, clip) if kind == "adam" else \
+            sgd(ops, state, g, bounds, kind, 0.0, clip)
         for bound, values in zip(bounds, state):
             assert bound >= np.abs(values).max()  # inf (untracked) included
 
@@ -157,3 +164,20 @@ def test_a_step_whose_values_are_finite_but_sum_past_the_largest_float_applies(b
         p_new = 2e38 - 1e-10 * (1 + 0.9 * m_new if kind == "nesterov" else m_new)
     np.testing.assert_allclose(slot, m_new, rtol=1e-6)
     np.testing.assert_allclose(p, p_new, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["momentum", "adam"])
+def test_known_bounds_with_clipvalue_do_not_hide_an_infinite_gradient(backend, kind):
+    # clipvalue bounds every finite clipped entry by v, but an infinite entry is not
+    # clipped (it fails the step): the proof must not take v as the bound of such a g.
+    p0, (g, _, _, _) = steps(np.float32, 1000)
+    ops = get_backend()
+    state = [p0.copy()] + [np.zeros(1000, np.float32) for _ in range(2 if kind == "adam" else 1)]
+    bounds, clip = np.full(3, np.inf), {"clipvalue": 0.05}
+    assert adam(ops, state, g, bounds, 1, 0.0, clip) if kind == "adam" else \
+        sgd(ops, state, g, bounds, kind, 0.0, clip)
+    g = g.copy()
+    g[123] = np.inf
+    ok = unchanged_after(lambda: adam(ops, state, g, bounds, 2, 0.0, clip) if kind == "adam"
+                         else sgd(ops, state, g, bounds, kind, 0.0, clip), state + [bounds])
+    assert ok is False

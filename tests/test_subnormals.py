@@ -21,6 +21,7 @@ OPTIMIZERS = {
     "adamw": fnn.AdamW(lr=1e-3, beta1=0.9, beta2=0.9),
     # not centered: a full batch has no gradient variance, so centered steps grow to g / eps
     "rmsprop": fnn.RMSprop(lr=1e-3, alpha=0.9, momentum=0.9),
+    "adam-clipped": fnn.Adam(lr=1e-3, beta1=0.9, beta2=0.9, clipnorm=0.1, clipvalue=0.01),
 }  # fast-decaying hyper-parameters; every registered rule (checked below)
 
 

@@ -1,4 +1,5 @@
-"""Activations and RMSprop against PyTorch autograd and ``torch.optim``, in float64, on every
+"""Activations, RMSprop and gradient clipping of every rule against PyTorch autograd,
+``torch.optim`` and ``torch.nn.utils.clip_grad_*_``, in float64, on every
 backend (skipped, with the reason, where PyTorch is not installed: it is an oracle here,
 not a dependency).
 
@@ -8,6 +9,8 @@ units of the values' magnitude; ``assert_close`` below allows 1e-12 relative to 
 largest magnitude, ~4500 u, for the erf/tanh/exp of different libms and the sums'
 orders.
 """
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -86,6 +89,70 @@ def test_rmsprop_follows_torch_optim(backend, options):
             logits = torch.tanh(Xt[start:start + 16] @ W[0] + b[0]) @ W[1] + b[1]
             F.cross_entropy(logits, yt[start:start + 16]).backward()
             opt.step()
+    want = np.concatenate([w.detach().numpy().ravel() for w in W]
+                          + [v.detach().numpy() for v in b])
+    assert_close("params", model.params, want)
+
+
+TORCH_RULES = {  # fastnn optimizer, torch.optim class and its options (weight decay apart)
+    "sgd": (fnn.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+            torch.optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True), 0.01),
+    "adam": (fnn.Adam(lr=0.01, weight_decay=0.01), torch.optim.Adam, dict(lr=0.01), 0.01),
+    "adamw": (fnn.AdamW(lr=0.01, weight_decay=0.05), torch.optim.AdamW, dict(lr=0.01), 0.05),
+    "rmsprop": (fnn.RMSprop(lr=0.01, momentum=0.5, centered=True), torch.optim.RMSprop,
+                dict(lr=0.01, momentum=0.5, centered=True), 0.0),
+}
+CLIPS = {"norm": dict(clipnorm=0.6), "value": dict(clipvalue=0.02),
+         "both": dict(clipnorm=0.6, clipvalue=0.02)}
+
+
+def test_every_rule_has_a_torch_counterpart():
+    assert set(TORCH_RULES) == set(fnn.optimizers.OPTIMIZERS)
+
+
+def torch_clip(params, clipnorm, clipvalue) -> bool:
+    """PyTorch's clip_grad_norm_ then clip_grad_value_ (Keras's order, fastnn's); True if
+    the norm was clipped. clip_grad_norm_ multiplies by c / (n + 1e-6): asked for
+    c (n + 1e-6) / n, it multiplies by c / n, fastnn's and Keras's c / max(n, c) once
+    n > c (and by 1 below: its factor is clamped to 1)."""
+    clipped = False
+    if clipnorm is not None:
+        norm = float(torch.nn.utils.clip_grad_norm_(params, float("inf")))  # measures only
+        torch.nn.utils.clip_grad_norm_(params, clipnorm * (norm + 1e-6) / norm)
+        clipped = norm > clipnorm
+    if clipvalue is not None:
+        torch.nn.utils.clip_grad_value_(params, clipvalue)
+    return clipped
+
+
+@pytest.mark.parametrize("which", list(CLIPS))
+@pytest.mark.parametrize("rule", list(TORCH_RULES))
+def test_clipping_follows_torch(backend, rule, which):
+    """Three epochs of four batches with clipping: fastnn's fit against PyTorch's clipping
+    utilities followed by the torch optimizer (weight decay on the weights only, as fastnn
+    applies it; clipping of the loss's gradient, before the decay, in both)."""
+    ours, cls, options, decay = TORCH_RULES[rule]
+    clips = CLIPS[which]
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 5)), rng.integers(0, 3, 64)
+    model = fnn.MLP([5, 7, 3], activation="tanh", dtype="float64", seed=0)
+    W = [torch.tensor(w.copy(), requires_grad=True) for w in model.net.W]
+    b = [torch.tensor(v.copy(), requires_grad=True) for v in model.net.b]
+    model.fit(X, y, epochs=3, batch_size=16, verbose=0, shuffle=False,
+              optimizer=dataclasses.replace(ours, **clips))
+    opt = cls([{"params": W, "weight_decay": decay}, {"params": b, "weight_decay": 0.0}],
+              **options)
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    clipped = []
+    for _ in range(3):
+        for start in range(0, 64, 16):
+            opt.zero_grad()
+            logits = torch.tanh(Xt[start:start + 16] @ W[0] + b[0]) @ W[1] + b[1]
+            F.cross_entropy(logits, yt[start:start + 16]).backward()
+            clipped.append(torch_clip(W + b, clips.get("clipnorm"), clips.get("clipvalue")))
+            opt.step()
+    if "clipnorm" in clips:
+        assert 0 < sum(clipped) < len(clipped), clipped  # both sides of the norm
     want = np.concatenate([w.detach().numpy().ravel() for w in W]
                           + [v.detach().numpy() for v in b])
     assert_close("params", model.params, want)

@@ -49,7 +49,7 @@ from .optim import (
     limit_of,
     slot_bounds,
     slot_matrix,
-    update_function,
+    state_update,
 )
 
 SMALL_NET_WEIGHTS = 4096  # networks with at most this many weights train transposed
@@ -134,7 +134,7 @@ def _run(net, plan, slots, state, X, targets, orders, n_epochs, batch_size, lrs,
     """The compiled call: (stop code, failed epoch, failed batch, steps applied)."""
     classify = net.loss == "softmax_cross_entropy"
     no_labels, no_targets = np.empty(0, np.int64), np.empty((0, 0), net.dtype)
-    update = update_function(state.rule, net.dtype, len(state.slots))
+    update = state_update(state, net.dtype)
     return _train(
         update, net.params, net.grads, slots, plan.ws,
         plan.layers, plan.params, plan.cuts, plan.factors, np.uint64(net.dropout_seed),

@@ -22,12 +22,23 @@ gradient, values near overflow, a rule that cannot prove it) the check pass runs
 The slot bounds are this backend's own: kept per state object, valid only while
 ``state.step`` is the step that wrote them (any other backend's step advances it).
 
+Gradient clipping (``optimizers/clipping.py``) happens inside the same call, on the fly:
+the loops read each gradient entry as ``clamp(g * scale, v)`` and never write the
+gradient. ``scale`` (the norm's factor, from one float64 pass of squares fused with the
+proof's pass of |g|) and ``v`` come from the last two entries of the hyper-parameter
+array, so a new value compiles nothing; a rule's clipping copy (``clipped`` below) is a
+second C function of the same signature, compiled when a state first clips, so a state
+that does not clip runs loops without it. The proof takes the clipped gradient's bound:
+|g| times the factor, and at most v. A non-finite norm fails the step at once; a
+non-finite entry is left as it is by the clamp, so the check pass refuses it.
+
 Coefficients are formed in float64 and then cast to the buffers' dtype, so float32
 arithmetic stays float32. Slots below the dtype's smallest normal value are written as
 zero (the contract's flush rule), a select the write loop vectorises at no cost.
 """
 
 import functools
+import math
 import weakref
 
 import numba
@@ -35,6 +46,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 
 from ..optimizers import RULES, reference_step
+from ..optimizers.clipping import CLIP, encoded
 from .config import JIT, inline
 from .units import bound_copy, inline_copy
 
@@ -58,7 +70,7 @@ def optimizer_step(params, grads, state, n_decay, lr):
     bounds = np.empty(1 + MAX_SLOTS)
     bounds[1:] = slot_bounds(state)
     with slot_matrix(state) as slots:
-        update = update_function(state.rule, params.dtype, len(state.slots))
+        update = state_update(state, params.dtype)
         ok = bool(_step(update, params, slots, grads, hyper(state), float(lr), state.step + 1,
                         int(n_decay), bounds, limit_of(params)))
     if ok:
@@ -103,8 +115,20 @@ def keep_slot_bounds(state, bounds) -> None:
 
 
 def hyper(state) -> np.ndarray:
-    """float64: the rule's hyper-parameters in its HYPER order (booleans as 0 or 1)."""
-    return np.array([float(state.hyper[name]) for name in RULES[state.rule].hyper])
+    """float64: the rule's hyper-parameters in its HYPER order (booleans as 0 or 1), the
+    clipping's last (0 where off, or left out of ``state.hyper``)."""
+    return np.array([encoded(state.hyper.get(name)) if name in CLIP else
+                     float(state.hyper[name]) for name in RULES[state.rule].hyper])
+
+
+def clips(state) -> bool:
+    """Whether ``state`` clips its gradients (and so takes a rule's clipping copy)."""
+    return any(state.hyper.get(name) is not None for name in CLIP)
+
+
+def state_update(state, dtype):
+    """The :func:`update_function` that steps ``state`` on buffers of ``dtype``."""
+    return update_function(state.rule, dtype, len(state.slots), clips(state))
 
 
 def limit_of(params):
@@ -132,6 +156,24 @@ def abs_sum(a, lo, hi):
     return np.float64(acc)
 
 
+@inline
+def _abs_and_square_sums(a):
+    """(:func:`abs_sum` of a, sum of a^2 accumulated in float64) in one pass."""
+    acc = a.dtype.type(0)
+    squares = 0.0
+    for j in range(a.size):
+        acc += abs(a[j])
+        x = np.float64(a[j])
+        squares += x * x
+    return np.float64(acc), squares
+
+
+@inline
+def _clipped(x, scale, v, inf):
+    """x * scale clamped to [-v, v]; a NaN or infinite x as it is (the step refuses it)."""
+    return min(max(x * scale, -v), v) if abs(x) < inf else x
+
+
 # -- templates, specialised per rule by update_function: ENTRY, CANNOT_OVERFLOW and
 # -- COEFFICIENTS are bound to the rule's scalar functions in each copy --------------------
 def ENTRY(p, s0, s1, s2, g, c, decayed, f):
@@ -157,6 +199,7 @@ def _rows(slots):
 
 
 N_SLOTS = 1  # placeholder: the number of slots, a constant in each compiled copy
+CLIPPED = False  # placeholder: whether the copy clips the gradient, a constant in each
 
 
 @inline
@@ -167,17 +210,19 @@ def _values(c):
     return (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9])
 
 
-def _finite_segment_template(p, s0, s1, s2, g, c, decayed):
+def _finite_segment_template(p, s0, s1, s2, g, c, decayed, scale, v):
     """(sums of ``x * 0`` over the new p and each slot) for one segment (all weights or all
     biases, ``decayed`` a constant in each call): NaN exactly where some value is not
     finite, each kind summed on its own (adding p and a slot first would refuse finite
-    values whose sum overflows). Writes nothing."""
+    values whose sum overflows). Writes nothing. With CLIPPED each gradient entry is read
+    as ``_clipped(g, scale, v)``."""
     f = p.dtype.type
-    zero = f(0)
+    zero, inf = f(0), f(np.inf)
     k = _values(c)
     acc_p, acc_0, acc_1, acc_2 = zero, zero, zero, zero
     for j in range(p.size):
-        pj, v0, v1, v2 = ENTRY(p[j], s0[j], s1[j], s2[j], g[j], k, decayed, f)
+        gj = _clipped(g[j], scale, v, inf) if CLIPPED else g[j]
+        pj, v0, v1, v2 = ENTRY(p[j], s0[j], s1[j], s2[j], gj, k, decayed, f)
         acc_p += pj * zero
         acc_0 += v0 * zero
         if N_SLOTS > 1:
@@ -187,18 +232,20 @@ def _finite_segment_template(p, s0, s1, s2, g, c, decayed):
     return acc_p + acc_0 + acc_1 + acc_2  # 0, or NaN
 
 
-def _commit_segment_template(p, s0, s1, s2, g, c, decayed, sums):
+def _commit_segment_template(p, s0, s1, s2, g, c, decayed, sums, scale, v):
     """One segment written in place (``decayed`` a constant in each call), the slots
     flushed below the smallest normal magnitude; adds sum |new p| and sum |new slot| to
     sums (float64 (1 + MAX_SLOTS,)). Only the rule's N_SLOTS slots are written: the
-    flags and the slot count are constants here, so the loop vectorises."""
+    flags and the slot count are constants here, so the loop vectorises. The gradient is
+    read as in :func:`_finite_segment_template`."""
     f = p.dtype.type
-    zero = f(0)
+    zero, inf = f(0), f(np.inf)
     tiny = f(np.finfo(p.dtype).tiny)
     k = _values(c)
     acc_p, acc_0, acc_1, acc_2 = zero, zero, zero, zero
     for j in range(p.size):
-        pj, v0, v1, v2 = ENTRY(p[j], s0[j], s1[j], s2[j], g[j], k, decayed, f)
+        gj = _clipped(g[j], scale, v, inf) if CLIPPED else g[j]
+        pj, v0, v1, v2 = ENTRY(p[j], s0[j], s1[j], s2[j], gj, k, decayed, f)
         p[j] = pj
         acc_p += abs(pj)
         v0 = _flushed(v0, tiny, zero)
@@ -218,44 +265,44 @@ def _commit_segment_template(p, s0, s1, s2, g, c, decayed, sums):
     sums[3] += acc_2
 
 
-def FINITE_SEGMENT(p, s0, s1, s2, g, c, decayed):
+def FINITE_SEGMENT(p, s0, s1, s2, g, c, decayed, scale, v):
     """Placeholder: the rule's copy of the checking loop over one segment."""
     raise NotImplementedError("runs only in a per-rule copy")
 
 
-def COMMIT_SEGMENT(p, s0, s1, s2, g, c, decayed, sums):
+def COMMIT_SEGMENT(p, s0, s1, s2, g, c, decayed, sums, scale, v):
     """Placeholder: the rule's copy of the writing loop over one segment."""
     raise NotImplementedError("runs only in a per-rule copy")
 
 
-def _would_be_finite_template(p, slots, g, c, n_decay):
+def _would_be_finite_template(p, slots, g, c, n_decay, scale, v):
     """Whether every new parameter and slot value would be finite; writes nothing. The
     weights (entries below n_decay) and the biases are two loops, each with its decay as
     a constant."""
     s0, s1, s2 = _rows(slots)
     k = n_decay
-    weights = FINITE_SEGMENT(p[:k], s0[:k], s1[:k], s2[:k], g[:k], c, True)
-    biases = FINITE_SEGMENT(p[k:], s0[k:], s1[k:], s2[k:], g[k:], c, False)
+    weights = FINITE_SEGMENT(p[:k], s0[:k], s1[:k], s2[:k], g[:k], c, True, scale, v)
+    biases = FINITE_SEGMENT(p[k:], s0[k:], s1[k:], s2[k:], g[k:], c, False, scale, v)
     return weights + biases == 0
 
 
-def _commit_template(p, slots, g, c, n_decay, bounds):
+def _commit_template(p, slots, g, c, n_decay, bounds, scale, v):
     """One step written in place; bounds float64 (1 + MAX_SLOTS,) receives sum |new p| and
     sum |new slot| per slot, bounds of their maxima (rounding is monotonic; finite only if
     every term is; a slot the rule does not have gets 0)."""
     s0, s1, s2 = _rows(slots)
     k = n_decay
     bounds[:] = 0.0
-    COMMIT_SEGMENT(p[:k], s0[:k], s1[:k], s2[:k], g[:k], c, True, bounds)
-    COMMIT_SEGMENT(p[k:], s0[k:], s1[k:], s2[k:], g[k:], c, False, bounds)
+    COMMIT_SEGMENT(p[:k], s0[:k], s1[:k], s2[:k], g[:k], c, True, bounds, scale, v)
+    COMMIT_SEGMENT(p[k:], s0[k:], s1[k:], s2[k:], g[k:], c, False, bounds, scale, v)
 
 
-def WOULD_BE_FINITE(p, slots, g, c, n_decay):
+def WOULD_BE_FINITE(p, slots, g, c, n_decay, scale, v):
     """Placeholder: the rule's copy of the checking loop."""
     raise NotImplementedError("runs only in a per-rule copy")
 
 
-def COMMIT(p, slots, g, c, n_decay, bounds):
+def COMMIT(p, slots, g, c, n_decay, bounds, scale, v):
     """Placeholder: the rule's copy of the writing loop."""
     raise NotImplementedError("runs only in a per-rule copy")
 
@@ -264,14 +311,36 @@ def _guarded_update_template(p, slots, g, hp, lr, t, n_decay, bounds, limit):
     """One all-or-nothing step at 1-based step t over the whole buffer, serially. bounds
     float64 (1 + MAX_SLOTS,): upper bounds of max |p| and of each slot (inf where
     unknown), replaced by the new ones after a step that applied; False (nothing
-    written) if some new value would not be finite."""
+    written) if some new value would not be finite. With CLIPPED, hp's last two entries
+    are clipnorm and clipvalue (0: off), and False also if the gradient's norm is not
+    finite (only computed with clipnorm)."""
     c64 = np.zeros(N_COEFFICIENTS)
     COEFFICIENTS(hp, lr, t, c64)
     c = c64.astype(p.dtype)
-    if not (CANNOT_OVERFLOW(bounds[0], abs_sum(g, 0, p.size), bounds[1:], c64, limit)
-            or WOULD_BE_FINITE(p, slots, g, c, n_decay)):
+    f = p.dtype.type
+    scale, v = f(1), f(np.inf)
+    if CLIPPED:
+        clipnorm, clipvalue = hp[hp.size - 2], hp[hp.size - 1]
+        if clipnorm > 0:
+            g_bound, squares = _abs_and_square_sums(g)
+            norm = math.sqrt(squares)
+            if not math.isfinite(norm):
+                return False
+            factor = clipnorm / max(norm, clipnorm)
+            scale = f(factor)
+            g_bound *= factor
+        else:
+            g_bound = abs_sum(g, 0, p.size)
+        if clipvalue > 0:
+            v = f(clipvalue)
+            if math.isfinite(g_bound):  # else a NaN or inf entry, or |g| summed past max
+                g_bound = min(g_bound, clipvalue)
+    else:
+        g_bound = abs_sum(g, 0, p.size)
+    if not (CANNOT_OVERFLOW(bounds[0], g_bound, bounds[1:], c64, limit)
+            or WOULD_BE_FINITE(p, slots, g, c, n_decay, scale, v)):
         return False
-    COMMIT(p, slots, g, c, n_decay, bounds)
+    COMMIT(p, slots, g, c, n_decay, bounds, scale, v)
     return True
 
 
@@ -298,16 +367,17 @@ def _update_signature(dtype):
 
 
 @functools.cache
-def update_function(rule: str, dtype, n_slots: int):
+def update_function(rule: str, dtype, n_slots: int, clipped: bool = False):
     """The compiled update of ``rule`` with ``n_slots`` slots for buffers of ``dtype``, a
     C function (numba ``cfunc``, cached on disk) that the driver and :func:`_step` take as
     an argument, so they are compiled once for every rule, and a rule is compiled when
-    first used."""
+    first used; ``clipped``: the copy that clips the gradient (values from hp)."""
     rule_ = RULES[rule]
-    name = f"{rule}_{np.dtype(dtype).name}_{n_slots}"
+    name = f"{rule}_{np.dtype(dtype).name}_{n_slots}{'_clipped' if clipped else ''}"
     names = dict(ENTRY=inline_copy(rule_.entry),
                  CANNOT_OVERFLOW=inline_copy(rule_.cannot_overflow),
-                 COEFFICIENTS=inline_copy(rule_.coefficients), N_SLOTS=n_slots)
+                 COEFFICIENTS=inline_copy(rule_.coefficients), N_SLOTS=n_slots,
+                 CLIPPED=bool(clipped))
     names.update(
         FINITE_SEGMENT=inline_copy(bound_copy(_finite_segment_template, names,
                                               f"finite_segment_{name}")),

@@ -44,15 +44,18 @@ def compile_stats() -> dict:
             "signatures": sum(len(d.signatures) for d in DISPATCHERS.values())}
 
 
-def _state(rule, size, dtype):
-    """A fresh state of ``rule``, its slots the rows of one matrix (as fastnn makes them)."""
+def _state(rule, size, dtype, clipped=False):
+    """A fresh state of ``rule``, its slots the rows of one matrix (as fastnn makes them);
+    ``clipped``: with gradient clipping (the rule's clipping copy of its update)."""
     slots = np.zeros((len(RULES[rule].slot_names(**HYPER[rule])), size), dtype)
-    return OptimizerState(rule, 0.01, HYPER[rule], tuple(slots))
+    hyper = dict(HYPER[rule], **({"clipnorm": 1.0, "clipvalue": 1.0} if clipped else {}))
+    return OptimizerState(rule, 0.01, hyper, tuple(slots))
 
 
 def _exercise(ops, dtype):
     """Call every op once on tiny arrays of ``dtype``: both layouts of the driver, every
-    loss, every rule the backend compiles, float and uint8 inputs."""
+    loss, every rule the backend compiles (with and without gradient clipping), float and
+    uint8 inputs."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((8, 3)).astype(dtype)
     labels = np.arange(8) % 2
@@ -69,6 +72,8 @@ def _exercise(ops, dtype):
                                      None, 1, 4)
             loop.train_epochs(ops, small, _state(rule, small.n_params, dtype), X, targets,
                               None, 1, 4)
+            ops.train_epochs(small, _state(rule, small.n_params, dtype, clipped=True), X,
+                             targets, None, 1, 4)
     out = np.empty((8, 2), dtype)
     ops.softmax(out, X[:, :2].copy())
     ops.sigmoid(out, X[:, :2].copy())

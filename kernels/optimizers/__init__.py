@@ -10,6 +10,9 @@ other rule runs its reference update here, so a new rule works on every backend 
 Semantics shared by every rule, on a flat buffer of p entries whose first ``n_decay``
 are weights (weight decay applies to them only) and the rest biases:
 
+- gradient clipping (``clipping.py``): every rule also takes ``clipnorm`` and
+  ``clipvalue`` (``CLIP``, after its own hyper-parameters), applied to the gradient
+  before the rule's update, in the same step;
 - all or nothing: every new value is computed first; if any new parameter or slot value
   would be NaN or inf, nothing is written and the step returns False;
 - ``grads`` is scratch: a step may overwrite it;
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import adam, adamw, rmsprop, sgd
+from .clipping import CLIP, clip, clipped_error
 
 
 @dataclass(frozen=True)
@@ -37,17 +41,22 @@ class Rule:
     """An update rule.
 
     name: its key; slots: names of every (p,) state buffer it may use; hyper: names of
-    its hyper-parameters besides the learning rate; slot_names: ``slot_names(**hyper)``,
-    the slots a state with these hyper-parameters holds, in order (a rule whose slots do
-    not depend on them returns ``slots``); step: the reference update
-    ``step(params, slots, grads, lr, t, n_decay, **hyper) -> bool`` at 1-based step t;
-    error_step: ``error_step(err, params, slots, grads, lr, t, n_decay, dtype, **hyper)``,
-    first-order bounds of a backend's error after the step from bounds ``err`` (a dict
-    ``{"p": ..., slot name: ...}`` of float64 (p,) arrays) and the reference state before
-    it (float64). A compiled backend builds its update loops from three scalar functions
-    (None where the rule has none; such a rule runs its reference update everywhere):
-    ``coefficients(hp, lr, t, c)`` fills the float64 array c from the hyper-parameters hp
-    (float64, HYPER's order), the learning rate and the 1-based step;
+    its hyper-parameters besides the learning rate, the module's HYPER then CLIP;
+    slot_names: ``slot_names(**hyper)``, the slots a state with these hyper-parameters
+    holds, in order (a rule whose slots do not depend on them returns ``slots``); step:
+    the reference update ``step(params, slots, grads, lr, t, n_decay, **hyper) -> bool``
+    at 1-based step t, the gradient clipped first; error_step: ``error_step(err, params,
+    slots, grads, lr, t, n_decay, dtype, **hyper)``, first-order bounds of a backend's
+    error after the step from bounds ``err`` (a dict ``{"p": ..., slot name: ...}`` of
+    float64 (p,) arrays, and optionally ``"g"``, the gradient's) and the reference state
+    before it (float64), the clipping's rounding included (``clipped_error``). CLIP
+    missing from a hyper dict, or None, means no clipping. The module's own ``step`` and
+    ``error_step`` take its HYPER only: ``_rule`` wraps them with the clipping. A compiled
+    backend builds its update loops from three scalar functions (None where the rule has
+    none; such a rule runs its reference update everywhere): ``coefficients(hp, lr, t,
+    c)`` fills the float64 array c from the hyper-parameters hp (float64, HYPER's order:
+    the rule's own first, so CLIP's come after the indices it reads), the learning rate
+    and the 1-based step;
     ``entry(p, s0, s1, s2, g, c, decayed, f)`` returns one entry's new parameter and slots
     (in the state's slot order; positions beyond its slots returned unchanged), c cast
     to the buffers' dtype, ``decayed`` whether the entry is a weight, f the dtype's
@@ -70,9 +79,36 @@ class Rule:
 
 def _rule(module) -> Rule:
     names = getattr(module, "slot_names", lambda **hyper: module.SLOTS)
-    return Rule(module.NAME, module.SLOTS, module.HYPER, module.step, module.error_step, names,
+    return Rule(module.NAME, module.SLOTS, module.HYPER + CLIP, _clipped_step(module.step),
+                _clipped_error_step(module.error_step), _without_clip(names),
                 *(getattr(module, name, None) for name in ("coefficients", "entry",
                                                            "cannot_overflow")))
+
+
+def _clipped_step(step):
+    """A module's ``step`` that first clips the gradient (``clipping.clip``)."""
+    def clipped_step(params, slots, grads, lr, t, n_decay, clipnorm=None, clipvalue=None,
+                     **hyper) -> bool:
+        return (clip(grads, clipnorm, clipvalue)
+                and step(params, slots, grads, lr, t, n_decay, **hyper))
+    return clipped_step
+
+
+def _clipped_error_step(error_step):
+    """A module's ``error_step`` from the clipped gradient, its error in ``err["g"]``."""
+    def clipped_error_step(err, params, slots, grads, lr, t, n_decay, dtype, clipnorm=None,
+                           clipvalue=None, **hyper) -> dict:
+        if clipnorm is not None or clipvalue is not None:
+            grads, e_g = clipped_error(grads, dtype, clipnorm, clipvalue)
+            err = {**err, "g": err.get("g", 0) + e_g}
+        return error_step(err, params, slots, grads, lr, t, n_decay, dtype, **hyper)
+    return clipped_error_step
+
+
+def _without_clip(slot_names):
+    def rule_slot_names(clipnorm=None, clipvalue=None, **hyper) -> tuple:
+        return slot_names(**hyper)
+    return rule_slot_names
 
 
 RULES = {module.NAME: _rule(module) for module in (sgd, adam, adamw, rmsprop)}
@@ -82,11 +118,13 @@ RULES = {module.NAME: _rule(module) for module in (sgd, adam, adamw, rmsprop)}
 class OptimizerState:
     """One rule's hyper-parameters and slots for one flat parameter buffer.
 
-    rule: a key of RULES; hyper: ``{name: value}`` for each of the rule's hyper-parameters;
-    slots: one (p,) buffer of the parameters' dtype per slot of the rule; step: updates
-    applied so far (the next one is step + 1); lr: the learning rate, a positive float or
-    a schedule: a callable mapping an int64 array of 0-based step indices to an array of
-    learning rates.
+    rule: a key of RULES; hyper: ``{name: value}`` for each of the rule's hyper-parameters
+    (clipping's may be left out: no clipping); slots: one (p,) buffer of the parameters'
+    dtype per slot of the rule; step: updates applied so far (the next one is step + 1);
+    lr: the learning rate, a positive float or a schedule: a callable mapping an int64
+    array of 0-based step indices to an array of learning rates; lr_scale: a multiplier
+    on every rate lr gives (what ``ReduceLROnPlateau`` lowers; 1 leaves the rates' bits
+    as lr gives them).
     """
 
     rule: str
@@ -94,17 +132,24 @@ class OptimizerState:
     hyper: dict
     slots: tuple[np.ndarray, ...]
     step: int = 0
+    lr_scale: float = 1.0
+
+    def rates_at(self, steps) -> np.ndarray:
+        """float64: the learning rates of the 0-based steps ``steps`` (an int64 array)."""
+        steps = np.asarray(steps, np.int64)
+        if not callable(self.lr):
+            rates = np.full(steps.shape, float(self.lr))
+        else:
+            rates = np.asarray(self.lr(steps), np.float64)
+            if rates.shape != steps.shape or not (np.isfinite(rates).all()
+                                                  and (rates >= 0).all()):
+                raise ValueError(f"the learning-rate schedule {self.lr!r} must give "
+                                 f"{steps.size} finite, non-negative learning rates")
+        return rates * self.lr_scale if self.lr_scale != 1 else rates
 
     def learning_rates(self, count: int) -> np.ndarray:
         """float64 (count,): the learning rates of the next ``count`` steps."""
-        if not callable(self.lr):
-            return np.full(count, float(self.lr))
-        lrs = np.asarray(self.lr(np.arange(self.step, self.step + count, dtype=np.int64)),
-                         np.float64)
-        if lrs.shape != (count,) or not (np.isfinite(lrs).all() and (lrs >= 0).all()):
-            raise ValueError(f"the learning-rate schedule {self.lr!r} must give {count} "
-                             f"finite, non-negative learning rates")
-        return lrs
+        return self.rates_at(np.arange(self.step, self.step + count, dtype=np.int64))
 
 
 def reference_step(params, grads, state: OptimizerState, n_decay: int, lr: float) -> bool:

@@ -24,13 +24,14 @@ def step(params, slots, grads, lr, t, n_decay, beta1, beta2, eps, weight_decay) 
 
 def error_step(err, params, slots, grads, lr, t, n_decay, dtype, beta1, beta2, eps,
                weight_decay) -> dict:
-    """Adam's moment bounds from the plain gradient (exact input: e_g = 0 beyond what
-    the caller's bounds carry), and the decayed parameters d p with d = 1 - lr wd formed
+    """Adam's moment bounds from the plain gradient (its error ``err["g"]``, 0 if absent:
+    the gradient itself is an exact input), and the decayed parameters d p with d = 1 - lr wd formed
     in float64 and rounded (u) and the product rounded (u): e_dp = d e_p + 2u |d p|."""
     p, g = f64(params), f64(grads)
     d = 1 - decay_mask(p.size, n_decay, lr * weight_decay)
     e_dp = d * err["p"] + gamma(2, dtype) * np.abs(d * p)
-    return adam.moments_error(err, p, slots, g, np.zeros_like(p), lr, t, dtype, beta1, beta2,
+    e_g = err.get("g", 0) + np.zeros_like(p)
+    return adam.moments_error(err, p, slots, g, e_g, lr, t, dtype, beta1, beta2,
                               eps, d, e_dp)
 
 

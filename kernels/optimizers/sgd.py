@@ -50,11 +50,12 @@ def error_step(err, params, slots, grads, lr, t, n_decay, dtype, momentum, neste
     coefficient cast to the dtype and one addition: three roundings (gamma_3) of its
     absolute-value evaluation, plus the incoming errors times the line's coefficients:
 
-      g' = g + wd p           e_g = wd e_p + gamma_3 (|g| + wd |p|)   (first n_decay only)
+      g' = g + wd p           e_g = e_g0 + wd e_p + gamma_3 (|g| + wd |p|)   (wd: weights)
       v' = mu v + g'          e_v = mu e_v + e_g + gamma_3 (mu |v| + |g'|)
       s  = v' | g' + mu v'    e_s = e_v | e_g + mu e_v + gamma_3 (|g'| + mu |v'|)
       p' = p - lr s           e_p = e_p + lr e_s + gamma_3 (|p| + lr |s|)
 
+    e_g0 is the incoming gradient's error (``err["g"]``, 0 if absent: the clipping's).
     With momentum 0 the step is g' and the velocity is not used. A flushed velocity
     entry differs from the unflushed one by less than the dtype's tiny, which every
     tolerance's absolute floor covers.
@@ -63,7 +64,7 @@ def error_step(err, params, slots, grads, lr, t, n_decay, dtype, momentum, neste
     p, v, g = f64(params), f64(slots[0]), f64(grads)
     wd = decay_mask(p.size, n_decay, weight_decay)
     g1 = g + wd * p
-    e_g = wd * err["p"] + g3 * (np.abs(g) + wd * np.abs(p))
+    e_g = err.get("g", 0) + wd * err["p"] + g3 * (np.abs(g) + wd * np.abs(p))
     if momentum:
         v1 = momentum * v + g1
         e_v = momentum * err["velocity"] + e_g + g3 * (momentum * np.abs(v) + np.abs(g1))
