@@ -65,12 +65,12 @@ def test_dense_backward(benchmark, backend, first, i, o, act):
 
 
 def test_softmax_cross_entropy(benchmark, backend):
-    time_op(benchmark, backend, f"softmax_cross_entropy {B}x{K}", "softmax_cross_entropy",
-            np.empty((B, K), np.float32), f32(B, K), labels())
+    time_op(benchmark, backend, f"softmax_cross_entropy {B}x{K}", "loss",
+            np.empty((B, K), np.float32), f32(B, K), labels(), "softmax_cross_entropy")
 
 
-def test_count_correct(benchmark, backend):
-    time_op(benchmark, backend, f"count_correct {B}x{K}", "count_correct", f32(B, K), labels(),
+def test_metric_sum(benchmark, backend):
+    time_op(benchmark, backend, f"metric_sum {B}x{K}", "metric_sum", f32(B, K), labels(),
             "softmax_cross_entropy")
 
 

@@ -10,7 +10,7 @@ Backends (``FASTNN_BACKEND`` or ``fnn.set_backend``): ``numba`` (default), ``num
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import activations, callbacks, datasets, metrics, plot, schedules
+from . import activations, callbacks, datasets, losses, metrics, plot, schedules
 from .backend import backend_name, get_backend, set_backend, use_backend
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
 from .errors import *  # noqa: F403 - the documented exception family
@@ -31,5 +31,6 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = ["MLP", "Sequential", "Dense", "Dropout", *_optimizer_names, "History", "load", "save",
            "Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
            "set_backend", "get_backend",
-           "backend_name", "use_backend", "activations", "callbacks", "datasets", "metrics", "plot",
-           "schedules", "set_num_threads", "thread_info", "__version__", *_error_names]
+           "backend_name", "use_backend", "activations", "callbacks", "datasets", "losses",
+           "metrics", "plot", "schedules", "set_num_threads", "thread_info", "__version__",
+           *_error_names]

@@ -12,6 +12,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from .errors import ConfigError, DTypeError, NonFiniteError, ShapeError, ValueRangeError
+from .kernels.losses import resolve as resolve_loss
 
 
 def _as_real_array(a, name, hint=""):
@@ -95,22 +96,25 @@ def features(X, n_features: int, dtype, name: str = "X", keep_integers: bool = F
 
 
 def targets(y, n_rows: int, loss: str, n_outputs: int, dtype, name: str = "y") -> np.ndarray:
-    """y as the kernels want it for ``loss``: int64 labels (n,) or float (n, n_outputs)."""
-    arr = _as_real_array(y, name, _STRING_HINTS["labels" if loss == "softmax_cross_entropy"
-                                                else "numbers"])
+    """y as the kernels want it for the loss unit ``loss``: int64 labels (n,), or float
+    (n, n_outputs) of ``dtype`` (values; for a loss of labels with at least two outputs,
+    target probabilities), within the unit's range."""
+    unit, param = resolve_loss(loss)
+    labels = unit.TARGETS == "labels"
+    arr = _as_real_array(y, name, _STRING_HINTS["labels" if labels else "numbers"])
     if arr.shape[:1] != (n_rows,):
         raise ShapeError(f"{name} must have one row per sample of X ({n_rows}), got shape "
                          f"{arr.shape}")
     _require_finite(arr, name)
-    if loss == "softmax_cross_entropy":
+    if labels and not (arr.ndim == 2 and arr.shape[1] == n_outputs and n_outputs > 1):
         return _labels(arr, n_outputs, name)
     shape = (n_rows, 1) if arr.ndim == 1 and n_outputs == 1 else arr.shape  # (n,) as (n, 1)
     if shape != (n_rows, n_outputs):
         raise ShapeError(f"{name} must have shape ({n_rows}, {n_outputs}) for a network with "
                          f"{n_outputs} output(s), got {arr.shape}")
-    if loss == "sigmoid_bce" and ((arr < 0).any() or (arr > 1).any()):
-        raise ValueRangeError(f"{name}: sigmoid_bce targets must lie in [0, 1], got values from "
-                              f"{arr.min().item()!r} to {arr.max().item()!r}")
+    problem = unit.check_targets(arr, param)
+    if problem is not None:
+        raise ValueRangeError(f"{name}: {problem}")
     return converted(arr, dtype, name).reshape(n_rows, n_outputs)
 
 

@@ -8,12 +8,15 @@ abs and rel difference, how much of the derived tolerance it used, pass or fail.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .kernels import check_backend as check
 from .kernels.activations import resolve
 from .kernels.contract import ACTIVATIONS
 from .kernels.dropout import step_key as dropout_key
+from .kernels.losses import UNITS as LOSS_UNITS
 from .optimizers import OPTIMIZERS, SGD
 
 DTYPES = (np.float32, np.float64)
@@ -72,15 +75,15 @@ def cases(rng: np.random.Generator):
             logits = (rng.standard_normal((n, k)) * scale).astype(dtype)
             labels = rng.integers(0, k, n)
             label = f"{n}x{k} |z|~{scale:g}"
-            rows, _ = check.run_loss("softmax_cross_entropy", np.empty_like(logits),
-                                     logits, labels)
-            yield name, label, rows
-            yield name, label, check.run_count_correct(logits, labels,
-                                                       "softmax_cross_entropy")[0]
-            yield name, label, check.run_transform("softmax", np.empty_like(logits), logits)
             targets = rng.random((n, k)).astype(dtype)
-            for op in ("sigmoid_bce", "mse"):
-                yield name, label, check.run_loss(op, np.empty_like(logits), logits, targets)[0]
+            weights = rng.random(n)
+            for spec, unit in LOSS_UNITS.items():
+                forms = (labels, targets) if unit.TARGETS == "labels" else (targets,)
+                z = np.minimum(logits, 80) if unit.PREDICT == "exp" else logits
+                for t, w in itertools.product(forms, (None, weights)):
+                    yield name, label, check.run_loss(spec, np.empty_like(z), z, t, w)[0]
+                    yield name, label, check.run_metric_sum(z, t, spec, w)[0]
+            yield name, label, check.run_transform("softmax", np.empty_like(logits), logits)
             yield name, label, check.run_transform("sigmoid", np.empty_like(logits), logits)
         for p, n_decay in ((235_146, 234_752), (37, 30)):
             params = rng.standard_normal(p).astype(dtype)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _model_file, _validate as check
+from . import _model_file, _validate as check, _weights
 from .activations import canonical
 from .backend import get_backend
 from .errors import (
@@ -21,9 +21,9 @@ from .errors import (
     ValueRangeError,
 )
 from .kernels import loop
-from .kernels.contract import LOSSES
 from .kernels.net import Net, count_params
 from .layers import Dense, Dropout
+from .losses import canonical as canonical_loss, unit_of
 
 PREDICT_ROWS = 8192  # rows per forward pass in predict/evaluate: bounds their memory
 MAX_PARAMS = 2**31 - 1  # flat buffers are indexed with int64, but 8 GiB of float32 is plenty
@@ -34,10 +34,13 @@ class Sequential:
 
     layers: Dense layers whose sizes chain, with a Dropout before any of them (not after
     the last, nor two in a row); ``model.layers[i].W`` and ``.b`` of a Dense layer are
-    views into the model's parameters. loss: ``softmax_cross_entropy`` (integer
-    labels), ``sigmoid_bce`` (targets in [0, 1]) or ``mse``; the last layer's output is
-    the logits (or the prediction, for mse). seed fixes initialisation and shuffling;
-    dtype is float32 (default) or float64.
+    views into the model's parameters. loss: a name, spec or object (``fastnn.losses``):
+    ``softmax_cross_entropy`` (integer labels, or (n, k) target probabilities),
+    ``sigmoid_bce`` (targets in [0, 1]), ``mse``, ``huber`` (``"huber(0.5)"`` or
+    ``fnn.losses.Huber(delta=0.5)``), ``mae`` or ``poisson`` (targets >= 0; the network
+    outputs log mu). The last layer's output is the logits (or the prediction, for mse,
+    huber and mae). seed fixes initialisation and shuffling; dtype is float32 (default)
+    or float64.
 
     The input map ``x' = (x - input_shift) * input_scale`` (in dtype) is applied to every
     input before the first layer, in ``fit``, ``predict``, ``evaluate``, a saved file and
@@ -54,7 +57,7 @@ class Sequential:
     output.
     """
 
-    def __init__(self, layers: Sequence[Dense | Dropout], loss: str = "softmax_cross_entropy",
+    def __init__(self, layers: Sequence[Dense | Dropout], loss="softmax_cross_entropy",
                  seed: int = 0, dtype="float32", input_scale=1.0, input_shift=0.0,
                  classes=None):
         given = tuple(layers)
@@ -65,8 +68,9 @@ class Sequential:
             if a.out_features != b.in_features:
                 raise ShapeError(f"Dense layer {l} gives {a.out_features} features but Dense "
                                  f"layer {l + 1} takes {b.in_features}")
-        self.loss = check.choice(loss, "loss", LOSSES)
-        if loss == "softmax_cross_entropy" and layers[-1].out_features < 2:
+        self.loss = canonical_loss(loss)
+        self._unit, self._loss_param = unit_of(self.loss)
+        if self._unit.HITS == "argmax" and layers[-1].out_features < 2:
             raise ValueRangeError("softmax_cross_entropy needs at least 2 outputs (classes); "
                                   "use loss='sigmoid_bce' for one output")
         self.seed = check.seed(seed)
@@ -132,7 +136,7 @@ class Sequential:
 
     def fit(self, X, y, epochs: int = 10, batch_size: int | None = 32, optimizer=None,
             validation_data=None, validation_split=None, callbacks=(), shuffle: bool = True,
-            verbose: int = 1):
+            verbose: int = 1, sample_weight=None, class_weight=None):
         """Train in place and return a :class:`fastnn.History` (see ``fastnn.training.fit``);
         a later call continues this one (optimizer state and history). Inside
         ``with fastnn.mpi.DataParallel(comm):`` it trains data-parallel over comm's ranks."""
@@ -142,7 +146,8 @@ class Sequential:
         run = fit if parallel is None else parallel.fit
         return run(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    validation_data=validation_data, validation_split=validation_split,
-                   callbacks=callbacks, shuffle=shuffle, verbose=verbose)
+                   callbacks=callbacks, shuffle=shuffle, verbose=verbose,
+                   sample_weight=sample_weight, class_weight=class_weight)
 
     def reset_optimizer(self) -> None:
         """Forget the optimizer and its state (velocities, moments, step count): the next
@@ -163,50 +168,67 @@ class Sequential:
 
     def predict(self, X) -> np.ndarray:
         """Class labels int64 (n,) for softmax_cross_entropy; 0/1 int64 (n,) or (n, k) for
-        sigmoid_bce; the outputs (n,) or (n, k) for mse (a single output is flattened).
-        With ``classes``, the class names ``classes[label]`` (n,) instead of the labels."""
+        sigmoid_bce; the predictions (n,) or (n, k) for the regression losses (a single
+        output is flattened): the outputs for mse, huber and mae, exp of them (the mean)
+        for poisson. With ``classes``, the class names ``classes[label]`` (n,) instead of
+        the labels."""
         logits = self._logits(X, stacklevel=3)
-        if self.loss == "softmax_cross_entropy":
+        if self._unit.HITS == "argmax":
             labels = np.argmax(logits, axis=1)
             return labels if self._classes is None else self._classes[labels]
-        if self.loss == "sigmoid_bce":
+        if self._unit.HITS == "sign":
             logits = (logits > 0).astype(np.int64)
             if self._classes is not None:
                 return self._classes[logits[:, 0]]
+        else:
+            self._unit.predict(logits, logits, self._loss_param)
         return logits[:, 0] if logits.shape[1] == 1 else logits
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities (n, k): softmax rows (softmax_cross_entropy), columns in the order
         of ``classes`` if the model has them; or sigmoids (sigmoid_bce)."""
-        if self.loss == "mse":
-            raise ConfigError("predict_proba needs a classification loss; this model uses mse")
+        if self._unit.PREDICT not in ("softmax", "sigmoid"):
+            raise ConfigError(f"predict_proba needs a classification loss; this model uses "
+                              f"{self.loss}")
         logits = self._logits(X, stacklevel=3)
         ops = get_backend()
-        (ops.softmax if self.loss == "softmax_cross_entropy" else ops.sigmoid)(logits, logits)
+        (ops.softmax if self._unit.PREDICT == "softmax" else ops.sigmoid)(logits, logits)
         return logits
 
-    def evaluate(self, X, y) -> dict[str, float]:
-        """``{'loss', 'accuracy'}`` (classification) or ``{'loss', 'r2'}`` (mse) on (X, y)."""
+    def evaluate(self, X, y, sample_weight=None) -> dict[str, float]:
+        """``{'loss', 'accuracy'}`` (classification) or ``{'loss', 'r2'}`` (regression) on
+        (X, y); with ``sample_weight`` (n,) the loss is the weighted mean and the metric
+        weighted as scikit-learn's ``accuracy_score`` and ``r2_score``."""
         self._require_fitted()
         X = self._inputs(X, stacklevel=3)
-        return self._scores(X, check.targets(self._labels(y), len(X), self.loss,
-                                             self.sizes[-1], self.dtype))
+        t = check.targets(self._labels(y), len(X), self.loss, self.sizes[-1], self.dtype)
+        return self._scores(X, t, _weights.sample_weights(sample_weight, len(X)))
 
-    def _scores(self, X: np.ndarray, t: np.ndarray) -> dict[str, float]:
-        """``evaluate`` on validated rows X (n, i) and the loss's targets t."""
+    def _scores(self, X: np.ndarray, t: np.ndarray, w=None) -> dict[str, float]:
+        """``evaluate`` on validated rows X (n, i), the loss's targets t and weights w (n,)
+        float64 or None."""
+        loss_sum, metric_sum = self._sums(X, t, w)
+        weight = len(X) if w is None else float(np.sum(w))
+        return {"loss": loss_sum / weight,
+                self.metric: float(self._metric(metric_sum, t, w))}
+
+    def _sums(self, X: np.ndarray, t: np.ndarray, w=None) -> tuple[float, float]:
+        """(sum over row chunks of chunk loss * chunk weight, metric sum) on validated
+        rows."""
         ops = get_backend()
-        loss_op = getattr(ops, self.loss)
-        loss_sum, correct = 0.0, 0
+        loss_sum, metric_sum = 0.0, 0.0
         for start, stop, logits in self._forward_chunks(X, ops):
-            loss_sum += loss_op(None, logits, t[start:stop]) * (stop - start)
-            if self.loss != "mse":
-                correct += ops.count_correct(logits, t[start:stop], self.loss)
-        return {"loss": loss_sum / len(X), self.metric: float(self._metric(loss_sum, correct, t))}
+            wc = None if w is None else w[start:stop]
+            weight = stop - start if wc is None else float(np.sum(wc))
+            if weight:
+                loss_sum += ops.loss(None, logits, t[start:stop], self.loss, wc) * weight
+            metric_sum += ops.metric_sum(logits, t[start:stop], self.loss, wc)
+        return loss_sum, metric_sum
 
     @property
     def metric(self) -> str:
-        """``accuracy`` for classification losses, ``r2`` for mse."""
-        return "r2" if self.loss == "mse" else "accuracy"
+        """``accuracy`` for classification losses, ``r2`` for regression losses."""
+        return self._unit.METRIC
 
     def save(self, path, include_optimizer: bool = False) -> None:
         """Write the model to ``path`` atomically (see ``fastnn.save``); with
@@ -285,17 +307,21 @@ class Sequential:
                 UserWarning, stacklevel=stacklevel)
         return X
 
-    def _metric(self, loss_sum, correct, t: np.ndarray):
-        """Accuracy from correct counts, or R² = 1 - SSE/SST from summed mse losses.
-
-        loss_sum: sum over rows of the mean loss (float or array of epochs); correct: the
-        matching count(s) of correct predictions; t: the validated targets.
-        """
-        if self.loss == "mse":
-            sst = float(np.sum((t - t.mean(axis=0, dtype=np.float64)) ** 2))
-            return 1.0 - np.asarray(loss_sum) * t.shape[1] / sst if sst > 0 else np.nan * loss_sum
-        per_row = 1 if self.loss == "softmax_cross_entropy" else self.sizes[-1]
-        return correct / (len(t) * per_row)
+    def _metric(self, metric_sum, t: np.ndarray, w=None):
+        """Accuracy from (weighted) correct counts, or R² = 1 - SSE/SST from (weighted)
+        sums of squared errors (``metric_sum``; a float or an array of epochs); t: the
+        validated targets, w their weights (float64 (n,)) or None. Weighted as
+        scikit-learn's ``accuracy_score`` and ``r2_score`` (SST about the weighted mean,
+        summed over the outputs)."""
+        weight = len(t) if w is None else float(np.sum(w))
+        if self.metric == "r2":
+            tf = np.asarray(t, np.float64)
+            rows = np.ones(len(t)) if w is None else w
+            mean = rows @ tf / weight
+            sst = float(rows @ ((tf - mean) ** 2).sum(axis=1))
+            return 1.0 - np.asarray(metric_sum) / sst if sst > 0 else np.nan * metric_sum
+        per_row = 1 if self._unit.HITS == "argmax" else self.sizes[-1]
+        return metric_sum / (weight * per_row)
 
     def _forward_chunks(self, X, ops=None):
         """Yield (start, stop, logits) over row chunks of a validated X; fresh buffers per
@@ -369,7 +395,7 @@ def _refuse_subclasses(layers) -> None:
                 f"fastnn.Dense (set other initial weights with model.set_params)")
 
 
-def MLP(sizes: Sequence[int], activation: str = "relu", loss: str = "softmax_cross_entropy",
+def MLP(sizes: Sequence[int], activation: str = "relu", loss="softmax_cross_entropy",
         seed: int = 0, dtype="float32", output_activation: str = "identity",
         input_scale=1.0, input_shift=0.0, classes=None, dropout: float = 0.0) -> Sequential:
     """A Sequential of Dense layers ``sizes[0] -> ... -> sizes[-1]``.
@@ -417,8 +443,8 @@ def _class_names(classes, loss: str, n_outputs: int) -> np.ndarray | None:
     stays None."""
     if classes is None:
         return None
-    k = {"softmax_cross_entropy": n_outputs, "sigmoid_bce": 2 if n_outputs == 1 else None
-         }.get(loss)
+    hits = unit_of(loss)[0].HITS
+    k = n_outputs if hits == "argmax" else 2 if hits == "sign" and n_outputs == 1 else None
     if k is None:
         raise ConfigError(f"classes need loss softmax_cross_entropy, or sigmoid_bce with one "
                           f"output; this model has {loss} with {n_outputs} output(s)")

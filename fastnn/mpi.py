@@ -160,7 +160,10 @@ class DataParallel:
     # -- the training loop ---------------------------------------------------------------
     def _fit(self, model, X, y, *, epochs=10, batch_size=32, optimizer=None,
              validation_data=None, validation_split=None, callbacks=(), shuffle=True,
-             verbose=1) -> History:
+             verbose=1, sample_weight=None, class_weight=None) -> History:
+        if sample_weight is not None or class_weight is not None:
+            raise ConfigError("fastnn.mpi.DataParallel does not take sample_weight or "
+                              "class_weight (yet): train weighted data in one process")
         epochs = check.positive_int(epochs, "epochs")
         if verbose not in (0, 1, 2):
             raise ValueRangeError(f"verbose must be 0, 1 or 2, got {verbose!r}")
@@ -173,6 +176,8 @@ class DataParallel:
             validation_data = (X[held_out], t[held_out])
             X, t = X[rows], t[rows]
         validation = training._validation(model, validation_data)
+        if validation is not None and validation[2] is not None:
+            raise ConfigError("fastnn.mpi.DataParallel does not take validation weights (yet)")
         opt = get_optimizer(model.optimizer or "sgd" if optimizer is None else optimizer)
         rows = self._agree(model, X, t, batch_size, epochs, shuffle, opt, validation)
         n = int(sum(rows)) if self.sharded else rows[0]
@@ -304,7 +309,6 @@ class DataParallel:
         widest = int(max((hi - lo).max(), 1))
         ws = net.workspace(widest)
         stage = ws.stage(X.dtype) if X.dtype != net.dtype else None
-        loss_op = getattr(ops, net.loss)
         for s in range(len(lo)):
             m = int(hi[s] - lo[s])
             bad_loss = False
@@ -313,18 +317,17 @@ class DataParallel:
             else:
                 rows = slice(lo[s], hi[s]) if order is None else order[lo[s]:hi[s]]
                 x = loop.input_batch(ws.x[:m], X, rows, net.input_scale, stage)
-                tb = t[rows] if order is None else t.take(rows, axis=0, out=ws.targets[:m],
-                                                          mode="clip")
+                own = ws.targets[:m] if ws.targets.ndim == t.ndim else None  # else probabilities
+                tb = t[rows] if order is None else t.take(rows, axis=0, out=own, mode="clip")
                 outs, douts = [o[:m] for o in ws.out], [d[:m] for d in ws.dout]
                 zs = [None if z is None else z[:m] for z in ws.z]
                 dropped = [None if d is None else d[:m] for d in ws.dropped]
                 # dropout masks of their own per rank: the step's number as each rank counts
                 step = (state.step + 1) * self.size + self.rank
                 logits = loop.forward(ops, net, x, outs, zs, dropped, step)
-                loss = loss_op(douts[-1], logits, tb)
+                loss = ops.loss(douts[-1], logits, tb, net.loss)
                 if math.isfinite(loss):
-                    if net.loss != "mse":
-                        stats.correct[0] += ops.count_correct(logits, tb, net.loss)
+                    stats.correct[0] += ops.metric_sum(logits, tb, net.loss)
                     douts[-1] *= net.dtype.type(m / M[s])  # this rank's share of the mean
                     loop.backward(ops, net, x, outs, douts, zs, dropped, step)
                     stats.loss_sum[0] += loss * m
@@ -371,34 +374,31 @@ class _Rows:
                      else slice(n * r // K, n * (r + 1) // K))
         self.n = sum(rows) if parallel.sharded else n
         self.sst, self.trivial = float("nan"), float("nan")
-        if model.loss == "mse":
+        if model.metric == "r2":
             mine = t[self.part].astype(np.float64)
             total = parallel._sum(mine.sum(axis=0))
             dev = parallel._sum(np.sum((mine - total / self.n) ** 2, axis=0))
             self.sst = float(dev.sum())
+        if model.loss == "mse":
             self.trivial = float(parallel._sum([np.sum(mine ** 2)])[0]) / (self.n * t.shape[1])
         else:
             self.trivial = training.trivial_loss(model, t)
         self.t = t
 
-    def metric(self, loss_sum, correct) -> float:
-        """Accuracy, or R² = 1 - SSE/SST, from global sums (as ``Sequential._metric``)."""
-        if self.model.loss == "mse":
-            return 1.0 - loss_sum * self.t.shape[1] / self.sst if self.sst > 0 else math.nan
-        per_row = 1 if self.model.loss == "softmax_cross_entropy" else self.model.sizes[-1]
-        return correct / (self.n * per_row)
+    def metric(self, loss_sum, metric_sum) -> float:
+        """Accuracy, or R² = 1 - SSE/SST, from global sums of ``metric_sum`` (as
+        ``Sequential._metric``)."""
+        if self.model.metric == "r2":
+            return 1.0 - metric_sum / self.sst if self.sst > 0 else math.nan
+        per_row = 1 if self.model._unit.HITS == "argmax" else self.model.sizes[-1]
+        return metric_sum / (self.n * per_row)
 
     def evaluate(self, X) -> dict[str, float]:
         """``{'loss', metric}`` over every rank's rows; X: this rank's validated inputs."""
         X, t = X[self.part], self.t[self.part]
-        scores = self.model.evaluate(X, t) if len(X) else None
-        m = len(X)
-        correct = 0.0 if scores is None or self.model.loss == "mse" else (
-            scores[self.model.metric] * m * (1 if self.model.loss == "softmax_cross_entropy"
-                                             else self.model.sizes[-1]))
-        loss_sum, correct = self.parallel._sum([0.0 if scores is None else
-                                                scores["loss"] * m, round(correct)])
-        return {"loss": loss_sum / self.n, self.model.metric: self.metric(loss_sum, correct)}
+        sums = self.model._sums(X, t) if len(X) else (0.0, 0.0)
+        loss_sum, metric_sum = self.parallel._sum(list(sums))
+        return {"loss": loss_sum / self.n, self.model.metric: self.metric(loss_sum, metric_sum)}
 
 
 def _agreed(err: BaseException) -> bool:

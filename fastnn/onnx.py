@@ -6,13 +6,15 @@ first, ``Sub`` of ``input_shift`` (if not 0) and ``Mul`` by ``input_scale`` (if 
 each a constant or one per feature, with the same rounding as fastnn's own. Each layer
 is ``MatMul`` + ``Add`` and its activation, as its unit lowers it (``kernels/activations``:
 ``Relu``, ``Tanh``, ``Sigmoid``, leaky relu and gelu as the arithmetic ONNX Runtime runs
-in both float types; nothing for identity). The outputs follow the loss:
+in both float types; nothing for identity). The outputs follow the loss, whose unit
+lowers its output transform (``kernels/losses``):
 
 - softmax_cross_entropy: ``probabilities`` (N, k) (``Softmax`` axis 1) and ``label``
   int64 (N,) (``ArgMax`` of the logits, the first of equal maxima, like numpy);
 - sigmoid_bce: ``probabilities`` (N, k) (``Sigmoid``) and ``label`` int64, logits > 0,
   (N,) for one output, else (N, k);
-- mse: ``predictions`` (N,) for one output, else (N, k).
+- mse, huber, mae: ``predictions`` (N,) for one output, else (N, k); poisson: the same
+  of ``Exp`` of the outputs (the predicted mean).
 
 A model with ``classes`` has ``label`` of the class names instead, as ``predict`` does
 (``Gather`` from them: string, int64 or double), and the index as ``label_index``
@@ -99,21 +101,31 @@ def to_onnx(model, *, opset: int | None = None, dtype=None) -> onnx.ModelProto:
         inits.append(numpy_helper.from_array(np.array([1], np.int64), "axis_1"))
     # with class names, the index is "label_index" and "label" the name it picks
     index = "label" if model.classes is None else "label_index"
-    if model.loss == "softmax_cross_entropy":
-        nodes += [helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-                  helper.make_node("ArgMax", ["logits"], [index], axis=1, keepdims=0)]
+    loss, loss_param = model._unit, model._loss_param
+    classifies = loss.HITS != "none"
+    # the loss unit's output transform: probabilities, or the prediction (before squeezing)
+    transformed = "probabilities" if classifies else "predicted"
+    if loss.PREDICT == "identity":
+        transformed = "logits"
+    else:
+        lowered, constants = loss.onnx_nodes("logits", transformed, loss_param, dtype.type)
+        nodes += [helper.make_node(op, inputs, outputs_, **attributes)
+                  for op, inputs, outputs_, attributes in lowered]
+        inits += [numpy_helper.from_array(np.array(value, dtype), name)
+                  for name, value in constants.items()]
+    if loss.HITS == "argmax":
+        nodes.append(helper.make_node("ArgMax", ["logits"], [index], axis=1, keepdims=0))
         outputs.append(_value("probabilities", elem, ["N", k]))
-    elif model.loss == "sigmoid_bce":
+    elif loss.HITS == "sign":
         inits.append(numpy_helper.from_array(np.array(0, dtype), "zero"))
         label = "label_k" if squeeze else index
-        nodes += [helper.make_node("Sigmoid", ["logits"], ["probabilities"]),
-                  helper.make_node("Greater", ["logits", "zero"], ["positive"]),
+        nodes += [helper.make_node("Greater", ["logits", "zero"], ["positive"]),
                   helper.make_node("Cast", ["positive"], [label], to=TensorProto.INT64)]
         if squeeze:
             nodes.append(helper.make_node("Squeeze", ["label_k", "axis_1"], [index]))
         outputs.append(_value("probabilities", elem, ["N", k]))
-    if model.loss != "mse":
-        shape = ["N", k] if model.loss == "sigmoid_bce" and k > 1 else ["N"]
+    if classifies:
+        shape = ["N", k] if loss.HITS == "sign" and k > 1 else ["N"]
         label_type = TensorProto.INT64
         if model.classes is not None:
             names = model.classes
@@ -126,8 +138,8 @@ def to_onnx(model, *, opset: int | None = None, dtype=None) -> onnx.ModelProto:
             outputs.append(_value("label_index", TensorProto.INT64, shape))
         outputs.append(_value("label", label_type, shape))
     else:
-        nodes.append(helper.make_node("Squeeze", ["logits", "axis_1"], ["predictions"])
-                     if squeeze else helper.make_node("Identity", ["logits"], ["predictions"]))
+        nodes.append(helper.make_node("Squeeze", [transformed, "axis_1"], ["predictions"])
+                     if squeeze else helper.make_node("Identity", [transformed], ["predictions"]))
         outputs.append(_value("predictions", elem, ["N"] if squeeze else ["N", k]))
 
     graph = helper.make_graph(nodes, "fastnn", [_value("X", elem, ["N", sizes[0]])], outputs,

@@ -42,6 +42,7 @@ from .datasets import (
 )
 from .errors import ConfigError, DataFileError
 from .history import History
+from .kernels.losses import resolve as resolve_loss
 from .model import MLP, Sequential
 from .optimizers import SGD, Adam
 from .schedules import OneCycle
@@ -95,8 +96,8 @@ class Problem:
 
     @property
     def metric(self) -> str:
-        """``r2`` for the mse problem, ``accuracy`` for the classifiers."""
-        return "r2" if self.loss == "mse" else "accuracy"
+        """The loss unit's metric: ``r2`` for regression, ``accuracy`` for the classifiers."""
+        return resolve_loss(self.loss)[0].METRIC
 
     def load(self, data_dir=None) -> tuple[Pair, Pair]:
         """``((X_train, y_train), (X_test, y_test))``; for problems scored on their

@@ -37,11 +37,12 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _validate as check, schedules
+from . import _validate as check, _weights, schedules
 from .backend import get_backend
 from .callbacks import validation_rows
 from .errors import ConfigError, TrainingDivergedError, TrainingDivergenceWarning, ValueRangeError
 from .history import History
+from .kernels import load_backend
 from .kernels.loop import steps_per_epoch
 from .optimizers import get_optimizer
 
@@ -52,7 +53,7 @@ CHUNK_SAMPLES = 1 << 20
 
 def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_data=None,
         validation_split=None, callbacks=(), shuffle=True, verbose=1,
-        order=None) -> History:
+        order=None, sample_weight=None, class_weight=None) -> History:
     """Train ``model`` in place; return (and keep as ``model.history``) its History.
 
     X (n, i) real array, raw rows (the model applies its input map); y int labels (n,),
@@ -69,20 +70,28 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     (see ``EXPLOSION``). On KeyboardInterrupt the model stays at its last recorded epoch
     (see the module docstring). order: int64 (n,), a permutation of the rows that every
     epoch takes instead of shuffling (``fastnn.sklearn`` passes scikit-learn's order so
-    as not to copy X into it); not with validation_split.
+    as not to copy X into it); not with validation_split. sample_weight (n,) >= 0: each
+    batch's loss is the weighted mean of its rows' losses, normalised by the batch's
+    weight (scikit-learn's convention), and the history's loss and metric are weighted;
+    class_weight: {class: weight} (the model's class names if it has them, else labels)
+    or ``"balanced"`` (n / (classes * rows of the class)), multiplying sample_weight.
+    validation_data may carry weights as a third element (X_val, y_val, w_val).
     """
     epochs = check.positive_int(epochs, "epochs")
     if verbose not in (0, 1, 2):
         raise ValueRangeError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     X = check.features(X, model.sizes[0], model.dtype, keep_integers=True)
     t = check.targets(model._labels(y), len(X), model.loss, model.sizes[-1], model.dtype)
+    w = weights_of(model, t, sample_weight, class_weight)
     if validation_split is not None and validation_data is not None:
         raise ConfigError("give validation_data or validation_split, not both")
     validation = _validation(model, validation_data)
     if validation_split is not None:
         rows, held_out = validation_rows(len(X), validation_split, model.seed)
-        validation = (X[held_out], t[held_out])
+        validation = (X[held_out], t[held_out], None if w is None else
+                      _positive(w[held_out], "sample_weight of the held-out rows"))
         X, t = X[rows], t[rows]
+        w = None if w is None else _positive(w[rows], "sample_weight of the training rows")
     X = model._mapped(X)
     n = len(X)
     batch = n if batch_size is None else min(check.positive_int(batch_size, "batch_size"), n)
@@ -101,7 +110,7 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
         model.history = History(metric=model.metric)
     history = model.history
     was_fitted, model.fitted = model.fitted, True
-    baseline = trivial_loss(model, t)
+    baseline = trivial_loss(model, t, w)
     best, warned = math.inf, False
     for callback in callbacks:
         getattr(callback, "on_train_begin", _nothing)(model)
@@ -120,10 +129,10 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
                                         for _ in range(count)]) if shuffled else None)
                 first_step = state.step
                 start = time.perf_counter()
-                stats = ops.train_epochs(model.net, state, X, t, orders, count, batch)
+                stats = ops.train_epochs(model.net, state, X, t, orders, count, batch, w)
                 seconds = time.perf_counter() - start
                 finished = count if stats.failed_epoch < 0 else stats.failed_epoch
-                losses = _record(history, model, stats, finished, t, state, first_step,
+                losses = _record(history, model, stats, finished, t, w, state, first_step,
                                  steps_per_epoch(n, batch), n * finished / max(seconds, 1e-12))
                 unrecorded = None
                 exploded = None if warned else _exploded(losses, best, baseline)
@@ -208,14 +217,26 @@ error: the model still holds exactly what its finished epochs made, and a NaN or
 infinity later still stops it with TrainingDivergedError)."""
 
 
-def trivial_loss(model, t) -> float:
-    """The loss of a model that ignores its input: log k for softmax cross-entropy over k
-    classes, log 2 for binary cross-entropy, mean t^2 (predicting zero) for mse."""
-    if model.loss == "softmax_cross_entropy":
-        return math.log(model.sizes[-1])
-    if model.loss == "sigmoid_bce":
-        return math.log(2)
-    return float(np.mean(np.square(t, dtype=np.float64)))
+def trivial_loss(model, t, w=None) -> float:
+    """The loss of a model whose output is zero whatever its input: log k for softmax
+    cross-entropy over k classes (with labels), log 2 for binary cross-entropy, mean t^2
+    for mse, 1 for poisson; the reference's loss of zeros (weighted by w, or None)."""
+    zeros = np.zeros((len(t), model.sizes[-1]), model.dtype)
+    return load_backend("numpy").loss(None, zeros, t, model.loss, w)
+
+
+def weights_of(model, t, sample_weight, class_weight):
+    """The training rows' weights, float64 (n,), or None: sample_weight validated, times
+    class_weight's (see ``_weights``)."""
+    w = _weights.sample_weights(sample_weight, len(t))
+    return _weights.with_class_weights(w, class_weight, t, model._unit.HITS, model.sizes[-1]
+                                       if model._unit.HITS == "argmax" else 2, model.classes)
+
+
+def _positive(w, name):
+    if not (w > 0).any():
+        raise ValueRangeError(f"{name} is zero for every sample")
+    return w
 
 
 def _exploded(losses, best, baseline) -> tuple[int, float] | None:
@@ -265,28 +286,37 @@ def optimizer_state(model, optimizer, steps_per_epoch: int, epochs: int):
 
 
 def _validation(model, validation_data):
+    """(X_val, t_val, w_val or None) from (X_val, y_val) or (X_val, y_val, w_val)."""
     if validation_data is None:
         return None
     try:
-        X_val, y_val = validation_data
+        X_val, y_val, *rest = validation_data
     except (TypeError, ValueError):
-        raise ConfigError("validation_data must be a pair (X_val, y_val)") from None
+        rest = [None, None]
+    if len(rest) > 1:
+        raise ConfigError("validation_data must be a pair (X_val, y_val) or a triple "
+                          "(X_val, y_val, sample_weight_val)")
     X_val = check.features(X_val, model.sizes[0], model.dtype, "validation X",
                            keep_integers=True)
-    return X_val, check.targets(model._labels(y_val, "validation y"), len(X_val), model.loss,
-                                model.sizes[-1], model.dtype, "validation y")
+    t_val = check.targets(model._labels(y_val, "validation y"), len(X_val), model.loss,
+                          model.sizes[-1], model.dtype, "validation y")
+    w_val = _weights.sample_weights(rest[0] if rest else None, len(X_val),
+                                    "validation sample_weight")
+    return X_val, t_val, w_val
 
 
-def _record(history, model, stats, finished, t, state, first_step, steps_per_epoch,
+def _record(history, model, stats, finished, t, w, state, first_step, steps_per_epoch,
             samples_per_s):
-    """Append ``finished`` epochs to the history; returns their mean losses (float64)."""
+    """Append ``finished`` epochs to the history; returns their (weighted) mean losses
+    (float64)."""
     loss_sum = stats.loss_sum[:finished]
+    weight = len(t) if w is None else float(np.sum(w))
     last_steps = first_step + steps_per_epoch * np.arange(1, finished + 1) - 1
     lrs = state.rates_at(last_steps)
-    history.extend(loss=loss_sum / len(t),
-                   **{model.metric: model._metric(loss_sum, stats.correct[:finished], t)},
+    history.extend(loss=loss_sum / weight,
+                   **{model.metric: model._metric(stats.correct[:finished], t, w)},
                    lr=lrs, samples_per_s=[samples_per_s] * finished)
-    return loss_sum / len(t)
+    return loss_sum / weight
 
 
 def _diverged(stats, done, lr, history) -> TrainingDivergedError:

@@ -24,9 +24,8 @@ from .net import EpochStats, Net
 from .optimizers import OptimizerState
 
 name = "check"
-OPS = ("dense_forward", "dense_backward", "dropout_forward", "dropout_backward",
-       "softmax_cross_entropy", "sigmoid_bce", "mse",
-       "count_correct", "softmax", "sigmoid", "optimizer_step", "train_epochs")
+OPS = ("dense_forward", "dense_backward", "dropout_forward", "dropout_backward", "loss",
+       "metric_sum", "softmax", "sigmoid", "optimizer_step", "train_epochs")
 fast, ref = load_backend("numba"), load_backend("numpy")
 
 
@@ -94,22 +93,25 @@ def run_dropout_backward(d, rate, key):
     return compared(f"dropout_backward({rate})", _shapes(d=d), [("d", d, want, 0, 0)])
 
 
-def run_loss(op, grad, logits, targets):
-    """softmax_cross_entropy, sigmoid_bce or mse on both backends; returns (rows, loss)."""
-    loss_atol, (grad_atol, grad_rtol) = getattr(tol, f"{op}_tol")(logits, targets)
+def run_loss(spec, grad, logits, targets, weights=None):
+    """The loss unit ``spec`` on both backends; returns (rows, loss)."""
+    loss_atol, (grad_atol, grad_rtol) = tol.loss_tol(spec, logits, targets, weights)
     want_grad = _copy(grad)
-    want = getattr(ref, op)(want_grad, logits, targets)
-    got = getattr(fast, op)(grad, logits, targets)
+    want = ref.loss(want_grad, logits, targets, spec, weights)
+    got = fast.loss(grad, logits, targets, spec, weights)
     checks = [("loss", got, want, loss_atol, 0.0)]
     if grad is not None:
         checks.append(("gradient", grad, want_grad, grad_atol, grad_rtol))
-    return compared(op, _shapes(logits=logits, targets=targets), checks), got
+    return compared(f"loss[{spec}]", _shapes(logits=logits, targets=targets, weights=weights),
+                    checks), got
 
 
-def run_count_correct(logits, targets, loss):
-    want = ref.count_correct(logits, targets, loss)
-    got = fast.count_correct(logits, targets, loss)
-    return compared("count_correct", _shapes(logits=logits), [("count", got, want, 0, 0)]), got
+def run_metric_sum(logits, targets, spec, weights=None):
+    want = ref.metric_sum(logits, targets, spec, weights)
+    got = fast.metric_sum(logits, targets, spec, weights)
+    atol = tol.metric_tol(spec, logits, targets, weights)
+    return compared(f"metric_sum[{spec}]", _shapes(logits=logits),
+                    [("sum", got, want, atol, 0)]), got
 
 
 def run_transform(op, out, x):
@@ -156,28 +158,16 @@ def dropout_backward(d, rate, key):
     _raise_on_mismatch(run_dropout_backward(d, rate, key))
 
 
-def softmax_cross_entropy(dlogits, logits, labels):
-    rows, loss = run_loss("softmax_cross_entropy", dlogits, logits, labels)
+def loss(grad, z, targets, spec, weights=None):
+    rows, value = run_loss(spec, grad, z, targets, weights)
     _raise_on_mismatch(rows)
-    return loss
+    return value
 
 
-def sigmoid_bce(dlogits, logits, targets):
-    rows, loss = run_loss("sigmoid_bce", dlogits, logits, targets)
+def metric_sum(z, targets, spec, weights=None):
+    rows, value = run_metric_sum(z, targets, spec, weights)
     _raise_on_mismatch(rows)
-    return loss
-
-
-def mse(dpred, pred, targets):
-    rows, loss = run_loss("mse", dpred, pred, targets)
-    _raise_on_mismatch(rows)
-    return loss
-
-
-def count_correct(logits, targets, loss):
-    rows, count = run_count_correct(logits, targets, loss)
-    _raise_on_mismatch(rows)
-    return count
+    return value
 
 
 def softmax(out, logits):
@@ -194,12 +184,13 @@ def optimizer_step(params, grads, state, n_decay, lr):
     return ok
 
 
-def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
+def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size, weights=None):
     """The path numba takes: the generic loop over the checked ops, or one of numba's
     compiled paths one batch at a time, each step replayed op by op on the reference."""
-    path = fast.compiled_step(net, state, X, targets)
+    path = fast.compiled_step(net, state, X, targets, weights)
     if path is None:
-        return loop.train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size)
+        return loop.train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size,
+                                 weights)
     stats = EpochStats.empty(n_epochs)
     n = X.shape[0]
     lrs = state.learning_rates(n_epochs * loop.steps_per_epoch(n, batch_size))
@@ -208,7 +199,8 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
         order = np.arange(n) if orders is None else orders[epoch]
         for batch, start in enumerate(range(0, n, batch_size)):
             rows = order[start:start + batch_size]
-            one = _step_checked(path, net, state, X[rows], targets[rows], float(lrs[step]))
+            one = _step_checked(path, net, state, X[rows], targets[rows],
+                                None if weights is None else weights[rows], float(lrs[step]))
             if one.failed_epoch >= 0:
                 stats.failed_epoch, stats.failed_batch = epoch, batch
                 stats.failed_what = one.failed_what
@@ -219,10 +211,10 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
     return stats
 
 
-def _step_checked(path, net, state, x, t, lr) -> EpochStats:
-    """One step of a compiled numba path on the rows (x, t) (x as stored: the path converts
-    and scales it), then every op of it replayed on the reference from the path's own
-    intermediates; raises on a mismatch."""
+def _step_checked(path, net, state, x, t, w, lr) -> EpochStats:
+    """One step of a compiled numba path on the rows (x, t) with weights w (or None) (x as
+    stored: the path converts and scales it), then every op of it replayed on the
+    reference from the path's own intermediates; raises on a mismatch."""
     m = len(x)
     before = Net(net.sizes, net.activations, net.loss, net.dtype, params=net.params.copy(),
                  dropout=net.dropout, dropout_seed=net.dropout_seed)
@@ -230,7 +222,7 @@ def _step_checked(path, net, state, x, t, lr) -> EpochStats:
     slots = tuple(s.copy() for s in state.slots)
     one_step = OptimizerState(state.rule, lr, state.hyper, state.slots, state.step)
     run, intermediates = path
-    stats = run(fast, net, one_step, x, t, None, 1, m)
+    stats = run(fast, net, one_step, x, t, None, 1, m, w)
     if stats.failed_epoch >= 0:
         return stats
     state.step = one_step.step
@@ -254,15 +246,16 @@ def _step_checked(path, net, state, x, t, lr) -> EpochStats:
                          + ([] if want_z is None else [("z", zs[l], want_z, *tol.dense_forward_tol(
                              inputs[l], W, b, "identity"))]))
     logits = np.ascontiguousarray(acts[-1])
-    loss_atol, (grad_atol, grad_rtol) = getattr(tol, f"{net.loss}_tol")(logits, t)
+    loss_atol, (grad_atol, grad_rtol) = tol.loss_tol(net.loss, logits, t, w)
     dout = np.empty_like(logits)
-    want_loss = getattr(ref, net.loss)(dout, logits, t)
-    rows += compared(f"{name} {net.loss}", _shapes(logits=logits),
-                     [("loss", stats.loss_sum[0] / m, want_loss, loss_atol, 0.0)])
-    if net.loss != "mse":
-        rows += compared(f"{name} count_correct", _shapes(logits=logits),
-                         [("count", stats.correct[0],
-                           ref.count_correct(logits, t, net.loss), 0, 0)])
+    want_loss = ref.loss(dout, logits, t, net.loss, w)
+    weight = m if w is None else float(np.sum(w))
+    got_loss = stats.loss_sum[0] / weight if weight else 0.0
+    rows += compared(f"{name} loss[{net.loss}]", _shapes(logits=logits),
+                     [("loss", got_loss, want_loss, loss_atol, 0.0)])
+    rows += compared(f"{name} metric_sum[{net.loss}]", _shapes(logits=logits),
+                     [("sum", stats.correct[0], ref.metric_sum(logits, t, net.loss, w),
+                       tol.metric_tol(net.loss, logits, t, w), 0)])
     dout_atol = grad_atol + grad_rtol * np.abs(dout)
     for l in reversed(range(net.n_layers)):
         W, act, a_in = before.W[l], net.activations[l], np.ascontiguousarray(inputs[l])

@@ -9,7 +9,7 @@ reference's for the rest (a partial backend), and fails at load naming any op it
 does not define. ``train_epochs`` defaults to the generic loop of ``loop.py`` over the
 assembled ops; a backend that overrides it defines ``train_epochs(ops, net, ...)`` and
 receives the assembled ops first. A backend whose ``train_epochs`` runs steps inside one
-compiled call also defines the hook ``compiled_step(net, state, X, targets)``: None when
+compiled call also defines the hook ``compiled_step(net, state, X, targets, weights)``: None when
 that call would take the generic loop, else ``(run, intermediates)``, its one-call
 ``train_epochs`` and ``intermediates(net, m)``, the gathered input, layer outputs,
 pre-activation gradients and kept z of a one-batch call of m rows (see the numba
@@ -31,7 +31,9 @@ Conventions, for every op:
 - activations are units (``kernels/activations``), given as spec strings (``"relu"``,
   ``"leaky_relu(0.2)"``); the backward of an activation is taken from the layer's output
   y, or for a unit whose ``USES`` is ``"z"`` (gelu) from the pre-activation z, which the
-  forward keeps in a buffer the caller passes.
+  forward keeps in a buffer the caller passes;
+- losses are units too (``kernels/losses``), given as spec strings (``"mse"``,
+  ``"huber(0.5)"``); sample weights are float64 (n,), or None for all ones.
 """
 
 from __future__ import annotations
@@ -43,20 +45,19 @@ import numpy as np
 
 from . import loop
 from .activations import UNITS
+from .losses import UNITS as LOSS_UNITS
 from .net import EpochStats, Net
 from .optimizers import OptimizerState
 
 ACTIVATIONS = tuple(UNITS)  # every activation unit (``kernels/activations``), by name
-LOSSES = ("softmax_cross_entropy", "sigmoid_bce", "mse")
+LOSSES = tuple(LOSS_UNITS)  # every loss unit (``kernels/losses``), by name
 OPS = (
     "dense_forward",
     "dense_backward",
     "dropout_forward",
     "dropout_backward",
-    "softmax_cross_entropy",
-    "sigmoid_bce",
-    "mse",
-    "count_correct",
+    "loss",
+    "metric_sum",
     "softmax",
     "sigmoid",
     "optimizer_step",
@@ -100,34 +101,27 @@ class Backend(Protocol):
         """d (n, u), the gradient of a dropout's output, becomes its input's, in place:
         multiplied by the forward's factors (same rate and key)."""
 
-    # -- losses: mean loss and, unless the gradient buffer is None, its gradient ---------
-    def softmax_cross_entropy(self, dlogits: np.ndarray | None, logits: np.ndarray,
-                              labels: np.ndarray) -> float:
-        """Mean over rows of ``-log softmax(logits)[label]``.
+    # -- losses: one op for every loss unit (``kernels/losses``) -------------------------
+    def loss(self, grad: np.ndarray | None, z: np.ndarray, targets: np.ndarray, spec: str,
+             weights: np.ndarray | None = None) -> float:
+        """The batch's loss for the loss unit ``spec`` (``"mse"``, ``"huber(0.5)"``) and,
+        unless grad is None, its gradient: the weighted mean of the rows' losses,
+        ``sum_r w_r l_r / sum_r w_r``, where a pointwise unit's row loss is the mean over its
+        k entries (without weights: the mean over all n k entries).
 
-        logits (n, k), labels int64 (n,) in 0..k-1; dlogits (n, k) receives
-        ``(softmax(logits) - onehot(labels)) / n``.
+        z (n, k) the network's output; targets int64 labels (n,) in 0..k-1, or (n, k) of
+        z's dtype (values, or target probabilities for softmax cross-entropy); weights
+        float64 (n,) >= 0 or None (all ones); grad (n, k) receives d loss / d z. Weights
+        that are all zero give loss 0 and a zero gradient.
         """
 
-    def sigmoid_bce(self, dlogits: np.ndarray | None, logits: np.ndarray,
-                    targets: np.ndarray) -> float:
-        """Mean over all n*k entries of binary cross-entropy of ``sigmoid(logits)``.
-
-        logits, targets (n, k), targets in [0, 1]; dlogits (n, k) receives
-        ``(sigmoid(logits) - targets) / (n*k)``. Stable for logits of any size.
-        """
-
-    def mse(self, dpred: np.ndarray | None, pred: np.ndarray, targets: np.ndarray) -> float:
-        """Mean over all n*k entries of ``(pred - targets)**2``.
-
-        pred, targets (n, k); dpred (n, k) receives ``2 (pred - targets) / (n*k)``.
-        """
-
-    def count_correct(self, logits: np.ndarray, targets: np.ndarray, loss: str) -> int:
-        """Number of correct predictions for a classification loss.
-
-        softmax_cross_entropy: rows whose argmax (first maximum) equals the int64 label;
-        sigmoid_bce: entries where ``logits > 0`` agrees with ``targets >= 0.5``.
+    def metric_sum(self, z: np.ndarray, targets: np.ndarray, spec: str,
+                   weights: np.ndarray | None = None) -> float:
+        """What the unit's metric sums over the batch, each row weighted (float64): for an
+        accuracy unit the correct predictions (``HITS`` argmax: rows whose first maximum is
+        the label, or the argmax of the target probabilities; sign: entries where z > 0
+        agrees with t >= 0.5), for an r2 unit the squared errors of its prediction
+        (``PREDICT`` of z) against the targets.
         """
 
     # -- output transforms (prediction) -------------------------------------------------
@@ -157,12 +151,13 @@ class Backend(Protocol):
     # -- a whole training run -----------------------------------------------------------
     def train_epochs(self, net: Net, state: OptimizerState, X: np.ndarray,
                      targets: np.ndarray, orders: np.ndarray | None, n_epochs: int,
-                     batch_size: int) -> EpochStats:
+                     batch_size: int, weights: np.ndarray | None = None) -> EpochStats:
         """Minibatch training for ``n_epochs`` epochs, updating ``net`` and ``state`` in place.
 
         X (N, i) of net.dtype, or an integer or bool dtype (converted batch by batch);
         every batch is multiplied by ``net.input_scale`` as it is gathered; targets int64
-        (N,) for softmax cross-entropy, else (N, k) of net.dtype; orders int64 (n_epochs,
+        labels (N,) or (N, k) of net.dtype, as the loss ``net.loss`` takes them; weights
+        float64 (N,) or None, gathered with the rows; orders int64 (n_epochs,
         N), each row the sample order of one epoch, or None for the natural order. Batches
         are consecutive slices of the order of ``batch_size`` rows, the last one possibly
         shorter. Stops before the update of the first batch whose loss or gradient is not
@@ -207,7 +202,7 @@ class Ops:
         return f"<fastnn backend {self.name!r}: own ops {', '.join(self.own)}>"
 
 
-def _no_compiled_step(net, state, X, targets):
+def _no_compiled_step(net, state, X, targets, weights=None):
     """A backend without compiled steps trains everything with the generic loop."""
     return None
 

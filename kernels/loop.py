@@ -1,9 +1,12 @@
 """The generic training loop, built only from a backend's primitive ops.
 
 Every backend gets ``train_epochs`` from here unless it overrides it; the numpy backend's
-use of it is the reference semantics of one epoch: gather a batch in the epoch's order,
-forward through every layer, loss and its gradient, backward in exactly the reverse
-order, one optimizer update.
+use of it is the reference semantics of one epoch: gather a batch (and its sample
+weights) in the epoch's order, forward through every layer, loss and its gradient,
+backward in exactly the reverse order, one optimizer update. An epoch's ``loss_sum``
+adds each batch's loss times its weight (its rows, without weights), ``correct`` the
+batch's ``metric_sum``. :func:`loss_and_gradient` is one full-batch pass without an
+update (for optimizers that drive the loss themselves, e.g. L-BFGS).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from .optimizers import OptimizerState
 
 @np.errstate(over="ignore", invalid="ignore")
 def train_epochs(ops, net: Net, state: OptimizerState, X: np.ndarray, targets: np.ndarray,
-                 orders: np.ndarray | None, n_epochs: int, batch_size: int) -> EpochStats:
+                 orders: np.ndarray | None, n_epochs: int, batch_size: int,
+                 weights: np.ndarray | None = None) -> EpochStats:
     """See ``Backend.train_epochs`` in ``contract.py``; ``ops`` is the assembled backend.
 
     Overflow warnings are silenced: a non-finite loss or update stops the loop instead.
@@ -28,10 +32,8 @@ def train_epochs(ops, net: Net, state: OptimizerState, X: np.ndarray, targets: n
     lrs = state.learning_rates(n_epochs * steps_per_epoch(n, batch_size)).tolist()
     full = min(batch_size, n)
     ws = net.workspace(full)
-    batches = {m: _BatchViews(ws, m) for m in {full, n % batch_size or full}}
+    batches = {m: _BatchViews(ws, m, targets, weights) for m in {full, n % batch_size or full}}
     stage = ws.stage(X.dtype) if X.dtype != net.dtype else None
-    loss_op = getattr(ops, net.loss)
-    classifies = net.loss != "mse"
     batches_of = range(0, n, batch_size)
     for epoch in range(n_epochs):
         order = None if orders is None else orders[epoch]
@@ -39,62 +41,43 @@ def train_epochs(ops, net: Net, state: OptimizerState, X: np.ndarray, targets: n
             stop = min(start + batch_size, n)
             m = stop - start
             views = batches[m]
-            x, t = _gather(views, X, targets, order, start, stop, net.input_scale, stage)
+            x, t, w = _gather(views, X, targets, weights, order, start, stop,
+                              net.input_scale, stage)
             t_step = state.step + 1  # the step this batch computes: its dropout masks
             logits = forward(ops, net, x, views.out, views.z, views.dropped, t_step)
             dlogits = views.dout[-1]
-            loss = loss_op(dlogits, logits, t)
+            loss = ops.loss(dlogits, logits, t, net.loss, w)
             if not math.isfinite(loss):
                 return _failed(stats, epoch, batch, "loss")
-            if classifies:
-                stats.correct[epoch] += ops.count_correct(logits, t, net.loss)
+            stats.correct[epoch] += ops.metric_sum(logits, t, net.loss, w)
             backward(ops, net, x, views.out, views.dout, views.z, views.dropped, t_step)
             if not ops.optimizer_step(net.params, net.grads, state, net.n_weights,
                                       lrs[epoch * len(batches_of) + batch]):
                 return _failed(stats, epoch, batch, "gradient")
-            stats.loss_sum[epoch] += loss * m
+            stats.loss_sum[epoch] += loss * (m if w is None else _sum64(w))
     return stats
 
 
-@np.errstate(over="ignore", invalid="ignore")
 def loss_and_gradient(ops, net: Net, X: np.ndarray, targets: np.ndarray,
                       weights: np.ndarray | None = None) -> float:
-    """Full-batch forward, loss and backward: the mean loss over the rows of X (n, i) of
-    net.dtype, and its gradient written into ``net.grads``; targets as ``train_epochs``
-    takes them. ``weights`` (n,) float64, or None for equal weights: the weighted mean
-    ``sum(w l) / sum(w)``. X is multiplied by ``net.input_scale`` as in training. A
-    non-finite loss or gradient is returned and written as it is (no warning), for the
-    caller to judge.
+    """Full-batch forward, loss and backward: returns the loss of all n rows (the weighted
+    mean, as ``Backend.loss``) and leaves its gradient in ``net.grads``.
+
+    X (n, i) of net.dtype or an integer dtype (times ``net.input_scale``, as training
+    gathers it); targets and weights as ``Backend.train_epochs`` takes them. No dropout
+    (a deterministic function of the parameters, as a line search needs). A non-finite
+    loss is returned as it is (the gradient is then meaningless).
     """
     n = X.shape[0]
     ws = net.workspace(n)
-    x = input_batch(ws.x, X, slice(0, n), net.input_scale)
-    logits = forward(ops, net, x, ws.out, ws.z)
-    dlogits = ws.dout[-1]
-    loss_op = getattr(ops, net.loss)
-    if weights is None:
-        loss = loss_op(dlogits, logits, targets)
-    else:
-        loss = _weighted_loss(loss_op, dlogits, logits, targets, weights)
-    backward(ops, net, x, ws.out, ws.dout, ws.z)
+    views = _BatchViews(ws, n, targets, weights)
+    stage = ws.stage(X.dtype) if X.dtype != net.dtype else None
+    x = input_batch(views.x, X, slice(0, n), net.input_scale, stage)
+    with np.errstate(over="ignore", invalid="ignore"):
+        logits = forward(ops, net, x, views.out, views.z)
+        loss = ops.loss(views.dout[-1], logits, targets, net.loss, weights)
+        backward(ops, net, x, views.out, views.dout, views.z)
     return loss
-
-
-def _weighted_loss(loss_op, dlogits, logits, targets, weights) -> float:
-    """``sum(w l) / sum(w)`` and its gradient into dlogits, from a loss op's plain mean:
-    every loss's gradient of the mean is row by row (row i's part is its own gradient
-    over n), so scaling row i by ``n w_i / sum(w)`` weights it; the loss is summed over
-    the rows of each distinct weight (one op call per distinct weight)."""
-    n = logits.shape[0]
-    total = float(np.sum(weights, dtype=np.float64))
-    loss_op(dlogits, logits, targets)
-    dlogits *= (weights * (n / total)).astype(dlogits.dtype)[:, None]
-    loss = 0.0
-    for value in np.unique(weights):
-        if value != 0:
-            rows = np.flatnonzero(weights == value)
-            loss += float(value) * len(rows) * loss_op(None, logits[rows], targets[rows])
-    return loss / total
 
 
 def forward(ops, net: Net, x: np.ndarray, outs: list[np.ndarray], zs=None, dropped=None,
@@ -163,23 +146,37 @@ def input_batch(out, X, rows, scale, stage=None):
 
 
 class _BatchViews:
-    """The first m rows of a workspace's buffers, sliced once per batch size, not per step."""
+    """The first m rows of a workspace's buffers, sliced once per batch size, not per step;
+    buffers of their own for targets of the other form (probabilities where the loss
+    takes labels) and for the weights."""
 
-    def __init__(self, ws, m: int):
-        self.x, self.targets = ws.x[:m], ws.targets[:m]
+    def __init__(self, ws, m: int, targets, weights):
+        self.x = ws.x[:m]
+        self.targets = (ws.targets[:m] if ws.targets.ndim == targets.ndim
+                        else np.empty((m, *targets.shape[1:]), targets.dtype))
+        self.weights = None if weights is None else np.empty(m)
         self.out = [out[:m] for out in ws.out]
         self.dout = [d[:m] for d in ws.dout]
         self.z = [None if z is None else z[:m] for z in ws.z]
         self.dropped = [None if d is None else d[:m] for d in ws.dropped]
 
 
-def _gather(views, X, targets, order, start, stop, scale, stage):
+def _gather(views, X, targets, weights, order, start, stop, scale, stage):
+    w = None
     if order is None:
         rows, t = slice(start, stop), targets[start:stop]
+        if weights is not None:
+            w = weights[start:stop]
     else:
         rows = order[start:stop]
         t = _take_rows(targets, rows, views.targets)
-    return input_batch(views.x, X, rows, scale, stage), t
+        if weights is not None:
+            w = _take_rows(weights, rows, views.weights)
+    return input_batch(views.x, X, rows, scale, stage), t, w
+
+
+def _sum64(w):
+    return float(np.add.reduce(w, dtype=np.float64))
 
 
 def _take_rows(a, rows, out):

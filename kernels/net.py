@@ -13,6 +13,7 @@ import numpy as np
 
 from .activations import resolve
 from .dropout import step_key
+from .losses import resolve as resolve_loss
 
 KEPT_WORKSPACES = 2  # a backend may use two at once (e.g. a layout of its own beside these)
 
@@ -22,7 +23,8 @@ class Net:
 
     sizes: (i, h1, ..., k), one more than the number of layers; activations: one spec
     per layer (``kernels/activations``: a unit's name, with its parameter if not the
-    default, e.g. ``"leaky_relu(0.2)"``); loss: one of the contract's loss names; dtype:
+    default, e.g. ``"leaky_relu(0.2)"``); loss: a loss unit's spec (``kernels/losses``,
+    e.g. ``"huber(0.5)"``); dtype:
     float32 or float64; input_scale: every input batch is multiplied by it (in dtype) as
     it is gathered; dropout: one rate in [0, 1) per layer, that of the dropout applied to
     the layer's input in training (0: none; ``kernels/dropout.py``), drawn from
@@ -43,6 +45,7 @@ class Net:
                 0.0 <= r < 1.0 for r in self.dropout):
             raise ValueError(f"dropout must be one rate in [0, 1) per layer, got {dropout!r}")
         self.dropout_seed = int(dropout_seed)
+        resolve_loss(loss)  # ValueError naming a bad spec
         self.loss = loss
         self.dtype = np.dtype(dtype)
         pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
@@ -121,7 +124,7 @@ class Workspace:
         self.x = np.empty(shape(net.sizes[0]), dtype=net.dtype)
         self.dropped = [np.empty(shape(i), dtype=net.dtype) if rate else None
                         for i, rate in zip(net.sizes[:-1], net.dropout)]
-        if net.loss == "softmax_cross_entropy":
+        if resolve_loss(net.loss)[0].TARGETS == "labels":
             self.targets = np.empty(n, dtype=np.int64)
         else:
             self.targets = np.empty(shape(net.sizes[-1]), dtype=net.dtype)
@@ -143,8 +146,10 @@ class Workspace:
 class EpochStats:
     """What ``train_epochs`` reports, one entry per epoch run.
 
-    loss_sum: float64 (E,), sum over batches of ``batch mean loss * batch rows``;
-    correct: int64 (E,), correct predictions (classification losses; 0 for mse);
+    loss_sum: float64 (E,), sum over batches of ``batch loss * batch weight`` (the sum of
+    its sample weights; its rows without weights);
+    correct: float64 (E,), the sum of the batches' ``metric_sum``: (weighted) correct
+    predictions for an accuracy loss, (weighted) squared errors for an r2 loss;
     failed_epoch, failed_batch: where a non-finite loss or gradient stopped training
     (both -1 if none); the parameters are those before that batch's update, and the
     entries of that epoch and later ones are incomplete.
@@ -158,4 +163,4 @@ class EpochStats:
 
     @classmethod
     def empty(cls, n_epochs: int) -> EpochStats:
-        return cls(np.zeros(n_epochs, np.float64), np.zeros(n_epochs, np.int64))
+        return cls(np.zeros(n_epochs, np.float64), np.zeros(n_epochs, np.float64))

@@ -35,6 +35,8 @@ Contents:
   magnitude; one ``*_tol`` function per op of the contract takes the op's inputs (any
   dtype, any layout), computes its magnitudes in float64, and returns ``(atol, rtol)``
   ready for ``compare.compare`` (atol may be an array broadcasting against the output);
+- :func:`loss_tol`: each loss unit declares the rounding of its entries or rows
+  (``losses/<unit>.py``); this turns it into the tolerances of the weighted mean;
 - :func:`optimizer_step_tol`: each optimizer rule propagates its own bounds through one
   step (``optimizers/<rule>.py``, ``error_step``), starting from the bound of its clipped
   gradient when the state clips (``optimizers/clipping.py``, ``clipped_error``: the float64
@@ -47,11 +49,11 @@ comparison harness in ``compare.py``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .activations import UNITS, resolve
+from .losses import resolve as resolve_loss
+from .losses.softmax_cross_entropy import softmax_rel
 from .optimizers import RULES
 from .rounding import SAFETY, floor, gamma, unit_roundoff
 
@@ -137,72 +139,14 @@ def dense_backward_tol(dout, x, W, activation):
     }
 
 
-# -- softmax and softmax cross-entropy --------------------------------------------------------
-def _softmax_parts(logits):
-    """float64 shifted logits s = z - max, probabilities p, lse = log sum exp s, and the
-    probability-weighted mean shift R_w = sum_j p_j |s_j| per row."""
-    z = _f64(logits)
-    s = z - z.max(axis=1, keepdims=True)
-    e = np.exp(s)
-    S = e.sum(axis=1, keepdims=True)
-    p = e / S
-    return s, p, np.log(S), np.sum(p * np.abs(s), axis=1, keepdims=True)
-
-
-def _softmax_rel(logits):
-    """Relative error bound (per element, in absolute terms) of a computed softmax p_j.
-
-    Per row, with s = z - max(z) and k classes:
-      s_j = z_j - max:       abs error u|s_j|
-      e_j = exp(s_j):        rel error 8u (4 ulps) + u|s_j| (its argument's error)
-      S = sum_j e_j:         rel error gamma_k + sum_j p_j (8u + u|s_j|) = gamma_k + 8u + u R_w
-    then either form of the normalisation:
-      e_j / S:               rel 8u + u|s_j| + gamma_k + 8u + u R_w + u (the divide)
-      exp(s_j - log S):      log S has abs error gamma_k + 8u + u R_w + 8u ln k (its ulps),
-                             s_j - log S adds u|s_j| + u(|s_j| + ln k); exp adds 8u
-    so rel(p_j) <= gamma_k + u (17 + 2|s_j| + R_w + 9 ln k) covers both.
-    Note p_j |s_j| <= 1/e, so huge negative shifts cost nothing: they only make p_j ~ 0.
-    """
-    u = unit_roundoff(logits.dtype)
-    k = logits.shape[1]
-    s, p, _, R_w = _softmax_parts(logits)
-    return p, gamma(k, logits.dtype) + u * (17 + 2 * np.abs(s) + R_w + 9 * math.log(k))
-
-
+# -- softmax and sigmoid (prediction transforms) ---------------------------------------------
 def softmax_tol(logits):
-    """(atol (n, k), rtol) for ``softmax(out, logits)``: p_j times its relative bound."""
-    p, rel = _softmax_rel(logits)
+    """(atol (n, k), rtol) for ``softmax(out, logits)``: p_j times its relative bound
+    (``losses/softmax_cross_entropy.py``, ``softmax_rel``)."""
+    p, rel = softmax_rel(logits)
     return 2 * SAFETY * p * rel + floor(logits.dtype), 0.0
 
 
-def softmax_cross_entropy_tol(logits, labels):
-    """(loss atol, (dlogits atol (n, k), rtol)) for ``softmax_cross_entropy``.
-
-    Row loss l = log S - s_label (see :func:`_softmax_rel` for S): log S has absolute error
-    gamma_k + 8u + u R_w + 8u ln k; s_label adds u|s_label|; the subtraction u|l|. The mean
-    over n rows is float64 (gamma_n of float64 on mean |l|), so the loss tolerance is the
-    mean row bound. dlogits_j = (p_j - y_j)/n: p_j's error, then the rounding of each term
-    and of the difference (written p/n - y/n by some kernels, (p - y)/n by others: both
-    within 3u (p_j + y_j)/n), so atol = (p_j rel_j + 3u (p_j + y_j)) / n.
-    """
-    dt = logits.dtype
-    u = unit_roundoff(dt)
-    n, k = logits.shape
-    s, p, lse, R_w = _softmax_parts(logits)
-    rows = np.arange(n)
-    s_label = s[rows, labels]
-    row_loss = lse[:, 0] - s_label
-    row_err = (gamma(k, dt) + u * (8 + R_w[:, 0] + 8 * math.log(k) + np.abs(s_label))
-               + u * np.abs(row_loss))
-    loss_atol = 2 * SAFETY * (row_err.mean() + gamma(n, np.float64) * np.abs(row_loss).mean())
-    _, rel = _softmax_rel(logits)
-    y = np.zeros_like(p)
-    y[rows, labels] = 1
-    grad_atol = 2 * SAFETY * (p * rel + 3 * u * (p + y)) / n + floor(dt)
-    return loss_atol, (grad_atol, 0.0)
-
-
-# -- sigmoid and binary cross-entropy -----------------------------------------------------------
 def sigmoid_tol(x):
     """(atol, rtol) for the elementwise ``sigmoid``: ACTIVATION_ROUNDINGS['sigmoid'] u relative
     (the input is exact, so nothing propagates), with the underflow floor."""
@@ -210,43 +154,67 @@ def sigmoid_tol(x):
     return floor(x.dtype), 2 * SAFETY * ACTIVATION_ROUNDINGS["sigmoid"] * u
 
 
-def sigmoid_bce_tol(logits, targets):
-    """(loss atol, (dlogits atol, rtol)) for ``sigmoid_bce``.
+# -- losses: each unit's own rounding (losses/<unit>.py) ------------------------------------
+def _row_bounds(unit, z, t, p):
+    """(each row's loss (n,), its absolute error bound (n,), the bound of each entry of
+    the row loss's gradient (n, k)), float64, as the unit declares them; a pointwise
+    unit's row is the mean of its k entries (a float64 sum: gamma_k of float64)."""
+    if unit.KIND == "rows":
+        row_err, grad_err = unit.row_bounds(z, t, p)
+        return np.abs(unit.forward_rows(z, t, p)).astype(np.float64), row_err, grad_err
+    u = unit_roundoff(z.dtype)
+    k = z.shape[1]
+    loss_u, grad_u = unit.rounding(_f64(z), _f64(t), p)
+    entries = np.abs(_f64(unit.forward(z, t, p)))
+    row = entries.mean(axis=1)
+    return row, u * loss_u.mean(axis=1) + gamma(k, np.float64) * row, u * grad_u / k
 
-    Per element l = A + L with A = max(z, 0) - z t and L = log1p(exp(-|z|)):
-      z t: u|z t|; A: u|A|; exp(-|z|) <= 1: 8u relative, which reaches L through
-      e/(1+e) <= 1/2 (4u); log1p: 8u relative of L <= ln 2 (< 6u); l = A + L: u|l|.
-    So |err l| <= u (|z t| + |A| + |l| + 10). Mean over N = n k entries in float64.
-    dlogits = (sigmoid(z) - t) / N: sigmoid's 14u relative to sigmoid(z), then the
-    subtraction and the scaling by 1/N (a divide, or a rounded 1/N and a multiply): 3u
-    relative to the result.
+
+def loss_tol(spec, z, targets, weights=None):
+    """(loss atol, (gradient atol (n, k), rtol)) for ``loss`` of the unit ``spec``.
+
+    The unit bounds each row's loss and each entry of its gradient (``rounding`` or
+    ``row_bounds``); the batch's loss is sum_r s_r l_r with s_r = w_r / W (1/n without
+    weights), a float64 sum of n terms: the weighted mean of the row bounds plus
+    gamma_(n+2) of float64 on the weighted mean |l| (the sum, the products by w and the
+    division). The gradient is s_r times the row loss's gradient, s_r rounded to the
+    dtype and the product rounded (2u relative), on top of the unit's bound.
     """
-    dt = logits.dtype
+    unit, p = resolve_loss(spec)
+    dt = z.dtype
     u = unit_roundoff(dt)
-    z, t = _f64(logits), _f64(targets)
-    N = z.size
-    A = np.maximum(z, 0) - z * t
-    ell = A + np.log1p(np.exp(-np.abs(z)))
-    loss_atol = 2 * SAFETY * (u * np.mean(np.abs(z * t) + np.abs(A) + np.abs(ell) + 10)
-                              + gamma(N, np.float64) * np.mean(np.abs(ell)))
-    sig = np.exp(-np.logaddexp(0, -z))  # sigmoid(z) without overflow
-    grad_atol = 2 * SAFETY * ACTIVATION_ROUNDINGS["sigmoid"] * u * sig / N + floor(dt)
-    return loss_atol, (grad_atol, 2 * SAFETY * 3 * u)
+    n = z.shape[0]
+    row, row_err, grad_err = _row_bounds(unit, z, targets, p)
+    w = np.ones(n) if weights is None else _f64(weights)
+    total = w.sum()
+    s = w / total if total > 0 else np.zeros(n)
+    loss_atol = 2 * SAFETY * (s @ row_err + gamma(n + 2, np.float64) * (s @ row))
+    grad = np.empty(z.shape, dt)
+    if unit.KIND == "rows":
+        unit.backward_rows(grad, z, targets, p)
+    else:
+        unit.backward(grad, z, targets, p)
+        grad = _f64(grad) / z.shape[1]
+    grad_atol = 2 * SAFETY * s[:, None] * (grad_err + 2 * u * np.abs(_f64(grad))) + floor(dt)
+    return loss_atol, (grad_atol, 0.0)
 
 
-def mse_tol(pred, targets):
-    """(loss atol, (dpred atol, rtol)) for ``mse``.
-
-    d = pred - t is rounded once in the dtype (u|d|) or formed exactly in float64; squaring
-    then doubles the relative error: 2u d^2; the float64 mean adds gamma_N (float64).
-    dpred = 2 d / N: d (u), the scale 2/N rounded to the dtype (u), the product (u): 3u
-    relative to the result.
-    """
-    dt = pred.dtype
-    u = unit_roundoff(dt)
-    d2 = (_f64(pred) - _f64(targets)) ** 2
-    loss_atol = 2 * SAFETY * (2 * u + gamma(d2.size + 1, np.float64)) * d2.mean()
-    return loss_atol, (floor(dt), 2 * SAFETY * 3 * u)
+def metric_tol(spec, z, targets, weights=None):
+    """atol for ``metric_sum``: counts are sums of weights (float64, gamma_n of float64 on
+    their total); an r2 unit's squared errors e^2 of its prediction: the prediction's
+    rounding (exp: 8u relative; identity: exact) doubled by the square, 2 (8u |y| |e|),
+    plus the float64 sum."""
+    unit, p = resolve_loss(spec)
+    n = z.shape[0]
+    w = np.ones(n) if weights is None else _f64(weights)
+    if unit.HITS != "none":
+        return 2 * SAFETY * gamma(n + 1, np.float64) * w.sum() * z.shape[1]
+    y = np.empty(z.shape)
+    unit.predict(y, _f64(z), p)
+    e = np.abs(y - _f64(targets))
+    rel = 8 * unit_roundoff(z.dtype) if unit.PREDICT == "exp" else 0.0
+    per_row = (2 * rel * np.abs(y) * e + gamma(z.shape[1] + 1, np.float64) * e * e).sum(axis=1)
+    return 2 * SAFETY * (w @ per_row + gamma(n + 1, np.float64) * (w @ (e * e).sum(axis=1)))
 
 
 # -- optimizers: each rule's own error propagation (optimizers/<rule>.py) ------------------------

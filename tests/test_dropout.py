@@ -123,7 +123,7 @@ def test_the_gradient_through_dropout_matches_finite_differences():
 
     def loss(grad=None):
         logits = loop.forward(ops, net, x, ws.out, ws.z, ws.dropped, step)
-        return ops.softmax_cross_entropy(grad, logits, t)
+        return ops.loss(grad, logits, t, "softmax_cross_entropy")
 
     loss(ws.dout[-1])
     loop.backward(ops, net, x, ws.out, ws.dout, ws.z, ws.dropped, step)

@@ -26,6 +26,7 @@ from optim_calls import adam_error_step, adam_step, sgd_error_step, sgd_step
 from fastnn.kernels import tolerances as T
 from fastnn.kernels.compare import assert_close
 from fastnn.kernels.contract import ACTIVATIONS
+from fastnn.kernels.losses import UNITS as LOSS_UNITS, resolve as resolve_loss
 
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, database=None)
 
@@ -174,32 +175,9 @@ def make_labels(rng, n, k):
     return labels
 
 
-@SETTINGS
-@given(dtype=st.sampled_from(DTYPES), n=SIZES, k=st.one_of(st.integers(2, 12),
-       st.sampled_from([33, 100])), style=st.sampled_from(LOGIT_STYLES),
-       layout=st.sampled_from(LAYOUTS), with_grad=st.booleans(), seed=SEEDS)
-@example(dtype=np.float32, n=BIG_ROWS, k=10, style="large", layout="C", with_grad=True, seed=5)
-@example(dtype=np.float64, n=BIG_ROWS, k=10, style="normal", layout="C", with_grad=False,
-         seed=6)
-def test_softmax_cross_entropy(ref, candidate, dtype, n, k, style, layout, with_grad, seed):
-    rng = np.random.default_rng(seed)
-    z = make_logits(rng, style, n, k, dtype)
-    labels = make_labels(rng, n, k)
-    z, labels = arrange(z, layout), arrange(labels, layout)
-
-    def call(ops):
-        d = nan_buffer((n, k), dtype) if with_grad else None
-        return ops.softmax_cross_entropy(d, z, labels), d
-
-    (loss, d), (loss_ref, d_ref) = both(ref, candidate, call, Unchanged(z=z, labels=labels))
-    assert isinstance(loss, float), type(loss)
-    loss_atol, grad_tol = T.softmax_cross_entropy_tol(z, labels)
-    assert_close("softmax_cross_entropy loss", loss, loss_ref, loss_atol)
-    if with_grad:
-        assert_close("softmax_cross_entropy dlogits", d, d_ref, *grad_tol)
-
-
 TARGET_STYLES = ("binary", "soft", "half")
+LOSS_SPECS = (*LOSS_UNITS, "huber(0.25)")  # every loss unit, and one with its parameter set
+WEIGHTS = ("none", "random", "integer")
 
 
 def make_targets(rng, style, n, k, dtype):
@@ -213,88 +191,106 @@ def make_targets(rng, style, n, k, dtype):
     return t.astype(dtype)
 
 
-@SETTINGS
-@given(dtype=st.sampled_from(DTYPES), n=SIZES, k=st.integers(1, 9),
+def loss_case(rng, spec, style, target_style, n, k, dtype, weights):
+    """(z, targets, weights) for the loss unit ``spec``: labels or (for target_style "soft")
+    probabilities for a unit of labels, targets of its range otherwise (counts scaled by 3
+    for poisson, whose log-mean logits are clipped to +-30, beyond which exp overflows
+    float32 as training divergence does); weights None, uniform [0, 2) with every fourth
+    zero, or small integers."""
+    unit = resolve_loss(spec)[0]
+    z = make_logits(rng, style, n, k, dtype)
+    if unit.PREDICT == "exp":
+        z = np.clip(z, -30, 30)
+    if unit.TARGETS == "labels":
+        t = (make_labels(rng, n, k) if target_style != "soft"
+             else make_targets(rng, "soft", n, k, dtype))
+    else:
+        t = make_targets(rng, target_style, n, k, dtype)
+        t = t * dtype(3) if unit.PREDICT == "exp" else t
+    w = {"none": None, "random": rng.uniform(0, 2, n) * (np.arange(n) % 4 != 3),
+         "integer": rng.integers(0, 4, n).astype(np.float64)}[weights]
+    if w is not None and not w.any():
+        w[0] = 1.0
+    return z, t, w
+
+
+@settings(SETTINGS, max_examples=100)  # seven units, two target forms, three weightings
+@given(spec=st.sampled_from(LOSS_SPECS), dtype=st.sampled_from(DTYPES), n=SIZES,
+       k=st.one_of(st.integers(1, 12), st.sampled_from([33, 100])),
        style=st.sampled_from(LOGIT_STYLES), target_style=st.sampled_from(TARGET_STYLES),
-       layout=st.sampled_from(LAYOUTS), with_grad=st.booleans(), seed=SEEDS)
-@example(dtype=np.float32, n=BIG_ROWS, k=9, style="normal", target_style="soft", layout="C",
-         with_grad=True, seed=7)
-def test_sigmoid_bce(ref, candidate, dtype, n, k, style, target_style, layout, with_grad, seed):
-    rng = np.random.default_rng(seed)
-    z = arrange(make_logits(rng, style, n, k, dtype), layout)
-    t = arrange(make_targets(rng, target_style, n, k, dtype), layout)
-
-    def call(ops):
-        d = nan_buffer((n, k), dtype) if with_grad else None
-        return ops.sigmoid_bce(d, z, t), d
-
-    (loss, d), (loss_ref, d_ref) = both(ref, candidate, call, Unchanged(z=z, t=t))
-    assert isinstance(loss, float), type(loss)
-    loss_atol, grad_tol = T.sigmoid_bce_tol(z, t)
-    assert_close("sigmoid_bce loss", loss, loss_ref, loss_atol)
-    if with_grad:
-        assert_close("sigmoid_bce dlogits", d, d_ref, *grad_tol)
-
-
-@SETTINGS
-@given(dtype=st.sampled_from(DTYPES), n=SIZES, k=st.integers(1, 9),
-       scale=st.sampled_from([1e-3, 1.0, 1e3]), layout=st.sampled_from(LAYOUTS),
+       weights=st.sampled_from(WEIGHTS), layout=st.sampled_from(LAYOUTS),
        with_grad=st.booleans(), seed=SEEDS)
-@example(dtype=np.float32, n=BIG_ROWS, k=9, scale=1.0, layout="C", with_grad=True, seed=8)
-def test_mse(ref, candidate, dtype, n, k, scale, layout, with_grad, seed):
+@example(spec="softmax_cross_entropy", dtype=np.float32, n=BIG_ROWS, k=10, style="large",
+         target_style="binary", weights="none", layout="C", with_grad=True, seed=5)
+@example(spec="softmax_cross_entropy", dtype=np.float64, n=BIG_ROWS, k=10, style="normal",
+         target_style="soft", weights="random", layout="C", with_grad=False, seed=6)
+@example(spec="sigmoid_bce", dtype=np.float32, n=BIG_ROWS, k=9, style="normal",
+         target_style="soft", weights="none", layout="C", with_grad=True, seed=7)
+@example(spec="mse", dtype=np.float32, n=BIG_ROWS, k=9, style="normal", target_style="soft",
+         weights="random", layout="C", with_grad=True, seed=8)
+def test_loss(ref, candidate, spec, dtype, n, k, style, target_style, weights, layout,
+              with_grad, seed):
+    """Every loss unit, labels or values (or probabilities), with and without weights."""
+    k = max(k, 2) if resolve_loss(spec)[0].TARGETS == "labels" else k
     rng = np.random.default_rng(seed)
-    pred = arrange((rng.standard_normal((n, k)) * scale).astype(dtype), layout)
-    t = arrange((rng.standard_normal((n, k)) * scale).astype(dtype), layout)
+    z, t, w = loss_case(rng, spec, style, target_style, n, k, dtype, weights)
+    z, t = arrange(z, layout), arrange(t, layout)
+    w = None if w is None else arrange(w, layout)
 
     def call(ops):
         d = nan_buffer((n, k), dtype) if with_grad else None
-        return ops.mse(d, pred, t), d
+        return ops.loss(d, z, t, spec, w), d
 
-    (loss, d), (loss_ref, d_ref) = both(ref, candidate, call, Unchanged(pred=pred, t=t))
+    (loss, d), (loss_ref, d_ref) = both(ref, candidate, call, Unchanged(
+        z=z, t=t, **({} if w is None else {"w": w})))
     assert isinstance(loss, float), type(loss)
-    loss_atol, grad_tol = T.mse_tol(pred, t)
-    assert_close("mse loss", loss, loss_ref, loss_atol)
+    loss_atol, grad_tol = T.loss_tol(spec, z, t, w)
+    assert_close(f"{spec} loss", loss, loss_ref, loss_atol)
     if with_grad:
-        assert_close("mse dpred", d, d_ref, *grad_tol)
+        assert_close(f"{spec} gradient", d, d_ref, *grad_tol)
 
 
 @SETTINGS
-@given(dtype=st.sampled_from(DTYPES), n=SIZES, k=st.integers(2, 12),
-       style=st.sampled_from(LOGIT_STYLES), layout=st.sampled_from(LAYOUTS), seed=SEEDS)
-def test_count_correct_softmax_is_exact(ref, candidate, dtype, n, k, style, layout, seed):
-    """Same logits in, so the same count out: argmax takes the FIRST maximum on ties."""
-    rng = np.random.default_rng(seed)
-    z = arrange(make_logits(rng, style, n, k, dtype), layout)
-    labels = arrange(make_labels(rng, n, k), layout)
-    got, want = both(ref, candidate,
-                     lambda ops: ops.count_correct(z, labels, "softmax_cross_entropy"),
-                     Unchanged(z=z, labels=labels))
-    assert type(got) is int and got == want, (got, want)
-
-
-@SETTINGS
-@given(dtype=st.sampled_from(DTYPES), n=SIZES, k=st.integers(1, 9),
-       style=st.sampled_from(LOGIT_STYLES), target_style=st.sampled_from(TARGET_STYLES),
+@given(spec=st.sampled_from(LOSS_SPECS), dtype=st.sampled_from(DTYPES), n=SIZES,
+       k=st.integers(2, 12), style=st.sampled_from(LOGIT_STYLES),
+       target_style=st.sampled_from(TARGET_STYLES), weights=st.sampled_from(WEIGHTS),
        layout=st.sampled_from(LAYOUTS), seed=SEEDS)
-def test_count_correct_bce_is_exact(ref, candidate, dtype, n, k, style, target_style, layout,
-                                    seed):
-    """z > 0 (strictly) against t >= 0.5 (inclusive); logits hold exact zeros (ties style)."""
+def test_metric_sum(ref, candidate, spec, dtype, n, k, style, target_style, weights, layout,
+                    seed):
+    """Counts are exact without weights (argmax takes the FIRST maximum on ties; z > 0
+    strictly against t >= 0.5); weighted counts and squared errors within metric_tol."""
     rng = np.random.default_rng(seed)
-    z = arrange(make_logits(rng, style, n, k, dtype), layout)
-    t = arrange(make_targets(rng, target_style, n, k, dtype), layout)
-    got, want = both(ref, candidate, lambda ops: ops.count_correct(z, t, "sigmoid_bce"),
+    z, t, w = loss_case(rng, spec, style, target_style, n, k, dtype, weights)
+    z, t = arrange(z, layout), arrange(t, layout)
+    got, want = both(ref, candidate, lambda ops: ops.metric_sum(z, t, spec, w),
                      Unchanged(z=z, t=t))
-    assert type(got) is int and got == want, (got, want)
+    assert isinstance(got, float), type(got)
+    if w is None and resolve_loss(spec)[0].HITS != "none":
+        assert got == want and got == int(got), (got, want)
+    assert_close(f"{spec} metric_sum", got, want, T.metric_tol(spec, z, t, w))
 
 
-def test_count_correct_tie_conventions(ref, candidate):
+def test_all_zero_weights_give_loss_zero_and_a_zero_gradient(ref, candidate):
+    z = np.array([[1.0, -2.0], [0.5, 3.0]])
+    for spec, unit in LOSS_UNITS.items():
+        t = np.array([0, 1]) if unit.TARGETS == "labels" else np.full((2, 2), 0.5)
+        for ops in (ref, candidate):
+            d = nan_buffer(z.shape, z.dtype)
+            assert ops.loss(d, z, t, spec, np.zeros(2)) == 0.0
+            assert not d.any(), (spec, ops.name, d)
+
+
+def test_metric_sum_tie_conventions(ref, candidate):
     """Hand-made ties: first maximum wins; z = 0 is 'negative'; t = 0.5 is 'positive'."""
     z = np.array([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [5.0, 5.0, 5.0]])
-    assert candidate.count_correct(z, np.array([0, 1, 0]), "softmax_cross_entropy") == 3
-    assert candidate.count_correct(z, np.array([1, 2, 2]), "softmax_cross_entropy") == 0
+    ce = "softmax_cross_entropy"
+    assert candidate.metric_sum(z, np.array([0, 1, 0]), ce) == 3
+    assert candidate.metric_sum(z, np.array([1, 2, 2]), ce) == 0
+    assert candidate.metric_sum(z, np.eye(3)[[0, 1, 0]], ce) == 3
+    assert candidate.metric_sum(z, np.array([0, 1, 0]), ce, np.array([0.5, 2.0, 0.0])) == 2.5
     zb = np.array([[0.0, 1e-30, -1e-30]])
-    assert candidate.count_correct(zb, np.array([[0.5, 0.5, 0.5]]), "sigmoid_bce") == 1
-    assert candidate.count_correct(zb, np.array([[0.49, 0.49, 0.49]]), "sigmoid_bce") == 2
+    assert candidate.metric_sum(zb, np.array([[0.5, 0.5, 0.5]]), "sigmoid_bce") == 1
+    assert candidate.metric_sum(zb, np.array([[0.49, 0.49, 0.49]]), "sigmoid_bce") == 2
 
 
 # -- prediction transforms ----------------------------------------------------------------------

@@ -94,7 +94,10 @@ BAD_CLASSIFICATION_DATA = [
     ("y-short", X0, Y0[:-1], ShapeError, ["y", "(19,)", "20"]),
     ("y-long", X0, np.r_[Y0, 0], ShapeError, ["y", "(21,)", "20"]),
     ("y-scalar", X0, 1, ShapeError, ["y", "()", "20"]),
-    ("y-one-hot", X0, np.eye(K)[Y0], ShapeError, ["y", "1-D", "(20, 3)"]),
+    # (20, K) is taken as target probabilities (one-hot rows included); another width not
+    ("y-one-hot-too-wide", X0, np.eye(K + 1)[Y0], ShapeError, ["y", "1-D", "(20, 4)"]),
+    ("y-negative-probabilities", X0, -np.eye(K)[Y0], ValueRangeError,
+     ["y", "probabilities", ">= 0"]),
     ("y-fractional", X0, with_value(Y0, 3, 0.5), ValueRangeError,
      ["y", "integer", "0.5", "index 3"]),
     ("y-negative", X0, with_value(Y0, 4, -1, np.int64), ValueRangeError,

@@ -29,6 +29,7 @@ from fastnn.kernels import loop
 from fastnn.kernels.activations import resolve
 from fastnn.kernels.compare import assert_close
 from fastnn.kernels.contract import ACTIVATIONS
+from fastnn.kernels.losses import UNITS as LOSS_UNITS, resolve as resolve_loss
 from fastnn.kernels.rounding import SAFETY, unit_roundoff
 
 RTOL = 1e-6
@@ -148,11 +149,29 @@ def test_dense_backward_overwrites_dout_with_preactivation_gradient(backend):
 
 
 # -- losses -------------------------------------------------------------------------------
-def loss_case(loss, rng, n=5, k=4):
-    """(logits, targets) for a loss: labels covering both edge classes, binary and soft BCE
-    targets, mse targets kept >= 1e-2 from the prediction so the gradient is resolvable."""
+LOSS_SPECS = (*LOSS_UNITS, "huber(0.5)")  # every unit, and one with its parameter set
+TARGET_FORMS = ("labels", "probabilities", "values")
+
+
+def loss_cases():
+    """(spec, target form) for every loss unit: labels and probabilities for a unit of
+    labels, values otherwise."""
+    return [(spec, form) for spec in LOSS_SPECS for form in TARGET_FORMS
+            if (form == "values") != (resolve_loss(spec)[0].TARGETS == "labels")]
+
+
+def loss_case(loss, rng, n=5, k=4, form=None):
+    """(logits, targets) for a loss: labels covering both edge classes (or probabilities),
+    binary and soft BCE targets, counts for poisson; targets of the other pointwise
+    losses kept >= 1e-2 from the prediction (and from the huber threshold) so the
+    gradient is resolvable and no kink lies within the finite differences' reach."""
+    unit, p = resolve_loss(loss)
     z = rng.standard_normal((n, k)) * 2
-    if loss == "softmax_cross_entropy":
+    if unit.TARGETS == "labels":
+        if form == "probabilities":
+            t = rng.uniform(0, 1, (n, k))
+            t[0] = np.eye(k)[1]
+            return z, t
         labels = rng.integers(0, k, n)
         labels[0], labels[-1] = 0, k - 1
         return z, labels
@@ -161,44 +180,63 @@ def loss_case(loss, rng, n=5, k=4):
         t[0] = np.round(t[0])  # a row of hard 0/1 targets
         z[1, 0], z[1, 1] = 12.0, -12.0  # saturated logits: gradients ~1e-6 / N
         return z, t
-    t = z + rng.choice([-1, 1], (n, k)) * rng.uniform(1e-2, 2, (n, k))
-    return z, t
+    if loss == "poisson":
+        return z, rng.integers(0, 5, (n, k)).astype(np.float64)
+    d = rng.choice([-1, 1], (n, k)) * rng.uniform(1e-2, 2, (n, k))
+    if unit.NAME == "huber":
+        d = np.where(np.abs(np.abs(d) - p) < 1e-2, d + np.sign(d) * 2e-2, d)
+    return z, z + d
 
 
-@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "sigmoid_bce", "mse"])
-def test_loss_gradients_match_finite_differences(backend, loss):
+WEIGHTINGS = {"unweighted": None, "weighted": np.array([0.5, 2.0, 0.0, 1.0, 3.0])}
+
+
+@pytest.mark.parametrize("weights", WEIGHTINGS)
+@pytest.mark.parametrize("loss, form", loss_cases())
+def test_loss_gradients_match_finite_differences(backend, loss, form, weights):
     ops = fnn.get_backend()
-    loss_op = getattr(ops, loss)
-    z, t = loss_case(loss, np.random.default_rng(11))
+    z, t = loss_case(loss, np.random.default_rng(11), form=form)
+    w = WEIGHTINGS[weights]
 
     def f():
-        return loss_op(None, z, t), b""
+        return ops.loss(None, z, t, loss, w), b""
     f.n_terms = z.size * 4
 
     dz = np.full_like(z, np.nan)
-    value = loss_op(dz, z, t)
-    assert value == pytest.approx(loss_op(None, z, t), rel=8 * U64), \
+    value = ops.loss(dz, z, t, loss, w)
+    assert value == pytest.approx(ops.loss(None, z, t, loss, w), rel=8 * U64), \
         "the loss differs depending on whether its gradient is requested"
     assert_gradient(f"d{loss}/dlogits", dz, *fd_gradient(f, z))
 
 
-def textbook_loss(loss, z, t):
-    """The losses as usually written (unstable for large |z|; fine for these inputs)."""
-    if loss == "softmax_cross_entropy":
-        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-        return -np.mean(np.log(p[np.arange(len(z)), t]))
-    if loss == "sigmoid_bce":
+def textbook_loss(loss, z, t, w=None):
+    """The losses as usually written (unstable for large |z|; fine for these inputs): the
+    (weighted) mean over rows of each row's loss, the mean over its entries for the
+    pointwise losses."""
+    unit, p = resolve_loss(loss)
+    if unit.NAME == "softmax_cross_entropy":
+        logp = np.log(np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))
+        onehot = np.eye(z.shape[1])[t] if t.ndim == 1 else t
+        rows = -(onehot * logp).sum(axis=1)
+    else:
+        d = z - t
         s = 1 / (1 + np.exp(-z))
-        return -np.mean(t * np.log(s) + (1 - t) * np.log(1 - s))
-    return np.mean((z - t) ** 2)
+        entries = {"sigmoid_bce": -(t * np.log(s) + (1 - t) * np.log(1 - s)),
+                   "mse": d ** 2, "mae": np.abs(d),
+                   "huber": np.where(np.abs(d) <= p, d * d / 2, p * (np.abs(d) - p / 2)),
+                   "poisson": np.exp(z) - t * z}[unit.NAME]
+        rows = entries.mean(axis=1)
+    return np.average(rows, weights=w)
 
 
-@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "sigmoid_bce", "mse"])
-def test_loss_values_match_textbook_formulas(backend, loss):
+@pytest.mark.parametrize("loss, form", loss_cases())
+def test_loss_values_match_textbook_formulas(backend, loss, form):
     ops = fnn.get_backend()
-    z, t = loss_case(loss, np.random.default_rng(12))
+    z, t = loss_case(loss, np.random.default_rng(12), form=form)
     z = np.clip(z, -8, 8)
-    assert getattr(ops, loss)(None, z, t) == pytest.approx(textbook_loss(loss, z, t), rel=1e-12)
+    for w in WEIGHTINGS.values():
+        assert ops.loss(None, z, t, loss, w) == pytest.approx(textbook_loss(loss, z, t, w),
+                                                             rel=1e-12)
 
 
 def test_large_logits_stay_finite_and_exact(backend):
@@ -206,11 +244,13 @@ def test_large_logits_stay_finite_and_exact(backend):
     ops = fnn.get_backend()
     z = np.array([[1000.0, 0.0]])
     d = np.empty_like(z)
-    assert ops.softmax_cross_entropy(d, z, np.array([1])) == pytest.approx(1000.0, rel=1e-15)
+    ce = "softmax_cross_entropy"
+    assert ops.loss(d, z, np.array([1]), ce) == pytest.approx(1000.0, rel=1e-15)
     np.testing.assert_allclose(d, [[1.0, -1.0]], rtol=1e-15)
     zb = np.array([[-800.0, 800.0]])
     db = np.empty_like(zb)
-    assert ops.sigmoid_bce(db, zb, np.array([[1.0, 1.0]])) == pytest.approx(400.0, rel=1e-15)
+    bce = ops.loss(db, zb, np.array([[1.0, 1.0]]), "sigmoid_bce")
+    assert bce == pytest.approx(400.0, rel=1e-15)
     np.testing.assert_allclose(db, [[-0.5, 0.0]], atol=1e-300)
 
 
@@ -263,19 +303,41 @@ def test_model_gradient_matches_finite_differences(backend, name):
     n = len(X)
     outs = [np.empty((n, o)) for o in net.sizes[1:]]
     douts = [np.empty((n, o)) for o in net.sizes[1:]]
-    loss_op = getattr(ops, net.loss)
-
     def f():
         logits = loop.forward(ops, net, X, outs)
-        return loss_op(None, logits, t), relu_pattern(outs, net.activations)
+        return ops.loss(None, logits, t, net.loss), relu_pattern(outs, net.activations)
     f.n_terms = n * sum(i * o for i, o in zip(net.sizes[:-1], net.sizes[1:]))
 
     logits = loop.forward(ops, net, X, outs)
-    loss_op(douts[-1], logits, t)
+    ops.loss(douts[-1], logits, t, net.loss)
     net.grads[...] = np.nan
     loop.backward(ops, net, X, outs, douts)
     analytic = net.grads.copy()
     assert_gradient(f"{name}: dloss/dparams", analytic, *fd_gradient(f, net.params))
+
+
+@pytest.mark.parametrize("loss", LOSS_SPECS)
+def test_loss_and_gradient_matches_finite_differences(backend, loss):
+    """``loop.loss_and_gradient``: the full-batch weighted loss and its gradient in
+    net.grads, for every loss unit (a tanh net: no kinks)."""
+    ops = fnn.get_backend()
+    rng = np.random.default_rng(5)
+    unit = resolve_loss(loss)[0]
+    k = 3 if unit.TARGETS == "labels" else 2
+    model = fnn.MLP([3, 4, k], activation="tanh", loss=loss, dtype="float64", seed=1)
+    net = model.net
+    X = rng.standard_normal((5, 3))
+    _, t = loss_case(loss, rng, n=5, k=k)
+    w = WEIGHTINGS["weighted"]
+    outs = [np.empty((5, o)) for o in net.sizes[1:]]
+
+    def f():
+        return ops.loss(None, loop.forward(ops, net, X, outs), t, loss, w), b""
+    f.n_terms = 5 * net.n_weights
+
+    value = loop.loss_and_gradient(ops, net, X, t, w)
+    assert value == pytest.approx(f()[0], rel=8 * U64)
+    assert_gradient(f"{loss}: loss_and_gradient", net.grads.copy(), *fd_gradient(f, net.params))
 
 
 def test_gradient_check_detects_a_wrong_gradient(backend):
@@ -286,9 +348,9 @@ def test_gradient_check_detects_a_wrong_gradient(backend):
     douts = [np.empty_like(o) for o in outs]
 
     def f():
-        return ops.softmax_cross_entropy(None, loop.forward(ops, net, X, outs), t), b""
+        return ops.loss(None, loop.forward(ops, net, X, outs), t, "softmax_cross_entropy"), b""
 
-    ops.softmax_cross_entropy(douts[-1], loop.forward(ops, net, X, outs), t)
+    ops.loss(douts[-1], loop.forward(ops, net, X, outs), t, "softmax_cross_entropy")
     loop.backward(ops, net, X, outs, douts)
     wrong = net.grads.copy()
     wrong[7] *= 1.01

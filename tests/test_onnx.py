@@ -22,7 +22,9 @@ project's single margin for what first-order analysis leaves out):
   So e_l = L (e_{l-1} @ |W| + gamma_{K+1} M_l) + r_act u |a_l| + r_in u |z_l|
   (+ SIGMOID_ABS_ULPS u for a sigmoid). E = e_L bounds the logits; magnitudes come from a
   float64 evaluation.
-- logits and mse predictions: |onnx - fastnn| <= 2 SAFETY E.
+- logits and the predictions of mse, huber and mae: |onnx - fastnn| <= 2 SAFETY E;
+  poisson's exp(z): exp(z) (E + 8u) each side (the logit error through exp, whose slope is
+  exp(z), and exp's own 4 ulps), so 2 SAFETY exp(z) (E + 8u).
 - softmax: a logit error d changes log p_j by d_j - sum_i p_i d_i, so
   |dp_j| <= p_j (E_j + sum_i p_i E_i), twice (both sides) times SAFETY, plus softmax's own
   rounding from ``softmax_tol`` (exp at 4 ulps, the sum, the divide; already 2 SAFETY).
@@ -49,6 +51,7 @@ import pytest
 import fastnn as fnn
 from fastnn import cli
 from fastnn.kernels.activations import UNITS, resolve
+from fastnn.kernels.losses import UNITS as LOSS_UNITS, resolve as resolve_loss
 from fastnn.kernels.rounding import SAFETY, gamma, unit_roundoff
 from fastnn.kernels.tolerances import sigmoid_tol, softmax_tol
 
@@ -65,8 +68,9 @@ if HAVE_ONNX:
 ACTIVATIONS = (*UNITS, "leaky_relu(0.2)", "gelu(tanh)")  # every unit, and parameter forms
 # the last layer's activation: each in turn, so every activation is both hidden and last
 OUTPUT_ACTIVATION = dict(zip(ACTIVATIONS, ACTIVATIONS[1:] + ACTIVATIONS[:1]))
-HEADS = [("softmax_cross_entropy", 3), ("sigmoid_bce", 1), ("sigmoid_bce", 3), ("mse", 1),
-         ("mse", 2)]
+HEADS = [(spec, k) for spec in (*LOSS_UNITS, "huber(0.5)")  # every loss unit's output
+         for k in ((3,) if resolve_loss(spec)[0].HITS == "argmax" else
+                   (1, 3) if resolve_loss(spec)[0].HITS == "sign" else (1, 2))]
 BATCHES = (1, 7, 300)
 SIGMOID_ABS_ULPS = 4  # ONNX Runtime's absolute sigmoid error, in u (module docstring)
 
@@ -80,9 +84,14 @@ def net(act, loss, k, dtype, input_scale=1.0, n_in=5):
 def targets(loss, k, X, rng):
     """Learnable targets for ``loss`` and k outputs from X (n, 5)."""
     z = X[:, :k] - X[:, -k:]
-    if loss == "softmax_cross_entropy":
+    unit = resolve_loss(loss)[0]
+    if unit.HITS == "argmax":
         return np.argmax(z, axis=1)
-    return (z > 0).astype(float) if loss == "sigmoid_bce" else z + 0.1 * rng.normal(size=z.shape)
+    if unit.HITS == "sign":
+        return (z > 0).astype(float)
+    if unit.PREDICT == "exp":
+        return rng.poisson(np.exp(np.clip(z, -3, 3))).astype(float)
+    return z + 0.1 * rng.normal(size=z.shape)
 
 
 def session(model, tmp_path, **kwargs):
@@ -129,9 +138,12 @@ def assert_matches(model, sess, X):
     z, E = logits_bound(model, X)
     atol = 2 * SAFETY * E
     predicted = model.predict(X)
-    if model.loss == "mse":
+    unit = resolve_loss(model.loss)[0]
+    if unit.HITS == "none":
         pred = got["predictions"]
         assert pred.dtype == model.dtype and pred.shape == predicted.shape
+        if unit.PREDICT == "exp":
+            atol = 2 * SAFETY * np.exp(z) * (E + 8 * unit_roundoff(model.dtype))
         excess = np.abs(pred.reshape(z.shape) - predicted.reshape(z.shape)) - atol
         assert excess.max() <= 0, f"predictions off by up to {excess.max():.3g} beyond the bound"
         return
@@ -139,7 +151,7 @@ def assert_matches(model, sess, X):
     p, label = got["probabilities"], got["label"]
     assert p.dtype == model.dtype and p.shape == proba.shape
     assert label.dtype == np.int64 and label.shape == predicted.shape
-    if model.loss == "softmax_cross_entropy":
+    if unit.HITS == "argmax":
         ez = np.exp(z - z.max(axis=1, keepdims=True))
         q = ez / ez.sum(axis=1, keepdims=True)
         p_atol = (2 * SAFETY * q * (E + np.sum(q * E, axis=1, keepdims=True))
@@ -166,7 +178,10 @@ def fitted(act, loss, k, dtype, how, rng):
         model.set_params(rng.normal(0, 0.7, model.params.shape))
     else:
         X = rng.normal(0, 1.5, (64, 5))
-        model.fit(X, targets(loss, k, X, rng), epochs=3, batch_size=16, verbose=0)
+        # exp(z)'s gradient grows with z: a log-link net trains at a smaller rate
+        lr = 1e-3 if resolve_loss(loss)[0].PREDICT == "exp" else 0.01
+        model.fit(X, targets(loss, k, X, rng), epochs=3, batch_size=16, verbose=0,
+                  optimizer=fnn.SGD(lr=lr))
     return model
 
 
@@ -217,8 +232,10 @@ def test_a_per_feature_input_map_is_in_the_graph(backend, tmp_path, rng, loss, k
     assert_matches(model, sess, X)
     unmapped = fnn.Sequential(layers, loss=loss, dtype=dtype)
     unmapped.set_params(model.params)
-    output = "predictions" if loss == "mse" else "probabilities"
-    assert not np.allclose(run(sess, X)[output], unmapped.logits(X) if loss == "mse" else
+    regression = resolve_loss(loss)[0].HITS == "none"
+    output = "predictions" if regression else "probabilities"
+    assert not np.allclose(run(sess, X)[output].reshape(len(X), -1),
+                           unmapped.predict(X).reshape(len(X), -1) if regression else
                            unmapped.predict_proba(X))
 
 

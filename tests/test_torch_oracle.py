@@ -1,5 +1,5 @@
-"""Activations, RMSprop and gradient clipping of every rule against PyTorch autograd,
-``torch.optim`` and ``torch.nn.utils.clip_grad_*_``, in float64, on every
+"""Activations, losses, RMSprop and gradient clipping of every rule against PyTorch
+autograd, ``torch.optim`` and ``torch.nn.utils.clip_grad_*_``, in float64, on every
 backend (skipped, with the reason, where PyTorch is not installed: it is an oracle here,
 not a dependency).
 
@@ -17,6 +17,7 @@ import pytest
 
 import fastnn as fnn
 from fastnn.kernels.activations import UNITS, resolve
+from fastnn.kernels.losses import UNITS as LOSS_UNITS, resolve as resolve_loss
 
 torch = pytest.importorskip("torch", reason="PyTorch is the oracle of these tests; "
                             "pip install torch to run them")
@@ -32,6 +33,17 @@ TORCH_ACTIVATIONS = {  # one entry per activation unit: the same function in PyT
     "gelu": lambda z, p: F.gelu(z, approximate="tanh" if p else "none"),
 }
 SPECS = [*UNITS, "leaky_relu(0.2)", "gelu(tanh)"]
+TORCH_LOSSES = {  # one entry per loss unit: each row's loss in PyTorch (reduction="none")
+    "softmax_cross_entropy": lambda z, t, p: F.cross_entropy(z, t, reduction="none"),
+    "sigmoid_bce": lambda z, t, p: F.binary_cross_entropy_with_logits(
+        z, t, reduction="none").mean(1),
+    "mse": lambda z, t, p: F.mse_loss(z, t, reduction="none").mean(1),
+    "huber": lambda z, t, p: F.huber_loss(z, t, reduction="none", delta=p).mean(1),
+    "mae": lambda z, t, p: F.l1_loss(z, t, reduction="none").mean(1),
+    "poisson": lambda z, t, p: F.poisson_nll_loss(z, t, log_input=True, full=False,
+                                                  reduction="none").mean(1),
+}
+LOSS_SPECS = [*LOSS_UNITS, "huber(0.3)"]
 
 
 def assert_close(name, got, want):
@@ -63,6 +75,35 @@ def test_dense_layer_and_its_gradients_match_torch_autograd(backend, spec):
     assert_close("out", out, yt.detach().numpy())
     for name, got, want in (("dW", dW, Wt.grad), ("db", db, bt.grad), ("dx", dx, xt.grad)):
         assert_close(name, got, want.numpy())
+
+
+def test_every_loss_unit_has_a_torch_counterpart():
+    assert set(TORCH_LOSSES) == set(LOSS_UNITS)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("spec, form", [
+    (spec, form) for spec in LOSS_SPECS for form in ("labels", "probabilities", "values")
+    if (form == "values") != (resolve_loss(spec)[0].TARGETS == "labels")])
+def test_loss_and_its_gradient_match_torch_autograd(backend, spec, form, weighted):
+    """The weighted mean of PyTorch's per-row losses, sum(w l) / sum(w) (the plain mean
+    without weights: PyTorch's reduction="mean"), and its gradient by autograd."""
+    unit, param = resolve_loss(spec)
+    ops = fnn.get_backend()
+    rng = np.random.default_rng(1)
+    n, k = 12, 4
+    z = rng.standard_normal((n, k)) * 2
+    t = {"labels": rng.integers(0, k, n), "probabilities": rng.uniform(0, 1, (n, k)),
+         "values": rng.uniform(0, 1, (n, k)) * (4 if unit.PREDICT == "exp" else 1)}[form]
+    w = rng.uniform(0, 2, n) if weighted else None
+    d = np.empty_like(z)
+    loss = ops.loss(d, z, t, spec, w)
+    zt = torch.tensor(z, requires_grad=True)
+    rows = TORCH_LOSSES[unit.NAME](zt, torch.tensor(t), param)
+    want = rows.mean() if w is None else (rows * torch.tensor(w)).sum() / w.sum()
+    want.backward()
+    assert_close("loss", loss, want.item())
+    assert_close("gradient", d, zt.grad.numpy())
 
 
 @pytest.mark.parametrize("options", [{}, {"momentum": 0.9}, {"centered": True},

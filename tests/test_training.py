@@ -33,9 +33,9 @@ def spy_train_epochs(monkeypatch):
     calls = []
     real = ops.train_epochs
 
-    def spy(net, opt, X, targets, orders, n_epochs, batch_size):
+    def spy(net, opt, X, targets, orders, n_epochs, batch_size, weights=None):
         calls.append((None if orders is None else orders.copy(), n_epochs, batch_size))
-        return real(net, opt, X, targets, orders, n_epochs, batch_size)
+        return real(net, opt, X, targets, orders, n_epochs, batch_size, weights)
 
     monkeypatch.setattr(ops, "train_epochs", spy)
     return calls
@@ -287,9 +287,9 @@ def interrupt_call(monkeypatch, call: int):
     ops = fnn.get_backend()
     real, calls = ops.train_epochs, []
 
-    def interrupted(net, state, X, targets, orders, n_epochs, batch_size):
+    def interrupted(net, state, X, targets, orders, n_epochs, batch_size, weights=None):
         calls.append(n_epochs)
-        stats = real(net, state, X, targets, orders, n_epochs, batch_size)
+        stats = real(net, state, X, targets, orders, n_epochs, batch_size, weights)
         if len(calls) == call:
             raise KeyboardInterrupt
         return stats

@@ -1,11 +1,8 @@
-"""Loss codes and the stable sigmoid shared by the numba loss kernels (activations are
-units: ``kernels/activations``, specialised per unit in ``dense.py``)."""
+"""The stable sigmoid of the numba backend's prediction transform (activations and
+losses are units: ``kernels/activations``, ``kernels/losses``)."""
 
 from ..scalar import exp
 from .config import inline
-
-SOFTMAX_CE, SIGMOID_BCE, MSE = 0, 1, 2
-LOSS_CODES = {"softmax_cross_entropy": SOFTMAX_CE, "sigmoid_bce": SIGMOID_BCE, "mse": MSE}
 
 
 @inline

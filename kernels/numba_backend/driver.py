@@ -4,9 +4,11 @@ One function, :func:`_train`, trains every network: the layers are rows of an in
 (sizes, activation code, offsets into the flat parameter, gradient and workspace buffers)
 rather than tuples of arrays, so a new depth, width, activation or loss is new data, not
 a new specialisation: it is compiled once per float dtype (and input dtype) and then only
-loaded from numba's cache. Each op of a step is its own compiled function, called rather
-than inlined (gather, layer forward, loss, layer backward, update), so the driver stays
-small and every piece is compiled and cached once.
+loaded from numba's cache. The loss is each loss unit's compiled C function
+(``losses.loss_function``), passed as an argument like the optimizer's update. Each op
+of a step is its own compiled function, called rather than inlined (gather, layer
+forward, loss, layer backward, update), so the driver stays small and every piece is
+compiled and cached once.
 
 The step is the generic loop's (``kernels/loop.py``): gather a batch in the epoch's
 order, forward through every layer, the loss and its gradient, backward in exactly the
@@ -32,13 +34,13 @@ from numba import njit
 from ..activations import CODES, resolve
 from ..dropout import scale, threshold
 from ..loop import steps_per_epoch
+from ..losses import resolve as resolve_loss
 from ..net import EpochStats
-from ._rules import LOSS_CODES, SOFTMAX_CE
 from .blas import gemm
 from .config import JIT
 from .dense import activation_grad_bias, bias_activate, forward_t, grad_bias_t, products_t
 from .dropout import compiled_key_of, mask_rows
-from .losses import loss_and_hits, loss_rows
+from .losses import call_loss, loss_function
 from .optim import (
     MAX_SLOTS,
     abs_sum,
@@ -59,11 +61,14 @@ N_IN, N_OUT, W_AT, B_AT, CODE, Y_AT, D_AT, Z_AT, DROP_AT = range(9)
 NO_DROPOUT = -1
 
 
-def takes(net, state, X, targets) -> bool:
+def takes(net, state, X, targets, weights=None) -> bool:
     """Whether the driver trains this: an update rule this backend compiles, 2-D
-    C-contiguous inputs and targets (anything else takes the generic Python loop)."""
+    C-contiguous inputs, C-contiguous targets and float64 weights (anything else takes
+    the generic Python loop)."""
     return (compiles(state) and X.ndim == 2 and X.flags.c_contiguous
-            and targets.flags.c_contiguous)
+            and targets.flags.c_contiguous
+            and (weights is None or (weights.dtype == np.float64
+                                     and weights.flags.c_contiguous)))
 
 
 class Plan:
@@ -109,7 +114,7 @@ def plan_for(net, batch: int) -> Plan:
     return plan
 
 
-def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
+def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size, weights=None):
     """``Backend.train_epochs`` in one compiled call for all epochs."""
     stats = EpochStats.empty(n_epochs)
     n = X.shape[0]
@@ -118,8 +123,8 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
     bounds[1:] = slot_bounds(state)
     lrs = state.learning_rates(n_epochs * steps_per_epoch(n, batch_size))
     with slot_matrix(state) as slots:
-        stop, epoch, batch_at, steps = _run(net, plan, slots, state, X, targets, orders,
-                                            n_epochs, batch_size, lrs, bounds, stats)
+        stop, epoch, batch_at, steps = _run(net, plan, slots, state, X, targets, weights,
+                                            orders, n_epochs, batch_size, lrs, bounds, stats)
     state.step += steps
     if steps:
         keep_slot_bounds(state, bounds[1:])
@@ -129,18 +134,19 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size):
     return stats
 
 
-def _run(net, plan, slots, state, X, targets, orders, n_epochs, batch_size, lrs, bounds,
-         stats):
+def _run(net, plan, slots, state, X, targets, weights, orders, n_epochs, batch_size, lrs,
+         bounds, stats):
     """The compiled call: (stop code, failed epoch, failed batch, steps applied)."""
-    classify = net.loss == "softmax_cross_entropy"
+    labelled = targets.ndim == 1
     no_labels, no_targets = np.empty(0, np.int64), np.empty((0, 0), net.dtype)
     update = state_update(state, net.dtype)
+    unit, loss_param = resolve_loss(net.loss)
     return _train(
-        update, net.params, net.grads, slots, plan.ws,
-        plan.layers, plan.params, plan.cuts, plan.factors, np.uint64(net.dropout_seed),
-        LOSS_CODES[net.loss],
-        X, targets if classify else no_labels, no_targets if classify else targets,
-        net.dtype.type(net.input_scale),
+        update, loss_function(unit.NAME, net.dtype, plan.transposed, labelled), loss_param,
+        net.params, net.grads, slots, plan.ws, plan.layers, plan.params, plan.cuts,
+        plan.factors, np.uint64(net.dropout_seed),
+        X, targets if labelled else no_labels, no_targets if labelled else targets,
+        np.empty(0) if weights is None else weights, net.dtype.type(net.input_scale),
         orders if orders is not None else np.empty((0, 0), np.int64), orders is not None,
         n_epochs, batch_size, True if plan.transposed else None, hyper(state), lrs,
         state.step, net.n_weights, bounds, limit_of(net.params), stats.loss_sum, stats.correct)
@@ -175,10 +181,11 @@ def _view(ws, at, units, m, transposed):
 
 
 @njit(**JIT)
-def _gather(ws, X, labels, T, labels_b, T_b, rows, start, m, scale, transposed, classify):
+def _gather(ws, X, labels, T, weights, labels_b, T_b, w_b, rows, start, m, scale, transposed,
+            classify):
     """Rows ``rows[start:start+m]`` (or start..start+m-1 if rows is empty) of X into the
     workspace's input, converted and scaled; their labels into labels_b or their targets
-    into T_b (>= m, k)."""
+    into T_b (>= m, k); their weights into w_b, unless weights is empty."""
     x = _view(ws, 0, X.shape[1], m, transposed)
     f = ws.dtype.type
     for r in range(m):
@@ -196,6 +203,8 @@ def _gather(ws, X, labels, T, labels_b, T_b, rows, start, m, scale, transposed, 
         else:
             for j in range(T_b.shape[1]):
                 T_b[r, j] = T[src, j]
+        if weights.size:
+            w_b[r] = weights[src]
 
 
 @njit(**JIT)
@@ -255,13 +264,6 @@ def _backward_rows(params, grads, ws, layers, act_params, l, m):
 
 
 @njit(**JIT)
-def _loss_rows(ws, last, loss_code, labels_b, T_b, m):
-    k = last[N_OUT]
-    return loss_rows(loss_code, _view(ws, last[D_AT], k, m, False),
-                     _view(ws, last[Y_AT], k, m, False), labels_b[:m], T_b[:m])
-
-
-@njit(**JIT)
 def _forward_t(params, grads, ws, layers, act_params, l, m):
     W, _, b, _, a_in, y, z, _, _ = _layer(params, grads, ws, layers, l, m, True)
     forward_t(layers[l, CODE], y, z, a_in, W, b, act_params[l])
@@ -275,17 +277,25 @@ def _backward_t(params, grads, ws, layers, act_params, l, m):
 
 
 @njit(**JIT)
-def _loss_t(ws, last, loss_code, labels_b, T_b, m):
+def _batch_loss(loss_fn, loss_param, ws, last, labels_b, T_b, w_b, m, transposed, hits):
+    """The loss unit's compiled function on the last layer's output of the batch, its
+    gradient into the last layer's gradient buffer: (loss, the batch's weight)."""
     k = last[N_OUT]
-    return loss_and_hits(loss_code, _view(ws, last[D_AT], k, m, True),
-                         _view(ws, last[Y_AT], k, m, True), labels_b, T_b[:m].T, m)
+    weight = np.float64(m)
+    if w_b.size:
+        weight = 0.0
+        for r in range(m):
+            weight += w_b[r]
+    loss = call_loss(loss_fn, _view(ws, last[D_AT], k, m, transposed),
+                     _view(ws, last[Y_AT], k, m, transposed), labels_b[:m], T_b[:m],
+                     w_b[:m], transposed, loss_param, hits)
+    return loss, weight
 
 
 @njit(**JIT)
-def _train(update, params, grads, slots, ws, layers, act_params, cuts, factors, seed,
-           loss_code, X, labels, T,
-           scale, orders, shuffled, n_epochs, batch, rows, hp, lrs, step, n_decay,
-           bounds, limit, loss_sum, correct):
+def _train(update, loss_fn, loss_param, params, grads, slots, ws, layers, act_params, cuts,
+           factors, seed, X, labels, T, weights, scale, orders, shuffled, n_epochs, batch,
+           rows, hp, lrs, step, n_decay, bounds, limit, loss_sum, correct):
     # rows: None for the row-major layout, True for the transposed one. A None argument
     # is a type of its own, so numba compiles the driver once per layout and prunes the
     # other layout's branches before typing them: a process compiles only the sweeps of
@@ -294,10 +304,12 @@ def _train(update, params, grads, slots, ws, layers, act_params, cuts, factors, 
     n = X.shape[0]
     n_layers = layers.shape[0]
     last = layers[n_layers - 1]
-    classify = loss_code == SOFTMAX_CE
+    classify = labels.size > 0
     rows_cap = min(batch, n)
-    labels_b = np.empty(rows_cap, np.int64)
-    T_b = np.empty((rows_cap, last[N_OUT] if not classify else 0), ws.dtype)
+    labels_b = np.empty(rows_cap if classify else 0, np.int64)
+    T_b = np.empty((rows_cap if not classify else 0, last[N_OUT]), ws.dtype)
+    w_b = np.empty(rows_cap if weights.size else 0)
+    hits = np.zeros(1)
     no_rows = np.empty(0, np.int64)
     one_batch = not shuffled and batch >= n  # the same batch every epoch: gather it once
     bounds[0] = abs_sum(params, 0, params.size)
@@ -307,7 +319,7 @@ def _train(update, params, grads, slots, ws, layers, act_params, cuts, factors, 
         for start in range(0, n, batch):
             m = min(batch, n - start)
             if epoch == 0 or not one_batch:
-                _gather(ws, X, labels, T, labels_b, T_b,
+                _gather(ws, X, labels, T, weights, labels_b, T_b, w_b,
                         orders[epoch] if shuffled else no_rows, start, m, scale,
                         transposed, classify)
             t = np.uint64(step + steps + 1)  # this step's: its dropout masks
@@ -319,13 +331,11 @@ def _train(update, params, grads, slots, ws, layers, act_params, cuts, factors, 
                     _forward_rows(params, grads, ws, layers, act_params, l, m)
                 else:
                     _forward_t(params, grads, ws, layers, act_params, l, m)
-            if rows is None:
-                loss, hits = _loss_rows(ws, last, loss_code, labels_b, T_b, m)
-            else:
-                loss, hits = _loss_t(ws, last, loss_code, labels_b, T_b, m)
+            loss, weight = _batch_loss(loss_fn, loss_param, ws, last, labels_b, T_b, w_b, m,
+                                       transposed, hits)
             if not math.isfinite(loss):
                 return STOP_LOSS, epoch, batch_index, steps
-            correct[epoch] += hits
+            correct[epoch] += hits[0]
             for l in range(n_layers - 1, -1, -1):
                 if rows is None:
                     _backward_rows(params, grads, ws, layers, act_params, l, m)
@@ -338,7 +348,7 @@ def _train(update, params, grads, slots, ws, layers, act_params, cuts, factors, 
                                step + steps + 1, n_decay, bounds, limit):
                 return STOP_GRADIENT, epoch, batch_index, steps
             steps += 1
-            loss_sum[epoch] += loss * m
+            loss_sum[epoch] += loss * weight
             batch_index += 1
     return STOP_NONE, -1, -1, steps
 

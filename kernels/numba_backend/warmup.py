@@ -2,8 +2,10 @@
 
 A fresh process pays this once per kernel and signature; with a warm cache it is a
 load from disk. ``fastnn info --compile`` prints the table, the benchmarks report it.
-Because the driver (``driver.py``) takes any network as data, one small network per
-layout, loss and rule covers every network the backend can train.
+Because the driver (``driver.py``) takes any network as data and each loss unit's and
+update rule's compiled function as an argument, one small network per layout and rule
+covers every network the backend can train, once every loss unit's function is compiled
+(or loaded) too.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 import numpy as np
 
 from .. import loop
+from ..losses import UNITS
 from ..net import Net
 from ..optimizers import RULES, OptimizerState
 from . import dense, driver, losses, optim
@@ -22,12 +25,11 @@ DISPATCHERS = {
     "driver": driver._train, "step": optim._step, "call_update": optim.call_update,
     "gather": driver._gather, "layer": driver._layer,
     "forward_rows": driver._forward_rows, "backward_rows": driver._backward_rows,
-    "batch_loss_rows": driver._loss_rows, "forward_t": driver._forward_t,
-    "backward_t": driver._backward_t, "batch_loss_t": driver._loss_t,
+    "batch_loss": driver._batch_loss, "forward_t": driver._forward_t,
+    "backward_t": driver._backward_t,
     "products_t": dense.products_t,
     "bias_activate": dense.bias_activate, "activation_grad_bias": dense.activation_grad_bias,
-    "loss_rows": losses.loss_rows, "argmax_hits": losses.argmax_hits,
-    "sign_hits": losses.sign_hits, "softmax": losses._softmax, "sigmoid": losses._sigmoid,
+    "call_loss": losses.call_loss, "softmax": losses._softmax, "sigmoid": losses._sigmoid,
 }
 HYPER = {"sgd": dict(momentum=0.9, nesterov=False, weight_decay=0.0),
          "adam": dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
@@ -53,14 +55,18 @@ def _state(rule, size, dtype, clipped=False):
 
 
 def _exercise(ops, dtype):
-    """Call every op once on tiny arrays of ``dtype``: both layouts of the driver, every
-    loss, every rule the backend compiles (with and without gradient clipping), float and
-    uint8 inputs."""
+    """Call every op once on tiny arrays of ``dtype``: both layouts of the driver, with
+    and without weights, every loss unit's compiled function, every rule the backend
+    compiles (with and without gradient clipping), float and uint8 inputs."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((8, 3)).astype(dtype)
     labels = np.arange(8) % 2
+    weights = np.linspace(0.5, 1.5, 8)
+    for name in UNITS:
+        for variant in losses.variants(name):
+            losses.loss_function(name, dtype, *variant)
     for loss, targets in (("softmax_cross_entropy", labels),
-                          ("sigmoid_bce", (labels[:, None] > 0).astype(dtype)),
+                          ("softmax_cross_entropy", np.eye(2, dtype=dtype)[labels]),
                           ("mse", X[:, :1].copy())):
         k = 2 if loss == "softmax_cross_entropy" else 1
         for rule in optim.CODES:
@@ -68,12 +74,18 @@ def _exercise(ops, dtype):
             wide = Net((3, driver.SMALL_NET_WEIGHTS, k), ("relu", "identity"), loss, dtype)
             for net in (small, wide):
                 for inputs in (X, (X > 0).astype(np.uint8)):  # images arrive as uint8
-                    ops.train_epochs(net, _state(rule, net.n_params, dtype), inputs, targets,
-                                     None, 1, 4)
+                    for w in (None, weights):
+                        ops.train_epochs(net, _state(rule, net.n_params, dtype), inputs,
+                                         targets, None, 1, 4, w)
             loop.train_epochs(ops, small, _state(rule, small.n_params, dtype), X, targets,
                               None, 1, 4)
             ops.train_epochs(small, _state(rule, small.n_params, dtype, clipped=True), X,
                              targets, None, 1, 4)
+    for name in UNITS:
+        unit = UNITS[name]
+        t = labels if unit.TARGETS == "labels" else (labels[:, None] > 0).astype(dtype)
+        z = X[:, :2].copy() if unit.TARGETS == "labels" else X[:, :1].copy()
+        ops.loss(np.empty_like(z), z, t, name)
     out = np.empty((8, 2), dtype)
     ops.softmax(out, X[:, :2].copy())
     ops.sigmoid(out, X[:, :2].copy())

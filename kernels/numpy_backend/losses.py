@@ -1,46 +1,48 @@
-"""Losses with their gradients, and prediction transforms: the reference semantics.
+"""Losses with their gradients, metrics and prediction transforms: the reference semantics.
 
-Each loss returns the mean loss (accumulated in float64) and, unless the gradient buffer
-is None, writes the gradient of that mean in the same call.
+One op for every loss unit (``kernels/losses``): the batch's loss, the weighted mean of
+its rows' losses normalised by the sum of the weights (accumulated in float64), and,
+unless the gradient buffer is None, the gradient of that mean in the same call.
 """
 
 import numpy as np
 
-from .dense import sigmoid
+from ..losses import resolve
 
 
-def softmax_cross_entropy(dlogits, logits, labels):
-    """Mean of ``logsumexp(z) - z[label]`` over rows; dlogits = (softmax(z) - onehot) / n."""
-    n = logits.shape[0]
-    rows = np.arange(n)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_sum = np.log(np.exp(shifted).sum(axis=1))
-    loss = _mean64(log_sum - shifted[rows, labels])
-    if dlogits is not None:
-        np.exp(shifted - log_sum[:, None], out=dlogits)
-        dlogits[rows, labels] -= 1
-        dlogits /= n
-    return float(loss)
+def loss(grad, z, targets, spec, weights=None):
+    """Weighted mean row loss of z (n, k) for the unit ``spec``; grad (n, k) receives its
+    gradient. targets: int64 labels (n,) or (n, k) values; weights float64 (n,) or None
+    (all ones). All-zero weights: loss 0 and a zero gradient."""
+    unit, p = resolve(spec)
+    n, k = z.shape
+    rows = unit.KIND == "rows"
+    per_row = 1 if rows else k
+    each = unit.forward_rows(z, targets, p) if rows else unit.forward(z, targets, p)
+    if weights is None:
+        value = _mean64(each)
+        if grad is not None:
+            _backward(unit, grad, z, targets, p)
+            grad /= n * per_row
+        return float(value)
+    total = float(np.add.reduce(weights, dtype=np.float64))
+    if total == 0:
+        if grad is not None:
+            grad.fill(0)
+        return 0.0
+    row_sums = each if rows else np.add.reduce(each, axis=1, dtype=np.float64)
+    value = float(np.dot(weights, row_sums) / (total * per_row))
+    if grad is not None:
+        _backward(unit, grad, z, targets, p)
+        grad *= (weights / (total * per_row)).astype(grad.dtype)[:, None]
+    return value
 
 
-def sigmoid_bce(dlogits, logits, targets):
-    """Mean of ``max(z, 0) - z t + log1p(exp(-|z|))``; dlogits = (sigmoid(z) - t) / (n k)."""
-    z, t = logits, targets
-    loss = _mean64(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
-    if dlogits is not None:
-        sigmoid(dlogits, z)
-        dlogits -= t
-        dlogits /= z.size
-    return float(loss)
-
-
-def mse(dpred, pred, targets):
-    """Mean of ``(pred - t)**2``; dpred = 2 (pred - t) / (n k)."""
-    diff = pred - targets
-    loss = _mean64(np.square(diff, dtype=np.float64))
-    if dpred is not None:
-        np.multiply(diff, 2 / pred.size, out=dpred)
-    return float(loss)
+def _backward(unit, grad, z, targets, p):
+    if unit.KIND == "rows":
+        unit.backward_rows(grad, z, targets, p)
+    else:
+        unit.backward(grad, z, targets, p)
 
 
 def _mean64(x):
@@ -49,11 +51,23 @@ def _mean64(x):
     return np.add.reduce(x, axis=None, dtype=np.float64) / x.size
 
 
-def count_correct(logits, targets, loss):
-    """Correct predictions: argmax == label (softmax CE) or [z > 0] == [t >= 0.5] (BCE)."""
-    if loss == "softmax_cross_entropy":
-        return int(np.count_nonzero(logits.argmax(axis=1) == targets))
-    return int(np.count_nonzero((logits > 0) == (targets >= 0.5)))
+def metric_sum(z, targets, spec, weights=None):
+    """What the loss's metric sums, weighted by row (float): correct predictions for
+    ``HITS`` argmax (argmax z, the first maximum, against the label or the argmax of the
+    target probabilities) or sign (entries where z > 0 agrees with t >= 0.5); for an r2
+    loss the sum of squared errors of the prediction (``PREDICT``) against t, float64."""
+    unit, p = resolve(spec)
+    if unit.HITS == "argmax":
+        truth = targets if targets.ndim == 1 else targets.argmax(axis=1)
+        per_row = (z.argmax(axis=1) == truth).astype(np.float64)
+    elif unit.HITS == "sign":
+        per_row = np.count_nonzero((z > 0) == (targets >= 0.5), axis=1).astype(np.float64)
+    else:
+        pred = np.empty_like(z)
+        unit.predict(pred, z, p)
+        diff = pred.astype(np.float64) - targets
+        per_row = np.einsum("ij,ij->i", diff, diff)
+    return float(per_row.sum() if weights is None else np.dot(weights, per_row))
 
 
 def softmax(out, logits):
