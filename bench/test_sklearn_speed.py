@@ -6,7 +6,8 @@ ConvergenceWarning), random_state 0, on the 60,000 MNIST training images as floa
 [0, 1]; each estimator in a fresh process of its own with 2 threads, alternating ROUNDS
 times. Reported: seconds per epoch (the fit's wall time over its ``n_iter_``; fastnn's
 includes compiling, or loading from the cache, its kernels) and test accuracy. The
-target: at least 2.5x less time per epoch, test accuracy within 0.3 points.
+target (the speed issue's): at least 2x less time per epoch, test accuracy within 0.3
+points.
 """
 
 import json
@@ -70,5 +71,5 @@ def test_fastnn_estimator_against_scikit_learn(benchmark):
                                 speedup=speedup, threads=workloads.DEFAULT_THREADS)
     print(f"\nseconds per epoch: fastnn {per_epoch['fastnn']:.3f}, scikit-learn "
           f"{per_epoch['sklearn']:.3f} ({speedup:.2f}x); test accuracy {accuracy}")
-    assert speedup >= 2.5, per_epoch
+    assert speedup >= 2.0, per_epoch
     assert abs(accuracy["fastnn"][0] - accuracy["sklearn"][0]) <= 0.003, accuracy
