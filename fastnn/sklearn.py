@@ -6,7 +6,7 @@ parameters with its defaults, the fitted attributes have its names and shapes, a
 training follows its rules, so the same ``random_state`` gives the same initial weights
 (Glorot uniform, drawn in sklearn's order) and the same minibatch order. Two extras:
 ``backend`` (None: the fastnn backend in force where fit/predict run) and ``dtype``
-(float32 by default; sklearn computes in the input's dtype, mostly float64).
+(None: sklearn's rule, the input's float dtype; lbfgs ends in scipy's, float64).
 
 How sklearn's hyper-parameters map onto fastnn's optimizers. sklearn's gradient of a
 batch of B rows is ``(dL/dW + alpha * W) / B`` with its loss L summed over the rows;
@@ -26,9 +26,26 @@ accumulated velocity at once instead of fading in; (4) ``loss_`` and ``loss_curv
 sklearn's L2 term ``alpha/2 * ||W||^2 / batch_size`` per batch with the weights at the end
 of the epoch (sklearn uses each batch's weights).
 
-Not supported (each refused with a message): ``solver='lbfgs'``, ``loss='poisson'``,
-``momentum=1``, sparse input (sklearn's own error: densify with ``.toarray()``). fit has
-no ``sample_weight``, so meta-estimators (bagging) fall back to resampling rows.
+``solver='lbfgs'`` is scipy's L-BFGS-B called exactly as sklearn calls it, over fastnn's
+flat parameter buffer (sklearn's packing order: every layer's weights, then every
+layer's biases), with sklearn's loss and gradient: fastnn's full-batch loss and gradient
+(``kernels.loop.loss_and_gradient``) scaled to sklearn's conventions plus its L2 term.
+
+Sparse input (CSR, CSC) is densified CHUNK_ROWS rows at a time, never whole: an epoch
+trains chunk by chunk (each a whole number of batches, gathered in the epoch's order),
+lbfgs sums the loss and gradient over chunks, prediction runs chunk by chunk. A dense
+copy of MNIST would be 188 MB (float32); a chunk is 25 MB.
+
+``sample_weight`` (fit, partial_fit) follows sklearn: each batch's loss is its rows'
+weighted mean (fastnn's weighted losses), ``loss_`` the batches' losses averaged by
+their rows (fastnn's epoch loss once each batch's weights are rescaled to sum to its
+rows, which changes no batch's loss or gradient), early stopping's split and scores
+weighted. One known difference: sklearn divides alpha's gradient by each batch's weight,
+fastnn's weight decay by the mean batch weight (exact in full batches and without
+weights, as difference (1) above).
+
+Not supported (refused with a message): ``momentum=1``; negative sample weights
+(sklearn's own error for them; its MLP takes them).
 """
 
 from __future__ import annotations
@@ -41,15 +58,19 @@ from numbers import Integral, Real
 import numpy as np
 
 try:
-    from scipy.special import expit, softmax
+    import scipy.optimize
+    import scipy.sparse as sp
+    from scipy.special import expit, softmax, xlogy
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state, column_or_1d, shuffle as sk_shuffle
+    from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
-    from sklearn.utils.validation import check_is_fitted
+    from sklearn.utils.optimize import _check_optimize_result
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 except ImportError:  # pragma: no cover - exercised in an environment without the extra
     raise ImportError("fastnn.sklearn needs the 'sklearn' extra: pip install "
                       "'fastnn[sklearn]'") from None
@@ -60,9 +81,17 @@ except ImportError:  # scikit-learn < 1.6
     def validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
         return estimator._validate_data(X, y, **kwargs)
 
+try:
+    from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+except ImportError:  # scikit-learn < 1.7 passes iprint as it is
+    def _get_additional_lbfgs_options_dict(key, value):
+        return {key: value}
+
 from . import training
-from .backend import use_backend
+from .backend import get_backend, use_backend
 from .errors import NonFiniteError, TrainingDivergedError, TrainingDivergenceWarning
+from .kernels import loop
+from .kernels.contract import LOSSES
 from .layers import Dense
 from .model import Sequential
 from .optimizers import SGD, Adam
@@ -70,9 +99,13 @@ from .optimizers import SGD, Adam
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-SOLVERS = ("sgd", "adam")
+SOLVERS = ("lbfgs", "sgd", "adam")
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
 FLOAT_DTYPES = (np.float64, np.float32)
+SPARSE_FORMATS = ["csr", "csc"]
+CHUNK_ROWS = 8192  # rows densified at a time from sparse input, and per lbfgs pass
+NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain "
+              "large values and need to be preprocessed.")
 
 
 def _is_int(value) -> bool:
@@ -107,6 +140,117 @@ class _PickledModel:
         return model
 
 
+def _training_rows(X, dtype):
+    """Validated training rows as the epochs take them: dense X C-contiguous in the
+    network's dtype (no copy if it is already); sparse X as CSR (a copy only for CSC),
+    densified chunk by chunk later."""
+    if sp.issparse(X):
+        return X.tocsr()
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _dense(rows, dtype):
+    """Rows of X, dense and C-contiguous in ``dtype``: a view of dense rows already so,
+    else a copy (sparse rows densified)."""
+    if sp.issparse(rows):
+        rows = rows.toarray()
+    return np.ascontiguousarray(rows, dtype=dtype)
+
+
+class _SklearnObjective:
+    """sklearn's lbfgs objective at flat parameters x: (loss, gradient (p,) float64).
+    fastnn computes the (weighted) mean loss and its gradient over the rows, CHUNK_ROWS
+    at a time (``kernels.loop.loss_and_gradient``; one chunk, the full batch, up to
+    CHUNK_ROWS rows), scaled to sklearn's conventions (loss times ``_loss_scale()`` plus
+    ``_loss_offsets``' mean, gradient over ``_grad_scale()``), plus sklearn's L2 term
+    ``alpha/2 ||W||^2 / s`` and its gradient ``alpha W / s`` on the weights, s the weight
+    sum (n without weights). With ``follow``, the network computes in x's dtype, as
+    sklearn's coefficients do once it unpacks x into them (``model`` is then the current
+    one). Overflow gives inf or NaN silently, as sklearn's does; the line search steps
+    back."""
+
+    def __init__(self, estimator, model, X, y, weights, follow):
+        self.estimator, self.model, self.X, self.y = estimator, model, X, y
+        self.weights, self.follow = weights, follow
+        self.targets = estimator._fastnn_targets(y, model.dtype)
+        self.alpha = float(estimator.alpha)
+        self.loss_scale = estimator._loss_scale()
+        self.grad_scale = 1.0 / estimator._grad_scale()
+        self.offset = _mean_offset(estimator._loss_offsets(y), weights)
+        self.total = X.shape[0] if weights is None else float(weights.sum())
+        self.ops = get_backend()
+        self.chunks = []  # (rows, their share of the weight), chunks of zero weight left out
+        for start in range(0, X.shape[0], CHUNK_ROWS):
+            rows = slice(start, min(start + CHUNK_ROWS, X.shape[0]))
+            weight = rows.stop - rows.start if weights is None else float(weights[rows].sum())
+            if weight > 0:
+                self.chunks.append((rows, weight / self.total))
+
+    def in_dtype(self, dtype) -> Sequential:
+        """The model, computing in ``dtype`` if following x's dtype (a new one when
+        ``dtype`` is another than its own), else as it is."""
+        if self.follow and np.dtype(dtype) != self.model.dtype:
+            self.model = _widened(self.model, dtype)
+            self.targets = self.estimator._fastnn_targets(self.y, self.model.dtype)
+        return self.model
+
+    def __call__(self, x):
+        net, w = self.in_dtype(x.dtype).net, self.weights
+        net.params[...] = x
+        loss, grad = 0.0, np.zeros(net.n_params)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for rows, share in self.chunks:
+                loss += share * loop.loss_and_gradient(
+                    self.ops, net, _dense(self.X[rows], net.dtype), self.targets[rows],
+                    None if w is None else w[rows])
+                grad += share * net.grads.astype(np.float64)
+            W = x[:net.n_weights].astype(np.float64)
+            loss = (self.loss_scale * loss + self.offset
+                    + 0.5 * self.alpha * float(np.dot(W, W)) / self.total)
+            grad *= self.grad_scale
+            grad[:net.n_weights] += (self.alpha / self.total) * W
+        return loss, grad
+
+
+def _epoch_weights(weights, order, n, batch):
+    """(the weights fastnn trains an epoch with, the factor of sklearn's L2 term in
+    ``loss_``). sklearn's loss of a batch is its rows' weighted mean and its epoch loss
+    the mean of the batches' losses weighted by their rows; fastnn's epoch loss weighs
+    each batch by its weight. Rescaling each batch's weights to sum to its row count
+    leaves every batch's loss and gradient as they were and makes the two epoch losses
+    one. The L2 term ``alpha/2 ||W||^2 / s_b`` of each batch (s_b its weight, its rows
+    without weights) enters ``loss_`` as ``sum_b rows_b / s_b / n``. None: (None,
+    batches / n)."""
+    starts = np.arange(0, n, batch)
+    if weights is None:
+        return None, len(starts) / n
+    rows = np.arange(n) if order is None else order
+    in_order = weights[rows]
+    sums = np.add.reduceat(in_order, starts)
+    counts = np.diff(np.append(starts, n))
+    scale = np.divide(counts, sums, out=np.zeros(len(sums)), where=sums > 0)
+    epoch = np.empty(n)
+    epoch[rows] = in_order * np.repeat(scale, counts)
+    return epoch, float(scale.sum()) / n
+
+
+def _mean_offset(offsets, weights) -> float:
+    """The (weighted) mean of per-row loss offsets (n,), 0 for None."""
+    if offsets is None:
+        return 0.0
+    if weights is None:
+        return float(np.mean(offsets))
+    return float(np.dot(weights, offsets) / weights.sum())
+
+
+def _widened(model: Sequential, dtype) -> Sequential:
+    """A copy of ``model`` computing in ``dtype``."""
+    wide = Sequential(list(model.layers), loss=model.loss, seed=model.seed,
+                      dtype=np.dtype(dtype).name)
+    wide.set_params(model.params)
+    return wide
+
+
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share: parameters, the epoch loop, stopping."""
 
@@ -120,13 +264,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"The {param!r} parameter of {name} must be {must}. Got "
                              f"{getattr(self, param)!r} instead.")
 
-        if self.solver == "lbfgs":
-            raise ValueError(f"{name}(solver='lbfgs') is not supported by fastnn.sklearn: "
-                             f"fastnn trains with minibatch optimizers. Use solver='adam' "
-                             f"(the default) or solver='sgd', or "
-                             f"sklearn.neural_network.{name} for lbfgs.")
         if self.solver not in SOLVERS:
-            bad("solver", "'adam' or 'sgd' ('lbfgs' is not supported by fastnn)")
+            bad("solver", f"one of {list(SOLVERS)}")
         if self.activation not in ACTIVATIONS:
             bad("activation", f"one of {sorted(ACTIVATIONS)}")
         if self.learning_rate not in LEARNING_RATES:
@@ -154,8 +293,8 @@ class _BaseMLP(BaseEstimator):
         for param in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
             if not isinstance(getattr(self, param), (bool, np.bool_)):
                 bad(param, "a bool")
-        if self.dtype not in ("float32", "float64", np.float32, np.float64):
-            bad("dtype", "'float32' or 'float64'")
+        if self.dtype not in (None, "float32", "float64", np.float32, np.float64):
+            bad("dtype", "None, 'float32' or 'float64'")
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
         if not all(_is_int(s) or isinstance(s, np.integer) for s in sizes):
@@ -164,38 +303,68 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(s) for s in sizes]
 
+    def _check_solver(self):
+        """True for the minibatch solvers; sklearn's AttributeError for lbfgs (through
+        ``available_if``, ``hasattr(est, "partial_fit")`` is False)."""
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def _backend(self):
         """A context running the block on ``self.backend`` (None: leave it as it is)."""
         return contextlib.nullcontext() if self.backend is None else use_backend(self.backend)
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(self, X, y):
-        """Train on X (n_samples, n_features) and y for up to max_iter epochs; return self."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X, y, sample_weight=None):
+        """Train on X (n_samples, n_features), dense or sparse (CSR, CSC), and y: up to
+        max_iter epochs (sgd, adam) or L-BFGS iterations (lbfgs); return self.
+        sample_weight (n_samples,): each row's weight in the loss, as sklearn's (each
+        batch's loss is its rows' weighted mean; alpha's term is divided by the weight
+        sum instead of the row count); None weighs every row 1."""
+        return self._fit(X, y, sample_weight, incremental=False)
 
-    def _fit(self, X, y, incremental):
+    def _fit(self, X, y, sample_weight, incremental):
         hidden = self._check_params()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = np.asarray(_check_sample_weight(  # fastnn's losses need w >= 0
+                sample_weight, X, ensure_non_negative=True), np.float64)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         layer_units = [X.shape[1], *hidden, y.shape[1]]
         random_state = check_random_state(self.random_state)
         if first_pass:
-            self._initialize(y, layer_units, random_state)
+            self._initialize(y, layer_units, random_state, X.dtype)
         elif list(self.fastnn_model_.sizes) != layer_units:
             raise ValueError(f"the network has layer sizes {list(self.fastnn_model_.sizes)} "
                              f"but this call needs {layer_units} (hidden_layer_sizes or the "
                              f"number of outputs changed): fit from scratch with "
                              f"warm_start=False")
+        X = _training_rows(X, self.fastnn_model_.dtype)
         with self._backend():
-            self._fit_stochastic(X, y, random_state, incremental)
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X, y, sample_weight)
+            else:
+                self._fit_stochastic(X, y, sample_weight, random_state, incremental)
         self._sync_params()
         return self
 
-    def _initialize(self, y, layer_units, random_state):
-        """A fresh fastnn model with sklearn's initial weights, and the fitted attributes
-        sklearn sets before the first epoch."""
+    def _train_dtype(self, input_dtype) -> np.dtype:
+        """The network's dtype: ``dtype`` if given, else sklearn's, the input's (lbfgs
+        may then move to scipy's dtype, see ``_fit_lbfgs``)."""
+        return np.dtype(input_dtype if self.dtype is None else self.dtype)
+
+    def _initialize(self, y, layer_units, random_state, input_dtype):
+        """A fresh fastnn model with sklearn's initial weights (drawn in float64, rounded
+        to the input's dtype, as sklearn's), and the fitted attributes sklearn sets before
+        the first epoch (the stopping state only for sgd and adam, as sklearn)."""
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
@@ -205,29 +374,57 @@ class _BaseMLP(BaseEstimator):
         acts = [act] * (len(layer_units) - 2) + ["identity"]
         model = Sequential([Dense(i, o, a) for i, o, a in
                             zip(layer_units[:-1], layer_units[1:], acts)],
-                           loss=self._fastnn_loss(), seed=0, dtype=np.dtype(self.dtype).name)
+                           loss=self._fastnn_loss(), seed=0,
+                           dtype=self._train_dtype(input_dtype).name)
         factor = 2.0 if self.activation == "logistic" else 6.0
         for W, b in zip(model.net.W, model.net.b):  # sklearn's _init_coef, in its order
             bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
-            W[...] = random_state.uniform(-bound, bound, W.shape)
-            b[...] = random_state.uniform(-bound, bound, b.shape)
+            W[...] = random_state.uniform(-bound, bound, W.shape).astype(input_dtype)
+            b[...] = random_state.uniform(-bound, bound, b.shape).astype(input_dtype)
         model.fitted = True
         self.fastnn_model_ = model
         self._best_params = model.params.copy()
         self._learning_rate = float(self.learning_rate_init)
-        self.loss_curve_ = []
-        self._no_improvement_count = 0
-        if self.early_stopping:
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
-            self.best_loss_ = None
-        else:
-            self.best_loss_ = np.inf
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
+        if self.solver != "lbfgs":
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
         self._sync_params()
 
-    def _fit_stochastic(self, X, y, random_state, incremental):
+    def _fit_lbfgs(self, X, y, sample_weight):
+        """sklearn's ``_fit_lbfgs``: ``scipy.optimize.minimize(method="L-BFGS-B")`` with its
+        options over the flat parameters, fastnn computing the loss and gradient. The
+        start is the parameters in the network's dtype, as sklearn packs its
+        coefficients; sklearn's coefficients then take the dtype of the parameters scipy
+        hands back (SciPy >= 1.15 evaluates float32 starts in float32 and returns
+        float64), and so does the network, unless ``dtype`` pins it."""
+        if self.verbose is True or self.verbose >= 1:
+            iprint = 1
+        else:
+            iprint = -1
+        objective = _SklearnObjective(self, self.fastnn_model_, X, y, sample_weight,
+                                      follow=self.dtype is None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a trial step
+            result = scipy.optimize.minimize(
+                objective, self.fastnn_model_.params.copy(), method="L-BFGS-B", jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
+                         **_get_additional_lbfgs_options_dict("iprint", iprint)})
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = result.fun
+        if not np.isfinite(result.x).all():
+            raise ValueError(NON_FINITE)
+        self.fastnn_model_ = objective.in_dtype(result.x.dtype)
+        self.fastnn_model_.net.params[...] = result.x
+
+    def _fit_stochastic(self, X, y, sample_weight, random_state, incremental):
         """sklearn's ``_fit_stochastic``: each epoch is one fastnn ``fit(epochs=1)`` call on
         the rows in sklearn's shuffled order; stopping, learning-rate schedules, early
         stopping and the ConvergenceWarning as sklearn does them."""
@@ -239,16 +436,18 @@ class _BaseMLP(BaseEstimator):
                 reset()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        X_val = y_val = None
+        X_val = y_val = w_val = None
         if self.early_stopping:
             stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
-            X, X_val, y, y_val = train_test_split(X, y, random_state=random_state,
-                                                  test_size=self.validation_fraction,
-                                                  stratify=stratify)
+            arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+            X, X_val, y, y_val, *weights = train_test_split(
+                *arrays, random_state=random_state, test_size=self.validation_fraction,
+                stratify=stratify)
+            if weights:
+                sample_weight, w_val = weights
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
-            X_val = np.ascontiguousarray(X_val, dtype=model.dtype)
             if is_classifier(self):
                 y_val = self._label_binarizer.inverse_transform(y_val)
         n = X.shape[0]
@@ -259,28 +458,30 @@ class _BaseMLP(BaseEstimator):
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It "
                               "is going to be clipped", stacklevel=4)
             batch = int(np.clip(self.batch_size, 1, n))
-        X = np.ascontiguousarray(X, dtype=model.dtype)
         targets = self._fastnn_targets(y, model.dtype)
+        offsets = self._loss_offsets(y)
+        mean_weight = 1.0 if sample_weight is None else float(sample_weight.mean())
         sample_idx = np.arange(n)
-        n_batches = -(-n // batch)
         loss_scale = self._loss_scale()
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:  # the rows in sklearn's order, gathered batch by batch
                     sample_idx = sk_shuffle(sample_idx, random_state=random_state)
-                history = self._fit_epoch(model, X, targets, batch,
-                                          sample_idx if self.shuffle else None)
+                order = sample_idx if self.shuffle else None
+                weights, per_batch = _epoch_weights(sample_weight, order, n, batch)
+                loss = self._fit_epoch(model, X, targets, weights, batch, order,
+                                       self._optimizer(batch * mean_weight))
                 with np.errstate(over="ignore"):  # a diverging run fails in the next epoch
                     penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in model.net.W)
                 self.n_iter_ += 1
-                self.loss_ = (float(history["loss"][-1]) * loss_scale
-                              + 0.5 * self.alpha * penalty * n_batches / n)
+                self.loss_ = (loss * loss_scale + 0.5 * self.alpha * penalty * per_batch
+                              + _mean_offset(offsets, weights))
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                self._update_no_improvement_count(X_val, y_val)
+                self._update_no_improvement_count(X_val, y_val, w_val)
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
                     self._learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
                 if self._no_improvement_count > self.n_iter_no_change:
@@ -301,26 +502,49 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             model.set_params(self._best_params)
 
-    def _fit_epoch(self, model, X, targets, batch, order):
-        """One fastnn epoch over the rows in ``order`` (None: as they are), without copying
-        X into it; ValueError, as sklearn's, if the weights stop being finite. fastnn's
-        warning of a finite explosion is left out: sklearn's estimators only fail on
-        non-finite weights, and one clear error is enough."""
+    def _fit_epoch(self, model, X, targets, weights, batch, order, optimizer) -> float:
+        """One epoch over the rows in ``order`` (None: as they are); returns its mean
+        fastnn loss (``weights``: the epoch's, see :func:`_epoch_weights`, or None). Dense
+        X trains in one fastnn call that gathers each batch itself (X is never copied
+        into the order); sparse X chunk by chunk, each a whole number of batches
+        densified in the epoch's order."""
+        if not sp.issparse(X):
+            return self._fit_rows(model, X, targets, weights, batch, order, optimizer)
+        n = X.shape[0]
+        rows = batch * max(1, CHUNK_ROWS // batch)
+        loss_sum = 0.0
+        for start in range(0, n, rows):
+            take = (np.arange(start, min(start + rows, n)) if order is None
+                    else order[start:start + rows])
+            w = None if weights is None else weights[take]
+            share = len(take) if w is None else float(w.sum())
+            if share > 0:  # a chunk of zero weights only (sklearn: 0/0) is skipped
+                loss_sum += share * self._fit_rows(model, _dense(X[take], model.dtype),
+                                                   targets[take], w, batch, None, optimizer)
+        return loss_sum / (n if weights is None else float(weights.sum()))
+
+    def _fit_rows(self, model, X, targets, weights, batch, order, optimizer) -> float:
+        """One fastnn epoch over dense X (rows in ``order``, None: as they are); its mean
+        loss (weighted by ``weights``, or None). ValueError, as sklearn's, if the weights
+        stop being finite. fastnn's warning of a finite explosion is left out: sklearn's
+        estimators only fail on non-finite weights, and one clear error is enough."""
+        weighted = {} if weights is None else {"sample_weight": weights}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", TrainingDivergenceWarning)
-                return training.fit(model, X, targets, epochs=1, batch_size=batch,
-                                    optimizer=self._optimizer(batch), shuffle=False,
-                                    verbose=0, order=order)
-        except TrainingDivergedError as exc:
-            raise ValueError(f"Solver produced non-finite parameter weights. The input data "
-                             f"may contain large values and need to be preprocessed. "
-                             f"({exc})") from exc
+                history = training.fit(model, X, targets, epochs=1, batch_size=batch,
+                                       optimizer=optimizer, shuffle=False,
+                                       verbose=0, order=order, **weighted)
+        except TrainingDivergedError:
+            raise ValueError(NON_FINITE) from None
+        return float(history["loss"][-1])
 
-    def _optimizer(self, batch):
-        """The fastnn optimizer whose updates are sklearn's (see the module docstring)."""
+    def _optimizer(self, batch_weight):
+        """The fastnn optimizer whose updates are sklearn's (see the module docstring):
+        sklearn divides alpha's gradient by each batch's weight (its rows without
+        weights); ``batch_weight`` is the full batch's, its mean with weights."""
         c = self._grad_scale()
-        weight_decay = c * self.alpha / batch
+        weight_decay = c * self.alpha / batch_weight
         if self.solver == "sgd":
             momentum = float(self.momentum)
             return SGD(lr=self._learning_rate / c, momentum=momentum,
@@ -345,9 +569,9 @@ class _BaseMLP(BaseEstimator):
             print(f"{msg} Setting learning rate to {self._learning_rate:f}")
         return True
 
-    def _update_no_improvement_count(self, X_val, y_val):
+    def _update_no_improvement_count(self, X_val, y_val, w_val):
         if self.early_stopping:
-            score = self._validation_score(X_val, y_val)
+            score = self._validation_score(X_val, y_val, w_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
@@ -366,12 +590,21 @@ class _BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _validation_score(self, X_val, y_val) -> float:
+    def _validation_score(self, X_val, y_val, w_val) -> float:
+        """sklearn's ``_score_with_function``: the score of the validation rows (weighted
+        by w_val, or None), NaN if a prediction is not finite."""
         try:
             y_pred = self._predict_validated(X_val)
         except NonFiniteError:
             return np.nan
-        return float(self._score_function(y_val, y_pred))
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return float(self._score_function(y_val, y_pred, sample_weight=w_val))
+
+    def _loss_offsets(self, y):
+        """Per row, what sklearn's loss adds to fastnn's scaled one (n,) float64, or None
+        (the Poisson deviance's ``sum_k xlogy(y, y) - y``)."""
+        return None
 
     def _sync_params(self):
         """coefs_ and intercepts_ as copies of the fastnn model's parameters."""
@@ -381,12 +614,26 @@ class _BaseMLP(BaseEstimator):
 
     # -- prediction ----------------------------------------------------------------------
     def _logits(self, X, validate=True):
-        """The network's last-layer output (n, n_outputs_), before the output activation."""
+        """The network's last-layer output (n, n_outputs_), before the output activation,
+        in sklearn's dtype: the wider of X's and the coefficients' (float32 when both
+        are; float64 rows through float32 coefficients compute in float64). Sparse X is
+        densified CHUNK_ROWS rows at a time."""
         check_is_fitted(self)
         if validate:
-            X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+            X = validate_data(self, X, accept_sparse=SPARSE_FORMATS, reset=False)
+        model = self.fastnn_model_
+        dtype = np.result_type(X.dtype, model.dtype)
+        if dtype != model.dtype:
+            model = _widened(model, dtype)
         with self._backend():
-            return self.fastnn_model_.logits(X)
+            if not sp.issparse(X):
+                return model.logits(X)
+            X = X.tocsr()
+            out = np.empty((X.shape[0], model.sizes[-1]), model.dtype)
+            for start in range(0, X.shape[0], CHUNK_ROWS):
+                out[start:start + CHUNK_ROWS] = model.logits(
+                    X[start:start + CHUNK_ROWS].toarray())
+            return out
 
     # -- pickling: the fastnn model goes as its layers and flat parameters ---------------
     def __getstate__(self):
@@ -403,14 +650,18 @@ class _BaseMLP(BaseEstimator):
 
 _PARAMS_DOC = """
     Parameters are scikit-learn's (see ``sklearn.neural_network.{name}``), with the same
-    defaults; ``max_fun`` is accepted and unused (lbfgs only). fastnn's own:
+    defaults. fastnn's own:
 
     backend : None, 'numpy', 'numba' or 'check', default=None
         The fastnn backend to train and predict on; None uses the one in force where
         fit and predict run (``fastnn.set_backend`` / ``FASTNN_BACKEND``; in a joblib or
         dask worker process that is the worker's default, so pass it to pin it).
-    dtype : 'float32' or 'float64', default='float32'
-        The dtype of the network's parameters and of the computation.
+    dtype : None, 'float32' or 'float64', default=None
+        The dtype of the network's parameters and of the computation; None is
+        sklearn's: the input's float dtype (float32 rows train in float32); lbfgs then
+        takes the dtype of scipy's result for the fitted coefficients (float64), as
+        sklearn's. Predictions come in the wider of the input's dtype and the
+        coefficients', as sklearn's.
 
     Fitted attributes are sklearn's (coefs_ and intercepts_ are copies: editing them
     does not change the model), plus ``fastnn_model_``, the trained fastnn model.
@@ -431,7 +682,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 backend=None, dtype="float32"):
+                 backend=None, dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -459,7 +710,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.dtype = dtype
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=FLOAT_DTYPES, reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=SPARSE_FORMATS, multi_output=True,
+                             dtype=FLOAT_DTYPES, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -479,7 +731,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  f"has {self.classes_}. 'y' has {classes}.")
         return X, self._label_binarizer.transform(y).astype(bool)
 
-    def partial_fit(self, X, y, classes=None):
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y), continuing the optimizer; ``classes`` (every label of
         the whole data) is required on the first call, as in sklearn."""
         if not hasattr(self, "classes_"):
@@ -492,7 +745,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
             raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
                              f"partial_fit, was: {self.classes_!r}")
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def _fastnn_loss(self):
         return "softmax_cross_entropy" if self.out_activation_ == "softmax" else "sigmoid_bce"
@@ -511,11 +764,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _loss_scale(self):
         return 1.0 if self.out_activation_ == "softmax" else float(self.n_outputs_)
 
-    def _score_function(self, y_true, y_pred):
-        return accuracy_score(y_true, y_pred)
+    def _score_function(self, y_true, y_pred, sample_weight=None):
+        return accuracy_score(y_true, y_pred, sample_weight=sample_weight)
 
     def _proba(self, logits):
-        logits = logits.astype(np.float64)
         if self.out_activation_ == "softmax":
             return softmax(logits, axis=1)
         return expit(logits)
@@ -532,7 +784,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             proba.ravel() if self.n_outputs_ == 1 else proba)
 
     def predict_proba(self, X):
-        """float64 (n, n_classes), columns in the order of ``classes_``."""
+        """(n, n_classes), columns in the order of ``classes_``; dtype as ``predict``'s
+        computation (see ``dtype``)."""
         proba = self._proba(self._logits(X))
         if self.n_outputs_ == 1:
             return np.hstack([1 - proba, proba])
@@ -553,9 +806,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor, scikit-learn's API, trained by fastnn (mse).
+    """Multi-layer perceptron regressor, scikit-learn's API, trained by fastnn.
 
-    ``loss`` is sklearn's first parameter since 1.7; only 'squared_error' is supported.
+    ``loss`` is sklearn's first parameter since 1.7: 'squared_error' trains fastnn's mse,
+    'poisson' its poisson loss (log link: the network's output is log mu, predictions
+    are exp of it; targets >= 0).
     """
     __doc__ += _PARAMS_DOC.format(name="MLPRegressor")
 
@@ -565,7 +820,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 backend=None, dtype="float32"):
+                 backend=None, dtype=None):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -594,49 +849,65 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.dtype = dtype
 
     def _check_params(self):
-        if self.loss != "squared_error":
-            raise ValueError(f"MLPRegressor(loss={self.loss!r}) is not supported by "
-                             f"fastnn.sklearn: only loss='squared_error'"
-                             + (" (fastnn has no Poisson loss)" if self.loss == "poisson"
-                                else ""))
+        if self.loss not in ("squared_error", "poisson"):
+            raise ValueError(f"The 'loss' parameter of MLPRegressor must be a str among "
+                             f"{{'poisson', 'squared_error'}}. Got {self.loss!r} instead.")
+        if self.loss == "poisson" and "poisson" not in LOSSES:
+            raise ValueError("MLPRegressor(loss='poisson') needs fastnn's poisson loss, "
+                             "which this fastnn does not have: use loss='squared_error'")
         return super()._check_params()
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
-                             dtype=FLOAT_DTYPES, reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=SPARSE_FORMATS, multi_output=True,
+                             y_numeric=True, dtype=FLOAT_DTYPES, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
 
-    def partial_fit(self, X, y):
-        """One epoch over (X, y), continuing the optimizer."""
-        return self._fit(X, y, incremental=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), continuing the optimizer; sample_weight: see ``fit``.
+        Available for lbfgs too, as sklearn's MLPRegressor.partial_fit is (there it runs
+        an lbfgs fit from the current weights); MLPClassifier refuses it, as sklearn's."""
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def _fastnn_loss(self):
-        return "mse"
+        return "poisson" if self.loss == "poisson" else "mse"
 
     def _out_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _fastnn_targets(self, y, dtype):
         return np.ascontiguousarray(y, dtype=dtype)
 
-    def _grad_scale(self):
-        return 2.0 / self.n_outputs_
+    def _grad_scale(self):  # poisson: fastnn averages the k outputs, sklearn sums them
+        return (1.0 if self.loss == "poisson" else 2.0) / self.n_outputs_
 
-    def _loss_scale(self):
-        return 0.5
+    def _loss_scale(self):  # sklearn's half squared error, its Poisson summed over outputs
+        return float(self.n_outputs_) if self.loss == "poisson" else 0.5
 
-    def _score_function(self, y_true, y_pred):
-        return r2_score(y_true, y_pred)
+    def _loss_offsets(self, y):
+        """sklearn's half Poisson deviance ``xlogy(y, y / mu) - y + mu`` is fastnn's
+        ``mu - y log mu`` plus ``xlogy(y, y) - y``, summed over the outputs."""
+        if self.loss != "poisson":
+            return None
+        y = np.asarray(y, np.float64).reshape(len(y), -1)
+        return (xlogy(y, y) - y).sum(axis=1)
+
+    def _outputs(self, z):
+        """Predictions from the network's output: exp for poisson (in place)."""
+        return np.exp(z, out=z) if self.loss == "poisson" else z
+
+    def _score_function(self, y_true, y_pred, sample_weight=None):
+        return r2_score(y_true, y_pred, sample_weight=sample_weight)
 
     def _predict_validated(self, X):
-        out = self._logits(X, validate=False)
+        out = self._outputs(self._logits(X, validate=False))
         return out.ravel() if out.shape[1] == 1 else out
 
     def predict(self, X):
-        """float64 predictions (n,) for one target, (n, n_outputs) for several."""
-        out = self._logits(X).astype(np.float64)
+        """Predictions (n,) for one target, (n, n_outputs) for several; float32 only when
+        both X and the coefficients are."""
+        out = self._outputs(self._logits(X))
         return out.ravel() if out.shape[1] == 1 else out
 
     def __sklearn_tags__(self):

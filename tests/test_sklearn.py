@@ -1,6 +1,7 @@
 """fastnn.sklearn: scikit-learn's estimator checks, sklearn's own MLP as the reference for
 the updates, and the ways users combine estimators (pipelines, searches, pickles)."""
 
+import functools
 import pickle
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 sklearn = pytest.importorskip("sklearn", minversion="1.6")
 
 from sklearn import neural_network as sk_nn  # noqa: E402
-from sklearn.base import clone  # noqa: E402
+from sklearn.base import clone, is_classifier  # noqa: E402
 from sklearn.datasets import load_iris, make_classification, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
@@ -45,7 +46,9 @@ def _quiet_convergence():
     [MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, learning_rate_init=0.01,
                    random_state=0),
      MLPRegressor(hidden_layer_sizes=(8,), max_iter=50, learning_rate_init=0.01,
-                  random_state=0)],
+                  random_state=0),
+     MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50, random_state=0),
+     MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50, random_state=0)],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
@@ -61,6 +64,9 @@ def _data(kind, n=400):
     if kind == "multilabel":
         return X, np.stack([y == 0, y == 1, y != 1], axis=1).astype(int)
     X, Y = make_regression(n, 5, n_targets=2, random_state=0)
+    if kind == "counts":  # two Poisson targets whose log-mean is linear in X
+        rates = np.exp(0.4 * X[:, :2] + [0.5, -0.5])
+        return X, np.random.default_rng(0).poisson(rates).astype(float)
     return X, Y / 100 if kind == "multioutput" else Y[:, 0] / 100
 
 
@@ -73,7 +79,9 @@ CASES = [("multiclass", sk_nn.MLPClassifier, MLPClassifier),
          ("binary", sk_nn.MLPClassifier, MLPClassifier),
          ("multilabel", sk_nn.MLPClassifier, MLPClassifier),
          ("regression", sk_nn.MLPRegressor, MLPRegressor),
-         ("multioutput", sk_nn.MLPRegressor, MLPRegressor)]
+         ("multioutput", sk_nn.MLPRegressor, MLPRegressor),
+         ("counts", functools.partial(sk_nn.MLPRegressor, loss="poisson"),
+          functools.partial(MLPRegressor, loss="poisson"))]
 
 
 @pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
@@ -144,16 +152,20 @@ def test_convergence_warning_at_max_iter():
 
 
 @pytest.mark.parametrize("kind", ["multiclass", "regression"])
-def test_a_huge_learning_rate_is_one_clear_error(backend, kind):
-    """No fastnn divergence warning or numpy overflow warning on the way: the ValueError
-    sklearn's estimator raises for non-finite weights, and nothing else."""
+def test_a_huge_learning_rate_is_one_clear_error(backend, kind, capsys):
+    """No fastnn divergence warning or numpy overflow warning on the way, nothing
+    printed, no chained exception: sklearn's ValueError for non-finite weights, its
+    message exactly."""
     X, y = _data(kind)
     cls = MLPClassifier if kind == "multiclass" else MLPRegressor
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(ValueError, match="non-finite parameter weights") as info:
+        with pytest.raises(ValueError) as info:
             cls(solver="sgd", learning_rate_init=1e10, max_iter=20, random_state=0).fit(X, y)
-    assert not isinstance(info.value, Warning)
+    assert str(info.value) == ("Solver produced non-finite parameter weights. The input "
+                               "data may contain large values and need to be preprocessed.")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert capsys.readouterr() == ("", "")
 
 
 def test_early_stopping_is_sklearns(backend):
@@ -282,15 +294,354 @@ def test_partial_fit(backend):
     assert reg.n_iter_ == 1 and len(reg.loss_curve_) == 3
 
 
-# -- refusals --------------------------------------------------------------------------
-def test_lbfgs_refused_with_the_alternatives():
+# -- sample weights -------------------------------------------------------------------------
+def _weights(n, seed=1):
+    """Integer-like weights 0..3 times 0.7: zeros among them, batches of unequal weight."""
+    return np.random.default_rng(seed).integers(0, 4, n) * 0.7
+
+
+@pytest.mark.parametrize("order", [None, np.random.default_rng(2).permutation(103)],
+                         ids=["natural", "shuffled"])
+def test_epoch_weights_keep_each_batch_and_give_sklearns_epoch_loss(order):
+    """Within a batch the rescaled weights are the given ones times one factor (the
+    batch's weighted mean loss and gradient are unchanged) and sum to its row count, so
+    fastnn's epoch loss sum(w' l) / sum(w') is sklearn's sum_b rows_b loss_b / n; the L2
+    factor is sum_b rows_b / s_b / n. 103 rows in batches of 10: a short last batch, a
+    batch of zero weights (its rescaled weights are zero)."""
+    from fastnn.sklearn import _epoch_weights
+    n, batch = 103, 10
+    w = _weights(n)
+    rows = np.arange(n) if order is None else order
+    w[rows[20:30]] = 0
+    rescaled, per_batch = _epoch_weights(w, order, n, batch)
+    factor = 0.0
+    for start in range(0, n, batch):
+        b = rows[start:start + batch]
+        if w[b].sum() == 0:
+            assert (rescaled[b] == 0).all()
+            continue
+        assert rescaled[b].sum() == pytest.approx(len(b), rel=1e-14)
+        np.testing.assert_allclose(rescaled[b] / rescaled[b].sum(), w[b] / w[b].sum(),
+                                   rtol=1e-14)
+        factor += len(b) / w[b].sum()
+    assert per_batch == pytest.approx(factor / n, rel=1e-14)
+    assert _epoch_weights(None, order, n, batch) == (None, 11 / n)
+
+
+@pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("settings", [
+    dict(solver="sgd", momentum=0.9, max_iter=3, alpha=0.0, batch_size=100),
+    dict(solver="sgd", momentum=0.0, max_iter=3, alpha=0.01, batch_size=400)],
+    ids=["minibatch", "full-batch"])
+def test_sample_weight_sgd_is_sklearns(backend, kind, reference, ours, settings):
+    """Weighted batches as sklearn's: each batch's weighted mean loss and its gradient,
+    loss_ the batches' losses averaged by rows. float64: the weights to rounding (1e-12),
+    as unweighted. sklearn divides alpha by each batch's weight; fastnn's decay is one
+    per epoch (the mean batch weight): exact in full batches, so alpha there only.
+    loss_ to rounding without alpha; with it, its L2 term takes the weights at the end
+    of the epoch (sklearn: at each batch's start), as unweighted: 1e-4."""
+    X, y = _data(kind)
+    w = _weights(len(X))
+    kw = dict(hidden_layer_sizes=(16,), random_state=0, learning_rate_init=0.01, **settings)
+    ref = reference(**kw).fit(X, y, sample_weight=w)
+    est = ours(**kw).fit(X, y, sample_weight=w)
+    assert _max_diff(ref, est) < 1e-12
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_,
+                               rtol=1e-4 if settings["alpha"] else 1e-12)
+    assert est.n_iter_ == ref.n_iter_ and est.t_ == ref.t_
+
+
+@pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
+def test_sample_weight_lbfgs_is_sklearns(backend, kind, reference, ours):
+    """The weighted objective (test_lbfgs_objective_is_sklearns) driven by scipy: 20
+    iterations end at sklearn's weights (as unweighted: 1e-10)."""
+    X, y = _data(kind)
+    w = _weights(len(X))
+    kw = dict(hidden_layer_sizes=(16,), random_state=0, solver="lbfgs", max_iter=20,
+              alpha=1e-3)
+    ref = reference(**kw).fit(X, y, sample_weight=w)
+    est = ours(**kw).fit(X, y, sample_weight=w)
+    assert _max_diff(ref, est) < 1e-10 and est.n_iter_ == ref.n_iter_
+    assert est.loss_ == pytest.approx(ref.loss_, rel=1e-10)
+
+
+def test_sample_weight_early_stopping_and_partial_fit_are_sklearns(backend):
+    """The validation split carries the weights and the scores are weighted; partial_fit
+    takes sample_weight (sklearn's signature: before classes)."""
     X, y = _data("multiclass")
-    with pytest.raises(ValueError, match=r"lbfgs.*not supported.*solver='adam'.*solver='sgd'"):
-        MLPClassifier(solver="lbfgs").fit(X, y)
-    with pytest.raises(ValueError, match="poisson"):
-        MLPRegressor(loss="poisson").fit(*_data("regression"))
+    w = _weights(len(X))
+    kw = dict(hidden_layer_sizes=(16,), early_stopping=True, max_iter=40, n_iter_no_change=3,
+              solver="sgd", momentum=0.0, learning_rate_init=0.05, batch_size=360,
+              random_state=0)  # 360 training rows: one full batch
+    ref = sk_nn.MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    est = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    assert est.n_iter_ == ref.n_iter_ and est.validation_scores_ == ref.validation_scores_
+    assert _max_diff(ref, est) < 1e-12
+    kw = dict(hidden_layer_sizes=(16,), solver="sgd", batch_size=100, random_state=0,
+              learning_rate_init=0.01, alpha=0.0)
+    ref, est = sk_nn.MLPClassifier(**kw), MLPClassifier(**kw)
+    for rows in (slice(0, 200), slice(200, 400), slice(0, 400)):
+        ref.partial_fit(X[rows], y[rows], w[rows], classes=[0, 1, 2])
+        est.partial_fit(X[rows], y[rows], w[rows], classes=[0, 1, 2])
+    assert _max_diff(ref, est) < 1e-12
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sample_weight_sparse(backend, fmt, monkeypatch):
+    """Weighted chunks of sparse rows train as the dense rows (bit for bit)."""
+    import scipy.sparse as sp
+
+    import fastnn.sklearn as fsk
+    monkeypatch.setattr(fsk, "CHUNK_ROWS", 64)
+    X, y = _data("multiclass")
+    X[np.abs(X) < 1] = 0
+    w = _weights(len(X))
+    kw = dict(hidden_layer_sizes=(8,), solver="adam", max_iter=3, batch_size=40,
+              random_state=0)
+    dense = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    est = MLPClassifier(**kw).fit(getattr(sp, f"{fmt}_matrix")(X), y, sample_weight=w)
+    assert _max_diff(dense, est) == 0
+    assert est.loss_curve_ == pytest.approx(dense.loss_curve_, rel=1e-14)
+
+
+def test_sample_weight_errors_are_sklearns():
+    X, y = _data("multiclass")
+    for est in (MLPClassifier(max_iter=2), MLPClassifier(solver="lbfgs", max_iter=2)):
+        with pytest.raises(ValueError, match="at least one non-zero"):
+            est.fit(X, y, sample_weight=np.zeros(len(X)))
+        with pytest.raises(ValueError, match=r"sample_weight.shape == \(399,\)"):
+            est.fit(X, y, sample_weight=np.ones(len(X) - 1))
+        with pytest.raises(ValueError, match="Negative values in data passed to"):
+            est.fit(X, y, sample_weight=np.where(np.arange(len(X)) == 3, -1.0, 1.0))
+
+
+def test_poisson_predicts_the_mean(backend):
+    """loss='poisson': the network's output is log mu, predictions exp of it (>= 0);
+    sklearn's out_activation_ and loss_ (half Poisson deviance, with its offset)."""
+    X, y = _data("counts")
+    kw = dict(loss="poisson", hidden_layer_sizes=(8,), solver="lbfgs", random_state=0,
+              max_iter=30)
+    ref, est = sk_nn.MLPRegressor(**kw).fit(X, y), MLPRegressor(**kw).fit(X, y)
+    assert est.out_activation_ == ref.out_activation_ == "exp"
+    assert est.fastnn_model_.loss == "poisson"
+    assert est.loss_ == pytest.approx(ref.loss_, rel=1e-10)
+    np.testing.assert_allclose(est.predict(X), ref.predict(X), rtol=1e-9)
+    assert (est.predict(X) > 0).all() and est.score(X, y) > 0.2
+
+
+# -- lbfgs ------------------------------------------------------------------------------
+def _sklearn_objective(ref, X, y, sample_weight=None):
+    """sklearn's own lbfgs objective of a fitted ``ref``: x -> (loss, gradient)."""
+    Y = ref._label_binarizer.transform(y) if hasattr(ref, "classes_") else y
+    Y = Y.reshape(len(X), -1)
+    units = [X.shape[1], *ref.hidden_layer_sizes, Y.shape[1]]
+    activations = [X] + [None] * (len(units) - 1)
+    deltas = [None] * (len(units) - 1)
+    coef_grads = [np.empty((i, o)) for i, o in zip(units[:-1], units[1:])]
+    intercept_grads = [np.empty(o) for o in units[1:]]
+    return lambda x: ref._loss_grad_lbfgs(x, X, Y, sample_weight, activations, deltas,
+                                          coef_grads, intercept_grads)
+
+
+@pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("chunk_rows", [8192, 64], ids=["one-pass", "chunked"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_lbfgs_objective_is_sklearns(backend, kind, reference, ours, chunk_rows, weighted,
+                                     monkeypatch):
+    """The loss and gradient L-BFGS-B sees, at the same parameters, are sklearn's: its
+    loss scale per loss (half squared error, log-loss summed over logistic outputs), its
+    L2 term, its sample weights (zeros among them). float64, 400 rows: each is a sum of a
+    few hundred float64 terms (relative rounding well under 1e-13); 1e-12. In chunks (64
+    rows) the same sums, regrouped."""
+    import fastnn.sklearn as fsk
+    monkeypatch.setattr(fsk, "CHUNK_ROWS", chunk_rows)
+    X, y = _data(kind)
+    kw = dict(hidden_layer_sizes=(16, 8), random_state=0, solver="lbfgs", max_iter=1,
+              alpha=0.3, activation="tanh")
+    ref, est = reference(**kw).fit(X, y), ours(**kw).fit(X, y)
+    w = (np.random.default_rng(1).integers(0, 4, len(X)) * 0.7 if weighted else None)
+    theirs = _sklearn_objective(ref, X, y, w)
+    model = est.fastnn_model_
+    Xd, yd = est._validate_input(X, y, incremental=True, reset=False)
+    yd = yd.reshape(len(X), -1)
+    ours_fn = fsk._SklearnObjective(est, model, Xd, yd, w, follow=True)
+    x = np.random.default_rng(0).normal(0, 0.5, model.net.n_params)
+    loss, grad = ours_fn(x)
+    ref_loss, ref_grad = theirs(x)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-12 * np.abs(ref_grad).max())
+
+
+@pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
+def test_lbfgs_fit_is_sklearns(backend, kind, reference, ours):
+    """Same start, same objective (above), same scipy call: 20 L-BFGS iterations end at
+    sklearn's weights. The rounding differences (~1e-16) of each evaluation are carried
+    along the path (measured: ~5e-15 after 20 iterations, ~5e-14 after 40); 1e-10."""
+    X, y = _data(kind)
+    kw = dict(hidden_layer_sizes=(16,), random_state=0, solver="lbfgs", max_iter=20,
+              alpha=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # both warn alike, below
+        with pytest.raises(ConvergenceWarning) as theirs:
+            reference(**kw).fit(X, y)
+        with pytest.raises(ConvergenceWarning) as ours_warning:
+            ours(**kw).fit(X, y)
+    assert str(ours_warning.value) == str(theirs.value)
+    ref, est = reference(**kw).fit(X, y), ours(**kw).fit(X, y)
+    assert _max_diff(ref, est) < 1e-10
+    assert est.loss_ == pytest.approx(ref.loss_, rel=1e-10)
+    assert est.n_iter_ == ref.n_iter_ == 20 and est.t_ == ref.t_ == 0
+    for name in ("loss_curve_", "best_loss_", "validation_scores_"):
+        assert hasattr(est, name) == hasattr(ref, name) == False  # noqa: E712
+    assert all(c.dtype == np.float64 for c in est.coefs_ + est.intercepts_)
+
+
+def test_lbfgs_on_float32_rows_is_sklearns():
+    """sklearn's lbfgs on float32 rows: a float32 start, which SciPy (>= 1.15) evaluates
+    in float32, and float64 coefficients from scipy's result; ours the same. The float32
+    rounding of each evaluation (6e-8 relative) is carried along the path as in float64
+    (~50x over 20 iterations: ~3e-6 for weights of size ~1); 1e-4."""
+    X, y = _data("multiclass")
+    X = X.astype(np.float32)
+    kw = dict(hidden_layer_sizes=(16,), random_state=0, solver="lbfgs", max_iter=20)
+    ref, est = sk_nn.MLPClassifier(**kw).fit(X, y), MLPClassifier(**kw).fit(X, y)
+    assert _max_diff(ref, est) < 1e-4
+    assert [c.dtype for c in est.coefs_] == [c.dtype for c in ref.coefs_]
+    assert est.predict_proba(X).dtype == ref.predict_proba(X).dtype
+
+
+def test_lbfgs_convex_problem_reaches_sklearns_optimum():
+    """No hidden layer, alpha > 0: a strictly convex objective with one minimum; both
+    stop at it (same iteration count), the weights to rounding."""
+    X, y = _data("multiclass")
+    kw = dict(hidden_layer_sizes=(), solver="lbfgs", alpha=1.0, max_iter=2000,
+              random_state=0)
+    ref, est = sk_nn.MLPClassifier(**kw).fit(X, y), MLPClassifier(**kw).fit(X, y)
+    assert est.n_iter_ == ref.n_iter_ < 2000
+    assert _max_diff(ref, est) < 1e-10
+    assert est.score(X, y) == ref.score(X, y)
+
+
+def test_lbfgs_max_fun_and_warm_start():
+    X, y = _data("regression")
+    kw = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_fun=7, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge") as ours_record:
+        est = MLPRegressor(**kw).fit(X, y)
+    with pytest.warns(ConvergenceWarning) as their_record:
+        ref = sk_nn.MLPRegressor(**kw).fit(X, y)
+    assert [str(w.message) for w in ours_record] == [str(w.message) for w in their_record]
+    assert est.n_iter_ == ref.n_iter_ <= 7 and _max_diff(ref, est) < 1e-12
+    est.set_params(warm_start=True, max_fun=15000, max_iter=5)
+    ref.set_params(warm_start=True, max_fun=15000, max_iter=5)
+    est.fit(X, y), ref.fit(X, y)  # continues from the current weights
+    assert est.n_iter_ == ref.n_iter_ == 5 and _max_diff(ref, est) < 1e-12
+
+
+def test_lbfgs_partial_fit_as_sklearns():
+    """MLPClassifier has no partial_fit for lbfgs (sklearn's AttributeError, hasattr
+    False); sklearn's MLPRegressor.partial_fit runs an lbfgs fit, and so does ours."""
+    X, y = _data("multiclass")
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+    assert hasattr(MLPClassifier(solver="sgd"), "partial_fit")
+    with pytest.raises(AttributeError, match="has no attribute 'partial_fit'") as info:
+        MLPClassifier(solver="lbfgs").partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(AttributeError) as theirs:
+        sk_nn.MLPClassifier(solver="lbfgs").partial_fit(X, y, classes=[0, 1, 2])
+    assert str(info.value.__cause__) == str(theirs.value.__cause__) == (
+        "partial_fit is only available for stochastic optimizers. lbfgs is not stochastic.")
+    Xr, yr = _data("regression")
+    kw = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=5, random_state=0)
+    ref, est = sk_nn.MLPRegressor(**kw), MLPRegressor(**kw)
+    for _ in range(2):
+        ref.partial_fit(Xr, yr), est.partial_fit(Xr, yr)
+    assert est.n_iter_ == ref.n_iter_ and _max_diff(ref, est) < 1e-12
+
+
+# -- dtypes ------------------------------------------------------------------------------
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("train_dtype", [np.float32, np.float64])
+def test_dtypes_are_sklearns(backend, solver, train_dtype):
+    """The coefficients' dtype is sklearn's (the input's for sgd and adam, float64 for
+    lbfgs), and so is every output's for float32 and float64 inputs to predict."""
+    X, y = _data("multiclass", n=100)
+    Xr, yr = _data("regression", n=100)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=2, solver=solver, random_state=0)
+    fits = [(sk_nn.MLPClassifier(**kw).fit(X.astype(train_dtype), y),
+             MLPClassifier(**kw).fit(X.astype(train_dtype), y)),
+            (sk_nn.MLPRegressor(**kw).fit(Xr.astype(train_dtype), yr),
+             MLPRegressor(**kw).fit(Xr.astype(train_dtype), yr))]
+    for ref, est in fits:
+        assert [c.dtype for c in est.coefs_ + est.intercepts_] == [
+            c.dtype for c in ref.coefs_ + ref.intercepts_]
+        for dtype in (np.float32, np.float64):
+            rows = (X if is_classifier(est) else Xr)[:10].astype(dtype)
+            for method in ("predict_proba", "predict_log_proba", "predict"):
+                if hasattr(ref, method):
+                    assert getattr(est, method)(rows).dtype == getattr(ref, method)(rows).dtype
+
+
+def test_float32_model_predicts_float64_rows_in_float64():
+    """sklearn multiplies float64 rows by float32 coefficients in float64: so do we."""
+    X, y = _data("multiclass")
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(
+        X.astype(np.float32), y)
+    ref = sk_nn.MLPClassifier(hidden_layer_sizes=(8,), max_iter=1, random_state=0).fit(X, y)
+    ref.coefs_, ref.intercepts_ = est.coefs_, est.intercepts_
+    # float64 sums of the same products; sklearn's softmax vs fastnn's: a few ulps
+    np.testing.assert_allclose(est.predict_proba(X), ref.predict_proba(X), rtol=1e-13,
+                               atol=1e-15)
+    np.testing.assert_allclose(est.predict_proba(X.astype(np.float32)),
+                               ref.predict_proba(X.astype(np.float32)), rtol=2e-6,
+                               atol=1e-7)  # float32: a few float32 ulps
+
+
+# -- sparse input ------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_sparse_trains_as_dense(backend, fmt, solver, monkeypatch):
+    """Chunks of a whole number of batches, densified in the epoch's order, train the
+    same batches as the dense input (bit for bit); 64-row chunks (one 40-row batch each)
+    make several per epoch.
+    lbfgs sums chunked losses and gradients (a regrouped sum: 1e-12)."""
+    import scipy.sparse as sp
+
+    import fastnn.sklearn as fsk
+    monkeypatch.setattr(fsk, "CHUNK_ROWS", 64)
+    X, y = _data("multiclass")
+    X[np.abs(X) < 1] = 0
+    kw = dict(hidden_layer_sizes=(8,), solver=solver, max_iter=3, batch_size=40,
+              random_state=0, alpha=0.01)  # 40 divides the 400 rows: sklearn's updates
+    sparse = getattr(sp, f"{fmt}_matrix")(X)
+    dense, est = MLPClassifier(**kw).fit(X, y), MLPClassifier(**kw).fit(sparse, y)
+    assert _max_diff(dense, est) < (1e-12 if solver == "lbfgs" else 1e-300)
+    np.testing.assert_array_equal(est.predict_proba(sparse), est.predict_proba(X))
+    ref = sk_nn.MLPClassifier(**kw).fit(sparse, y)
+    assert _max_diff(ref, est) < 1e-12
+
+
+def test_sparse_is_never_densified_whole(peak_bytes):
+    """A sparse X whose dense copy would take 160 MB trains and predicts in a small part
+    of that: chunks of CHUNK_ROWS rows (8192 x 200 float64: 13 MB; prediction also
+    allocates fastnn's input buffer of a chunk's size)."""
+    import scipy.sparse as sp
+    X = sp.random(100_000, 200, density=0.01, format="csr", random_state=0)
+    y = (np.asarray(X.sum(axis=1)).ravel() > 1).astype(int)
+    dense_bytes = 100_000 * 200 * 8
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=1, random_state=0)
+    est.fit(X[:1000], y[:1000])  # the kernels loaded (numba's own memory) before measuring
+    assert peak_bytes(est.fit, X, y) < dense_bytes / 4
+    assert peak_bytes(est.predict_proba, X) < dense_bytes / 4
+
+
+# -- failures and refusals ----------------------------------------------------------------
+def test_refusals():
+    X, y = _data("multiclass")
+    with pytest.raises(ValueError, match="'loss' parameter"):
+        MLPRegressor(loss="huber").fit(*_data("regression"))
     with pytest.raises(ValueError, match="momentum"):
         MLPClassifier(solver="sgd", momentum=1.0).fit(X, y)
+    with pytest.raises(ValueError, match="'solver' parameter"):
+        MLPClassifier(solver="newton").fit(X, y)
 
 
 def test_import_error_names_the_extra():
