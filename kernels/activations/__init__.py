@@ -30,32 +30,22 @@ slope), ``"leaky_relu(0.2)"``, ``"gelu(tanh)"``. :func:`resolve` parses and chec
 from __future__ import annotations
 
 import functools
-import re
 
+from .. import unit_specs
 from . import gelu, identity, leaky_relu, relu, sigmoid, tanh
 
 UNITS = {unit.NAME: unit for unit in (identity, relu, tanh, sigmoid, leaky_relu, gelu)}
 """Every activation, keyed by name; a unit's code is its position here."""
 CODES = {name: code for code, name in enumerate(UNITS)}
-_SPEC = re.compile(r"^([a-z_]+)(?:\((.*)\))?$")
 
 
 @functools.lru_cache(maxsize=256)
 def resolve(spec: str) -> tuple:
     """(unit module, parameter as float) for an activation spec; ValueError naming what is
     wrong with it."""
-    match = _SPEC.match(spec) if isinstance(spec, str) else None
-    if match is None or match.group(1) not in UNITS:
-        raise ValueError(f"unknown activation {spec!r}; valid: {', '.join(UNITS)} (with a "
-                         f"parameter: 'leaky_relu(0.2)', 'gelu(tanh)')")
-    unit = UNITS[match.group(1)]
-    text = match.group(2)
-    param = unit.PARAM if text is None else unit.parse_param(text)
-    unit.check_param(param)
-    return unit, float(param)
+    return unit_specs.parse(spec, UNITS, "activation", "'leaky_relu(0.2)', 'gelu(tanh)'")
 
 
 def spec(name: str, param: float) -> str:
     """The canonical spec string of unit ``name`` with parameter ``param``."""
-    unit = UNITS[name]
-    return name if param == unit.PARAM else f"{name}({unit.format_param(param)})"
+    return unit_specs.written(UNITS, name, param)

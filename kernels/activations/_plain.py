@@ -1,16 +1,5 @@
 """Defaults for units without a parameter."""
 
-PARAM = 0.0
+from ..unit_specs import no_parameter
 
-
-def parse_param(text):
-    raise ValueError(f"this activation takes no parameter, got ({text})")
-
-
-def format_param(p):
-    return f"{p:g}"
-
-
-def check_param(p):
-    if p != 0.0:
-        raise ValueError("this activation takes no parameter")
+PARAM, parse_param, format_param, check_param = no_parameter("activation")

@@ -40,36 +40,26 @@ A spec names a unit and, optionally, its parameter: ``"huber"``, ``"huber(0.5)"`
 from __future__ import annotations
 
 import functools
-import re
 
+from .. import unit_specs
 from . import huber, mae, mse, poisson, sigmoid_bce, softmax_cross_entropy
 
 UNITS = {unit.NAME: unit for unit in (softmax_cross_entropy, sigmoid_bce, mse, huber, mae,
                                       poisson)}
 """Every loss, keyed by name; a unit's code is its position here."""
 CODES = {name: code for code, name in enumerate(UNITS)}
-_SPEC = re.compile(r"^([a-z_]+)(?:\((.*)\))?$")
 
 
 @functools.lru_cache(maxsize=256)
 def resolve(spec: str) -> tuple:
-    """(unit module, parameter as float) for a loss spec; ValueError naming what is wrong
-    with it."""
-    match = _SPEC.match(spec) if isinstance(spec, str) else None
-    if match is None or match.group(1) not in UNITS:
-        raise ValueError(f"unknown loss {spec!r}; valid: {', '.join(UNITS)} (with a "
-                         f"parameter: 'huber(0.5)')")
-    unit = UNITS[match.group(1)]
-    text = match.group(2)
-    param = unit.PARAM if text is None else unit.parse_param(text)
-    unit.check_param(param)
-    return unit, float(param)
+    """(unit module, parameter as float) for a loss spec; ValueError naming what is
+    wrong with it."""
+    return unit_specs.parse(spec, UNITS, "loss", "'huber(0.5)'")
 
 
 def spec(name: str, param: float) -> str:
     """The canonical spec string of unit ``name`` with parameter ``param``."""
-    unit = UNITS[name]
-    return name if param == unit.PARAM else f"{name}({unit.format_param(param)})"
+    return unit_specs.written(UNITS, name, param)
 
 
 def canonical(spec_: str) -> str:
