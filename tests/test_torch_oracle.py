@@ -112,27 +112,42 @@ def test_loss_and_its_gradient_match_torch_autograd(backend, spec, form, weighte
 def test_rmsprop_follows_torch_optim(backend, options):
     """Three epochs of four batches: fastnn's fit against ``torch.optim.RMSprop`` (weight
     decay on the weights only, as fastnn applies it)."""
-    rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((64, 5)), rng.integers(0, 3, 64)
-    model = fnn.MLP([5, 7, 3], activation="tanh", dtype="float64", seed=0)
-    W = [torch.tensor(w.copy(), requires_grad=True) for w in model.net.W]
-    b = [torch.tensor(v.copy(), requires_grad=True) for v in model.net.b]
+    model, X, y, W, b = optimizer_problem()
     model.fit(X, y, epochs=3, batch_size=16, verbose=0, shuffle=False,
               optimizer=fnn.RMSprop(lr=0.01, **options))
     options = dict(options)
     decay = options.pop("weight_decay", 0.0)
     opt = torch.optim.RMSprop([{"params": W, "weight_decay": decay}, {"params": b}], lr=0.01,
                               **options)
+    assert_close("params", model.params, torch_trained(opt, X, y, W, b))
+
+
+def optimizer_problem():
+    """The optimizer oracles' problem: (model, X, y, W, b), a float64 tanh net 5-7-3 on 64
+    random rows and labels, and its weights and biases as torch leaves (copies)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 5)), rng.integers(0, 3, 64)
+    model = fnn.MLP([5, 7, 3], activation="tanh", dtype="float64", seed=0)
+    W = [torch.tensor(w.copy(), requires_grad=True) for w in model.net.W]
+    b = [torch.tensor(v.copy(), requires_grad=True) for v in model.net.b]
+    return model, X, y, W, b
+
+
+def torch_trained(opt, X, y, W, b, after_backward=None):
+    """Three epochs of four batches of 16 with the torch optimizer ``opt`` over W and b,
+    calling ``after_backward()`` between each backward pass and step; the parameters,
+    flat in fastnn's order."""
     Xt, yt = torch.tensor(X), torch.tensor(y)
     for _ in range(3):
         for start in range(0, 64, 16):
             opt.zero_grad()
             logits = torch.tanh(Xt[start:start + 16] @ W[0] + b[0]) @ W[1] + b[1]
             F.cross_entropy(logits, yt[start:start + 16]).backward()
+            if after_backward is not None:
+                after_backward()
             opt.step()
-    want = np.concatenate([w.detach().numpy().ravel() for w in W]
+    return np.concatenate([w.detach().numpy().ravel() for w in W]
                           + [v.detach().numpy() for v in b])
-    assert_close("params", model.params, want)
 
 
 TORCH_RULES = {  # fastnn optimizer, torch.optim class and its options (weight decay apart)
@@ -174,26 +189,14 @@ def test_clipping_follows_torch(backend, rule, which):
     applies it; clipping of the loss's gradient, before the decay, in both)."""
     ours, cls, options, decay = TORCH_RULES[rule]
     clips = CLIPS[which]
-    rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((64, 5)), rng.integers(0, 3, 64)
-    model = fnn.MLP([5, 7, 3], activation="tanh", dtype="float64", seed=0)
-    W = [torch.tensor(w.copy(), requires_grad=True) for w in model.net.W]
-    b = [torch.tensor(v.copy(), requires_grad=True) for v in model.net.b]
+    model, X, y, W, b = optimizer_problem()
     model.fit(X, y, epochs=3, batch_size=16, verbose=0, shuffle=False,
               optimizer=dataclasses.replace(ours, **clips))
     opt = cls([{"params": W, "weight_decay": decay}, {"params": b, "weight_decay": 0.0}],
               **options)
-    Xt, yt = torch.tensor(X), torch.tensor(y)
     clipped = []
-    for _ in range(3):
-        for start in range(0, 64, 16):
-            opt.zero_grad()
-            logits = torch.tanh(Xt[start:start + 16] @ W[0] + b[0]) @ W[1] + b[1]
-            F.cross_entropy(logits, yt[start:start + 16]).backward()
-            clipped.append(torch_clip(W + b, clips.get("clipnorm"), clips.get("clipvalue")))
-            opt.step()
+    want = torch_trained(opt, X, y, W, b, lambda: clipped.append(
+        torch_clip(W + b, clips.get("clipnorm"), clips.get("clipvalue"))))
     if "clipnorm" in clips:
         assert 0 < sum(clipped) < len(clipped), clipped  # both sides of the norm
-    want = np.concatenate([w.detach().numpy().ravel() for w in W]
-                          + [v.detach().numpy() for v in b])
     assert_close("params", model.params, want)
