@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import load_backend, loop, tolerances as tol
+from . import dropout, load_backend, loop, tolerances as tol
 from .compare import compare, report
 from .errors import BackendMismatchError
 from .net import EpochStats, Net
@@ -298,7 +298,7 @@ def _step_checked(path, net, state, x, t, w, lr) -> EpochStats:
             dout_atol = tol.dense_backward_tol(dz[l], a_in, W, "identity")["dx"][0]
             if dropped[l] is not None:  # the mask's product: the error times its factor,
                 ref.dropout_backward(dout, net.dropout[l], net.dropout_key(t_step, l))
-                factor = float(1.0 / (1.0 - net.dropout[l]))  # and one rounding more
+                factor = float(dropout.scale(net.dropout[l], np.float64))  # and one rounding more
                 dout_atol = dout_atol * factor + np.finfo(net.dtype).eps / 2 * np.abs(dout)
     mirror = OptimizerState(state.rule, lr, state.hyper, tuple(s.copy() for s in slots),
                             state.step - 1)
