@@ -274,9 +274,12 @@ def _explosion_message(epoch, loss, best, baseline, lr) -> str:
 def optimizer_state(model, optimizer, steps_per_epoch: int, epochs: int):
     """The state ``optimizer`` continues on ``model``: the kept one if it has the same
     rule (taking the new learning rate and hyper-parameters), else a fresh one; a
-    learning-rate schedule is bound to this fit's steps per epoch and epochs."""
+    schedule (of the learning rate or the weight decay) is bound to this fit's steps per
+    epoch and epochs."""
     fresh = optimizer.state(model.net.n_params, model.dtype)
     fresh.lr = schedules.bound(optimizer.lr, steps_per_epoch, epochs)
+    fresh.hyper["weight_decay"] = schedules.bound(optimizer.weight_decay, steps_per_epoch,
+                                                  epochs)
     kept = model.optimizer_state
     if kept is not None and kept.rule == fresh.rule:
         kept.lr, kept.hyper = fresh.lr, fresh.hyper

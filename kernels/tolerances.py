@@ -252,8 +252,9 @@ def optimizer_step_tol(state, params, slots, grads, n_decay, lr) -> dict:
     values before it (the step propagates from exact values: zero incoming error)."""
     rule = RULES[state.rule]
     zero = np.zeros(params.shape)
-    names = rule.slot_names(**state.hyper)
+    hyper = state.hyper_at(state.step)
+    names = rule.slot_names(**hyper)
     err = rule.error_step({"p": zero, **{name: zero for name in names}}, params, slots,
-                          grads, lr, state.step + 1, n_decay, params.dtype, **state.hyper)
+                          grads, lr, state.step + 1, n_decay, params.dtype, **hyper)
     atol = {name: 2 * SAFETY * err[name] + floor(params.dtype) for name in names}
     return {"params": 2 * SAFETY * err["p"] + floor(params.dtype), **atol}
