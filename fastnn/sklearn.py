@@ -40,11 +40,11 @@ weighted mean (fastnn's weighted losses), ``loss_`` the batches' losses averaged
 their rows (fastnn's epoch loss once each batch's weights are rescaled to sum to its
 rows, which changes no batch's loss or gradient), early stopping's split and scores
 weighted, and B above is the batch's weight (sklearn divides alpha's term by it). A
-batch whose weights are all zero (sklearn: a ZeroDivisionError) steps with a zero
-gradient and no weight decay.
+batch whose weights sum to zero (sklearn: a ZeroDivisionError) steps with a zero
+gradient and no weight decay. Weights may be negative, as sklearn's: a batch of negative
+weight has its weights rescaled by a negative factor (to sum to its rows, as above).
 
-Not supported (refused with a message): ``momentum=1``; negative sample weights
-(sklearn's own error for them; its MLP takes them).
+Not supported (refused with a message): ``momentum=1``.
 """
 
 from __future__ import annotations
@@ -178,12 +178,12 @@ class _SklearnObjective:
         self.offset = _mean_offset(estimator._loss_offsets(y), weights)
         self.total = X.shape[0] if weights is None else float(weights.sum())
         self.ops = get_backend()
-        self.chunks = []  # (rows, their share of the weight), chunks of zero weight left out
+        self.chunks = []  # (rows, their share of the weight)
         for start in range(0, X.shape[0], CHUNK_ROWS):
             rows = slice(start, min(start + CHUNK_ROWS, X.shape[0]))
-            weight = rows.stop - rows.start if weights is None else float(weights[rows].sum())
-            if weight > 0:
-                self.chunks.append((rows, weight / self.total))
+            pieces = ([(rows, rows.stop - rows.start)] if weights is None
+                      else _weighted_pieces(rows, weights))
+            self.chunks += [(piece, weight / self.total) for piece, weight in pieces]
 
     def in_dtype(self, dtype) -> Sequential:
         """The model, computing in ``dtype`` if following x's dtype (a new one when
@@ -211,6 +211,21 @@ class _SklearnObjective:
         return loss, grad
 
 
+def _weighted_pieces(rows: slice, weights: np.ndarray) -> list[tuple[slice, float]]:
+    """``rows`` as pieces of non-zero weight, each with its weight: fastnn's loss of a piece
+    is its weighted mean, which a piece whose weights of both signs sum to zero has not;
+    such a piece is halved until each part has (a part of zero weights only is left out:
+    it adds nothing to the loss)."""
+    weight = float(weights[rows].sum())
+    if weight != 0:
+        return [(rows, weight)]
+    if not weights[rows].any():
+        return []
+    mid = (rows.start + rows.stop) // 2
+    return (_weighted_pieces(slice(rows.start, mid), weights)
+            + _weighted_pieces(slice(mid, rows.stop), weights))
+
+
 def _batch_weights(weights, order, n, batch) -> np.ndarray:
     """float64 (batches,): the weight of each batch of the epoch (rows in ``order``, None:
     as they are); its row count without weights."""
@@ -222,9 +237,10 @@ def _batch_weights(weights, order, n, batch) -> np.ndarray:
 
 def _step_decays(c_alpha: float, batch_weights: np.ndarray) -> np.ndarray:
     """float64 (batches,): each step's fastnn weight decay, ``c * alpha / s_b`` with s_b
-    the batch's weight (see the module docstring); 0 for a batch of zero weight."""
+    the batch's weight (see the module docstring; negative for a batch of negative
+    weight, as sklearn divides by it); 0 for a batch of zero weight."""
     return np.divide(c_alpha, batch_weights, out=np.zeros(len(batch_weights)),
-                     where=batch_weights > 0)
+                     where=batch_weights != 0)
 
 
 class _StepValues:
@@ -256,7 +272,7 @@ def _epoch_weights(weights, order, n, batch, sums):
     rows = np.arange(n) if order is None else order
     in_order = weights[rows]
     counts = np.diff(np.append(starts, n))
-    scale = np.divide(counts, sums, out=np.zeros(len(sums)), where=sums > 0)
+    scale = np.divide(counts, sums, out=np.zeros(len(sums)), where=sums != 0)
     epoch = np.empty(n)
     epoch[rows] = in_order * np.repeat(scale, counts)
     return epoch, float(scale.sum()) / n
@@ -362,8 +378,7 @@ class _BaseMLP(BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
-            sample_weight = np.asarray(_check_sample_weight(  # fastnn's losses need w >= 0
-                sample_weight, X, ensure_non_negative=True), np.float64)
+            sample_weight = np.asarray(_check_sample_weight(sample_weight, X), np.float64)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         layer_units = [X.shape[1], *hidden, y.shape[1]]

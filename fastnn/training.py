@@ -70,9 +70,10 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     (see ``EXPLOSION``). On KeyboardInterrupt the model stays at its last recorded epoch
     (see the module docstring). order: int64 (n,), a permutation of the rows that every
     epoch takes instead of shuffling (``fastnn.sklearn`` passes scikit-learn's order so
-    as not to copy X into it); not with validation_split. sample_weight (n,) >= 0: each
-    batch's loss is the weighted mean of its rows' losses, normalised by the batch's
-    weight (scikit-learn's convention), and the history's loss and metric are weighted;
+    as not to copy X into it); not with validation_split. sample_weight (n,), of a
+    positive total (a weight may be negative, as in scikit-learn): each batch's loss is
+    the weighted mean of its rows' losses, normalised by the batch's weight
+    (scikit-learn's convention), and the history's loss and metric are weighted;
     class_weight: {class: weight} (the model's class names if it has them, else labels)
     or ``"balanced"`` (n / (classes * rows of the class)), multiplying sample_weight.
     validation_data may carry weights as a third element (X_val, y_val, w_val).
@@ -89,9 +90,11 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     if validation_split is not None:
         rows, held_out = validation_rows(len(X), validation_split, model.seed)
         validation = (X[held_out], t[held_out], None if w is None else
-                      _positive(w[held_out], "sample_weight of the held-out rows"))
+                      _weights.total_is_positive(w[held_out],
+                                                 "sample_weight of the held-out rows"))
         X, t = X[rows], t[rows]
-        w = None if w is None else _positive(w[rows], "sample_weight of the training rows")
+        w = None if w is None else _weights.total_is_positive(
+            w[rows], "sample_weight of the training rows")
     X = model._mapped(X)
     n = len(X)
     batch = n if batch_size is None else min(check.positive_int(batch_size, "batch_size"), n)
@@ -231,12 +234,6 @@ def weights_of(model, t, sample_weight, class_weight):
     w = _weights.sample_weights(sample_weight, len(t))
     return _weights.with_class_weights(w, class_weight, t, model._unit.HITS, model.sizes[-1]
                                        if model._unit.HITS == "argmax" else 2, model.classes)
-
-
-def _positive(w, name):
-    if not (w > 0).any():
-        raise ValueRangeError(f"{name} is zero for every sample")
-    return w
 
 
 def _exploded(losses, best, baseline) -> tuple[int, float] | None:

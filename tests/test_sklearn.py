@@ -421,8 +421,25 @@ def test_sample_weight_errors_are_sklearns():
             est.fit(X, y, sample_weight=np.zeros(len(X)))
         with pytest.raises(ValueError, match=r"sample_weight.shape == \(399,\)"):
             est.fit(X, y, sample_weight=np.ones(len(X) - 1))
-        with pytest.raises(ValueError, match="Negative values in data passed to"):
-            est.fit(X, y, sample_weight=np.where(np.arange(len(X)) == 3, -1.0, 1.0))
+
+
+@pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
+def test_negative_sample_weights_are_sklearns(backend, kind, reference, ours):
+    """Weights of both signs, as sklearn takes them: a batch of negative weight among
+    them (its loss and alpha's term divided by its negative weight), zero-weight rows
+    too. float64: the weights to rounding (1e-12). lbfgs: its objective with such
+    weights is test_lbfgs_objective_is_sklearns' (a fit diverges: the negative rows'
+    losses are unbounded)."""
+    X, y = _data(kind)
+    w = _weights(len(X))  # 0, 0.7, 1.4, 2.1
+    w[20:40] *= -1  # the second batch: negative weight
+    w[5::9] *= -1  # a negative row in batches of positive weight
+    kw = dict(hidden_layer_sizes=(16,), random_state=0, solver="sgd", alpha=0.01, max_iter=3,
+              batch_size=20, shuffle=False, momentum=0.9, learning_rate_init=0.01)
+    ref = reference(**kw).fit(X, y, sample_weight=w)
+    est = ours(**kw).fit(X, y, sample_weight=w)
+    assert _max_diff(ref, est) < 1e-12
+    assert est.n_iter_ == ref.n_iter_
 
 
 def test_poisson_predicts_the_mean(backend):
@@ -455,14 +472,15 @@ def _sklearn_objective(ref, X, y, sample_weight=None):
 
 @pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("chunk_rows", [8192, 64], ids=["one-pass", "chunked"])
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("weighted", [None, "weighted", "signed"])
 def test_lbfgs_objective_is_sklearns(backend, kind, reference, ours, chunk_rows, weighted,
                                      monkeypatch):
     """The loss and gradient L-BFGS-B sees, at the same parameters, are sklearn's: its
     loss scale per loss (half squared error, log-loss summed over logistic outputs), its
-    L2 term, its sample weights (zeros among them). float64, 400 rows: each is a sum of a
-    few hundred float64 terms (relative rounding well under 1e-13); 1e-12. In chunks (64
-    rows) the same sums, regrouped."""
+    L2 term, its sample weights (zeros among them; of both signs too, rows 64..127 then
+    summing to exactly zero: that chunk is taken in pieces of non-zero weight). float64,
+    400 rows: each is a sum of a few hundred float64 terms (relative rounding well under
+    1e-13); 1e-12. In chunks (64 rows) the same sums, regrouped."""
     import fastnn.sklearn as fsk
     monkeypatch.setattr(fsk, "CHUNK_ROWS", chunk_rows)
     X, y = _data(kind)
@@ -470,6 +488,9 @@ def test_lbfgs_objective_is_sklearns(backend, kind, reference, ours, chunk_rows,
               alpha=0.3, activation="tanh")
     ref, est = reference(**kw).fit(X, y), ours(**kw).fit(X, y)
     w = (np.random.default_rng(1).integers(0, 4, len(X)) * 0.7 if weighted else None)
+    if weighted == "signed":
+        w[::5] *= -1
+        w[64:128] = np.tile([0.7, -0.7], 32)
     theirs = _sklearn_objective(ref, X, y, w)
     model = est.fastnn_model_
     Xd, yd = est._validate_input(X, y, incremental=True, reset=False)

@@ -125,8 +125,9 @@ class OptimizerState:
     array of 0-based step indices to an array of learning rates; lr_scale: a multiplier
     on every rate lr gives (what ``ReduceLROnPlateau`` lowers; 1 leaves the rates' bits
     as lr gives them). ``hyper["weight_decay"]`` may be a schedule too (a callable as lr,
-    giving the weight decay of each step); :meth:`hyper_at` is a step's hyper-parameters
-    with it evaluated.
+    giving the weight decay of each step, any finite value: a negative one is an L2 term
+    of negative weight, which scikit-learn's batches of negative sample weight take);
+    :meth:`hyper_at` is a step's hyper-parameters with it evaluated.
     """
 
     rule: str
@@ -139,7 +140,8 @@ class OptimizerState:
     def rates_at(self, steps) -> np.ndarray:
         """float64: the learning rates of the 0-based steps ``steps`` (an int64 array)."""
         steps = np.asarray(steps, np.int64)
-        rates = _scheduled(self.lr, steps, "learning-rate schedule", "learning rates")
+        rates = _scheduled(self.lr, steps, "learning-rate schedule", "learning rates",
+                           non_negative=True)
         return rates * self.lr_scale if self.lr_scale != 1 else rates
 
     def learning_rates(self, count: int) -> np.ndarray:
@@ -168,15 +170,17 @@ class OptimizerState:
         return np.arange(self.step, self.step + count, dtype=np.int64)
 
 
-def _scheduled(value, steps: np.ndarray, what: str, values: str) -> np.ndarray:
+def _scheduled(value, steps: np.ndarray, what: str, values: str,
+               non_negative: bool = False) -> np.ndarray:
     """float64, steps' shape: a number repeated, or a schedule's values at ``steps``
-    (checked finite and non-negative)."""
+    (checked finite, and non-negative if asked)."""
     if not callable(value):
         return np.full(steps.shape, float(value))
     out = np.asarray(value(steps), np.float64)
-    if out.shape != steps.shape or not (np.isfinite(out).all() and (out >= 0).all()):
-        raise ValueError(f"the {what} {value!r} must give {steps.size} finite, non-negative "
-                         f"{values}")
+    if out.shape != steps.shape or not (np.isfinite(out).all()
+                                        and (not non_negative or (out >= 0).all())):
+        kind = "finite, non-negative" if non_negative else "finite"
+        raise ValueError(f"the {what} {value!r} must give {steps.size} {kind} {values}")
     return out
 
 
