@@ -301,8 +301,10 @@ def _loss_template(d_at, z_at, labels_at, t_at, w_at, m, k, weighted, p, out_at)
     labels = carray(labels_at, (m if LABELS else 0,))
     T = carray(t_at, (0 if LABELS else m, k))
     wr = np.ones(m)
-    if weighted:
-        wr[:] = carray(w_at, (m,))
+    if weighted:  # a loop: a slice assignment compiles numba's shape-mismatch error (~3 s)
+        w = carray(w_at, (m,))
+        for r in range(m):
+            wr[r] = w[r]
     d_t, z_t = VIEWS(d_at, z_at, m, k)
     return BATCH(d_t, z_t, labels, T.T, wr, p, out)
 
