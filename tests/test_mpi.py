@@ -18,6 +18,7 @@ run, ``test_equivalence_training.sensitivity``). Nothing here is widened by hand
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -32,12 +33,14 @@ pytest.importorskip("mpi4py")
 
 import mpi_worker as W
 from test_docs import ROOT, _source, blocks
-from test_equivalence_training import sensitivity
+from test_equivalence_training import margins, sensitivity
 from trajectory import max_reduction_length, trajectory_atol
 
 import fastnn as fnn
-from fastnn import schedules
+from fastnn import schedules, training
+from fastnn.kernels import loop
 from fastnn.kernels.net import Net
+from fastnn.kernels.rounding import gamma
 from fastnn.mpi import DataParallel
 
 WORKER = Path(__file__).with_name("mpi_worker.py")
@@ -66,12 +69,23 @@ def ranks(out, name, n=2):
 
 
 # -- two ranks against one process --------------------------------------------------------
+def problem(case, dtype):
+    """(model, X, y, fit's arguments, orders): ``case``'s one-process run and the sample
+    order of each epoch (the model's shuffling, or natural order)."""
+    model, X, y = W.trajectory_problem(dtype)
+    X, y, arguments = W.fit_arguments(case, X, y)
+    if arguments.get("shuffle", True):
+        rng = np.random.default_rng(np.random.SeedSequence(model.seed).spawn(2)[1])
+        orders = np.stack([rng.permutation(W.ROWS) for _ in range(W.EPOCHS)])
+    else:
+        orders = np.tile(np.arange(W.ROWS), (W.EPOCHS, 1))
+    return model, X, y, arguments, orders
+
+
 def one_process(case, dtype):
     """The reference: the numpy backend in one process at the global batch size; returns
-    (params after each epoch, epoch losses, the model's sample orders)."""
-    model, X, y = W.trajectory_problem(dtype)
-    orders = np.random.default_rng(np.random.SeedSequence(model.seed).spawn(2)[1])
-    orders = np.stack([orders.permutation(W.ROWS) for _ in range(W.EPOCHS)])
+    (params after each epoch, the history)."""
+    model, X, y, arguments, _ = problem(case, dtype)
     epochs = []
 
     class Keep(fnn.Callback):
@@ -79,32 +93,80 @@ def one_process(case, dtype):
             epochs.append(model.params.copy())
 
     with fnn.use_backend("numpy"):
-        history = model.fit(X, y, epochs=W.EPOCHS, batch_size=W.BATCH,
-                            optimizer=W.CASES[case](), callbacks=[Keep()], verbose=0)
-    return np.stack(epochs), np.array(history["loss"]), orders
+        history = model.fit(X, y, epochs=W.EPOCHS, optimizer=W.CASES[case].optimizer(),
+                            callbacks=[Keep()], verbose=0, **arguments)
+    return np.stack(epochs), history
 
 
-def derived_tolerances(case, dtype, orders):
-    """Per epoch: (parameter atol (max over entries), epoch-loss atol), from the noisy-twin
-    sensitivity of the float64 reference over that many epochs (see the module)."""
-    model, X, y = W.trajectory_problem(np.float64)
-    steps = -(-W.ROWS // W.BATCH)
-    optimizer = W.CASES[case]()
+@functools.cache
+def sensitivities(case):
+    """Per epoch e, the noisy-twin sensitivity of ``case``'s float64 reference trained e
+    epochs (see the module), its probe the validation data's weighted loss and logits."""
+    model, X, y, arguments, orders = problem(case, np.float64)
+    batch = arguments["batch_size"]
+    optimizer = W.CASES[case].optimizer()
+    w = training.weights_of(model, y, arguments.get("sample_weight"),
+                            arguments.get("class_weight"))
 
     def start():
         net = Net(model.sizes, model.net.activations, model.loss, np.float64,
                   params=model.params.copy())
         state = optimizer.state(net.n_params, np.float64)
-        state.lr = schedules.bound(optimizer.lr, steps, W.EPOCHS)
+        state.lr = schedules.bound(optimizer.lr, -(-W.ROWS // batch), W.EPOCHS)
         return net, state
 
-    K = max_reduction_length(model.sizes, W.BATCH)
-    out = []
+    def probe(ops, net):
+        X_val, y_val, w_val = arguments["validation_data"]
+        logits = loop.forward(ops, net, X_val, [np.empty((len(X_val), k))
+                                                for k in net.sizes[1:]])
+        return np.concatenate([[ops.loss(None, logits, y_val, net.loss, w_val)],
+                               logits.ravel()])
+
     with fnn.use_backend("numpy") as ref:
-        for e in range(1, W.EPOCHS + 1):
-            sens = sensitivity(ref, start, X, y, orders[:e], W.BATCH)
-            out.append((trajectory_atol(sens["end"][0], dtype, K),
-                        trajectory_atol(sens["loss"][e * steps - 1], dtype, K)))
+        return [sensitivity(ref, start, X, y, orders[:e], batch, weights=w,
+                            probe=probe if "validation_data" in arguments else None)
+                for e in range(1, W.EPOCHS + 1)]
+
+
+def derived_tolerances(case, dtype):
+    """Per epoch, {"params" (max over entries) or a history key: atol}, from the noisy-twin
+    sensitivity of the float64 reference over that many epochs (see the module). An
+    accuracy may differ further by the weight of the rows whose prediction the logits'
+    tolerance can change (margin <= 2 atol in the plain reference, as
+    ``allowed_flips``), over the total weight, and by the rounding of its float64 sums in
+    another order (at most gamma_n of each of them, accuracy <= 1). The validation scores'
+    sensitivity is an envelope over the epochs so far (one loss per epoch is measured,
+    not a maximum over many steps)."""
+    model, X, y, arguments, _ = problem(case, np.float64)
+    w = training.weights_of(model, y, arguments.get("sample_weight"),
+                            arguments.get("class_weight"))
+    w = np.ones(W.ROWS) if w is None else w
+    batch = arguments["batch_size"]
+    steps = -(-W.ROWS // batch)
+    K = max_reduction_length(model.sizes, batch)
+    sums = 2 * gamma(W.ROWS, np.float64)
+
+    def atol(sens):
+        return trajectory_atol(sens, dtype, K)
+
+    def flips(logits, sens, weights):
+        return weights @ (margins(logits, model.loss) <= 2 * atol(sens))
+
+    out, probe = [], 0
+    for e, sens in enumerate(sensitivities(case), 1):
+        plain = sens["plain"]
+        epoch = range((e - 1) * steps, e * steps)
+        hits = sum(flips(plain["logits"][s], sens["logits"][s], w[plain["rows"][s]])
+                   for s in epoch)
+        tol = {"params": atol(sens["end"][0]), "loss": atol(sens["loss"][e * steps - 1]),
+               "accuracy": hits / w.sum() + sums}
+        if "validation_data" in arguments:
+            X_val, _, w_val = arguments["validation_data"]
+            logits = plain["probe"][1:].reshape(len(X_val), -1)
+            probe = np.maximum(probe, sens["probe"])
+            tol["val_loss"] = atol(probe[0])
+            tol["val_accuracy"] = flips(logits, probe[1:].max(), w_val) / w_val.sum() + sums
+        out.append(tol)
     return out
 
 
@@ -125,22 +187,40 @@ def runs(tmp_path_factory):
 @pytest.mark.parametrize("case", list(W.CASES))
 @pytest.mark.parametrize("kernels,dtype", BACKEND_DTYPES, ids=[b for b, _ in BACKEND_DTYPES])
 def test_two_ranks_follow_one_process(runs, kernels, dtype, case):
-    """Global batch 128 on two ranks against one process at batch 128: the parameters are
-    bit-identical on both ranks after every epoch and within the derived bound of the
-    one-process run (parameters after every epoch, epoch losses)."""
+    """Two ranks against one process at the same global batches (128 rows; the sharded
+    case's 167, 84 of them from rank 0's shard): the parameters are bit-identical on both
+    ranks after every epoch and within the derived bound of the one-process run
+    (parameters after every epoch, epoch losses and accuracies, and the weighted cases'
+    validation scores); the ranks' histories are the same."""
     rank0, rank1 = ranks(runs / kernels, f"trajectories-{np.dtype(dtype).name}")
     for e, (a, b) in enumerate(zip(rank0[f"{case}-params"], rank1[f"{case}-params"])):
         assert np.array_equal(a, b), f"{case}: the ranks' parameters differ after epoch {e + 1}"
-    want, want_loss, orders = one_process(case, dtype)
-    got, got_loss = rank0[f"{case}-params"], rank0[f"{case}-loss"]
-    for e, (param_tol, loss_tol) in enumerate(derived_tolerances(case, dtype, orders)):
+    want, history = one_process(case, dtype)
+    got = rank0[f"{case}-params"]
+    for e, tol in enumerate(derived_tolerances(case, dtype)):
         worst = np.abs(got[e].astype(np.float64) - want[e]).max()
-        assert worst <= param_tol, (f"{case}, epoch {e + 1}: parameters differ by {worst:.3g}, "
-                                    f"bound {param_tol:.3g}")
-        assert abs(got_loss[e] - want_loss[e]) <= loss_tol, (
-            f"{case}, epoch {e + 1}: loss {got_loss[e]!r} vs {want_loss[e]!r}, "
-            f"bound {loss_tol:.3g}")
+        assert worst <= tol["params"], (f"{case}, epoch {e + 1}: parameters differ by "
+                                        f"{worst:.3g}, bound {tol['params']:.3g}")
+        for key in sorted(tol.keys() - {"params"}):
+            value, expected = rank0[f"{case}-{key}"][e], history[key][e]
+            assert np.array_equal(value, rank1[f"{case}-{key}"][e])
+            assert abs(value - expected) <= tol[key], (
+                f"{case}, epoch {e + 1}: {key} {value!r} vs {expected!r}, bound {tol[key]:.3g}")
     assert not np.array_equal(got[-1], W.trajectory_problem(dtype)[0].params), "did not train"
+
+
+def test_sharded_balanced_class_weights_are_those_of_all_rows(runs):
+    """class_weight="balanced" on shards counts each class's rows over every rank: each
+    rank's training weights are one process's balanced weights of all the rows, at its
+    rows, exactly (the counts are integers, summed exactly); its own rows' balanced
+    weights would differ."""
+    model, X, y, arguments, _ = problem("weighted-sharded", np.float64)
+    want = training.weights_of(model, y, arguments["sample_weight"], "balanced")
+    for r, saved in enumerate(ranks(runs / "numpy", "trajectories-float64")):
+        mine = W.shard(r)
+        assert np.array_equal(saved["weighted-sharded-weights"], want[mine])
+        assert not np.array_equal(want[mine], training.weights_of(
+            model, y[mine], arguments["sample_weight"][mine], "balanced"))
 
 
 def test_thread_setting_is_restored(runs):
@@ -218,10 +298,12 @@ def test_dropout_trains_in_step_on_every_rank(tmp_path):
     assert not np.array_equal(one.params, rank0["params"])
 
 
-def test_ranks_with_different_models_get_one_clear_error(tmp_path):
-    mpirun("disagree", tmp_path)
-    for r in ranks(tmp_path, "disagree"):
-        assert "disagree on the parameters" in str(r["message"])
+@pytest.mark.parametrize("scenario,what", [("disagree", "parameters"),
+                                           ("disagree-weights", "weights")])
+def test_ranks_with_different_models_or_weights_get_one_clear_error(tmp_path, scenario, what):
+    mpirun(scenario, tmp_path)
+    for r in ranks(tmp_path, scenario):
+        assert f"disagree on the {what}" in str(r["message"])
 
 
 @pytest.mark.parametrize("scenario,what", [
