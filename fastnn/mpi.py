@@ -369,10 +369,11 @@ class DataParallel:
     def _class_counts(self, model, t, class_weight) -> np.ndarray | None:
         """Sharded and class_weight "balanced": every rank's rows of each class, float64
         (k,), by one Allreduce, so that the weights are those of all the rows; else None."""
-        classes = _weights.class_of_each_row(t, model._unit.HITS)
-        if not (self.sharded and isinstance(class_weight, str) and classes is not None):
+        if not (self.sharded and isinstance(class_weight, str)):
             return None
-        return self._sum(np.bincount(classes, minlength=training.n_classes(model)))
+        classes = _weights.class_of_each_row(t, model._unit.HITS)
+        return None if classes is None else self._sum(
+            np.bincount(classes, minlength=training.n_classes(model)))
 
     def _sum(self, values) -> np.ndarray:
         """Elementwise float64 sum of ``values`` over the ranks."""

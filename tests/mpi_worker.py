@@ -33,6 +33,7 @@ VAL_ROWS = 120
 class Case(NamedTuple):
     optimizer: Callable
     weighted: str | None = None  # None, or weighted data "replicated" or "sharded"
+    loss: str = "softmax_cross_entropy"  # or "mse"
 
 
 CASES = {
@@ -43,28 +44,30 @@ CASES = {
     "weighted-adam": Case(lambda: fnn.Adam(lr=0.01, weight_decay=1e-4), "replicated"),
     "weighted-sharded": Case(lambda: fnn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3),
                              "sharded"),
+    "weighted-mse": Case(lambda: fnn.Adam(lr=0.01), "replicated", "mse"),
 }
 
 
-def trajectory_problem(dtype):
+def trajectory_problem(dtype, loss="softmax_cross_entropy"):
     """(model, X, y): a tanh net (smooth: no ReLU kinks for rounding to flip) on a random
-    teacher's labels, ROWS rows."""
+    teacher's labels (or, for loss mse, its noisy outputs (ROWS, 3)), ROWS rows."""
     rng = np.random.default_rng(7)
     X = rng.standard_normal((ROWS, 8))
     teacher = np.tanh(X @ rng.standard_normal((8, 8))) @ rng.standard_normal((8, 3))
-    y = np.argmax(teacher + 0.3 * rng.standard_normal(teacher.shape), axis=1)
-    model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=3, dtype=dtype)
-    return model, X.astype(dtype), y
+    y = teacher + 0.3 * rng.standard_normal(teacher.shape)
+    model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=3, dtype=dtype, loss=loss)
+    return model, X.astype(dtype), np.argmax(y, axis=1) if loss != "mse" else y
 
 
 def fit_arguments(case, X, y, rank=None):
     """(X, y, fit's keyword arguments) of ``case`` on trajectory_problem's X, y: one
     process's (rank None) or rank ``rank``'s. The weighted cases have zero weights; the
-    replicated one class weights {0: 2, 2: 0.5}, shuffled; the sharded one "balanced"
-    class weights, in natural order so that its global batches are one process's: rank
-    r holds rows p of every SHARD_BATCH with (p >= SHARD_0) == r; its second step weighs
-    nothing, rank 1's part of its third neither. Both have weighted validation data
-    (sharded: rank r holds rows r::2)."""
+    replicated classifier class weights {0: 2, 2: 0.5}, shuffled; the sharded one
+    "balanced" class weights, in natural order so that its global batches are one
+    process's: rank r holds rows p of every SHARD_BATCH with (p >= SHARD_0) == r; its
+    second step weighs nothing, rank 1's part of its third neither. The classifiers have
+    weighted validation data (sharded: rank r holds rows r::2), the regression (R²)
+    validation_split, which splits the weights."""
     weighted = CASES[case].weighted
     if weighted is None:
         return X, y, {"batch_size": BATCH}
@@ -74,6 +77,8 @@ def fit_arguments(case, X, y, rank=None):
     X_val = rng.standard_normal((VAL_ROWS, X.shape[1])).astype(X.dtype)
     y_val, w_val = rng.integers(0, 3, VAL_ROWS), rng.uniform(0, 2, VAL_ROWS)
     w_val[::5] = 0
+    if CASES[case].loss == "mse":
+        return X, y, {"batch_size": BATCH, "sample_weight": w, "validation_split": 0.2}
     if weighted == "replicated":
         return X, y, {"batch_size": BATCH, "sample_weight": w,
                       "class_weight": {0: 2.0, 2: 0.5},
@@ -122,14 +127,14 @@ def trajectories(out, dtype):
     import numba
     threads_before = numba.get_num_threads()
     saved = {}
-    for case, (make, weighted) in CASES.items():
-        model, X, y = trajectory_problem(dtype)
+    for case, (make, weighted, loss) in CASES.items():
+        model, X, y = trajectory_problem(dtype, loss)
         X, y, arguments = fit_arguments(case, X, y, RANK)
         with Recording(COMM, sharded=weighted == "sharded") as parallel:
             history = model.fit(X, y, epochs=EPOCHS, optimizer=make(), verbose=0,
                                 **arguments)
         saved[f"{case}-params"] = np.stack(parallel.epochs)
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        for key in ("loss", "val_loss", model.metric, f"val_{model.metric}"):
             saved[f"{case}-{key}"] = np.array(history.get(key, []))
         if weighted:
             saved[f"{case}-weights"] = parallel.weights

@@ -38,6 +38,7 @@ from trajectory import max_reduction_length, trajectory_atol
 
 import fastnn as fnn
 from fastnn import schedules, training
+from fastnn.callbacks import validation_rows
 from fastnn.kernels import loop
 from fastnn.kernels.net import Net
 from fastnn.kernels.rounding import gamma
@@ -70,16 +71,25 @@ def ranks(out, name, n=2):
 
 # -- two ranks against one process --------------------------------------------------------
 def problem(case, dtype):
-    """(model, X, y, fit's arguments, orders): ``case``'s one-process run and the sample
-    order of each epoch (the model's shuffling, or natural order)."""
-    model, X, y = W.trajectory_problem(dtype)
+    """(model, X, y, fit's arguments) of ``case``'s one-process run, and what it trains on:
+    (X, t, w: the training rows, their targets and weights or None; the validation data
+    (X, t, w) or None; the sample order of each epoch: the model's shuffling, or natural
+    order)."""
+    model, X, y = W.trajectory_problem(dtype, W.CASES[case].loss)
     X, y, arguments = W.fit_arguments(case, X, y)
+    w = training.weights_of(model, y, arguments.get("sample_weight"),
+                            arguments.get("class_weight"))
+    trained, validation = (X, y, w), arguments.get("validation_data")
+    if "validation_split" in arguments:
+        trained, validation = training.held_out(X, y, w, validation_rows(
+            len(X), arguments["validation_split"], model.seed))
+    n = len(trained[0])
     if arguments.get("shuffle", True):
         rng = np.random.default_rng(np.random.SeedSequence(model.seed).spawn(2)[1])
-        orders = np.stack([rng.permutation(W.ROWS) for _ in range(W.EPOCHS)])
+        orders = np.stack([rng.permutation(n) for _ in range(W.EPOCHS)])
     else:
-        orders = np.tile(np.arange(W.ROWS), (W.EPOCHS, 1))
-    return model, X, y, arguments, orders
+        orders = np.tile(np.arange(n), (W.EPOCHS, 1))
+    return model, X, y, arguments, (*trained, validation, orders)
 
 
 def one_process(case, dtype):
@@ -101,71 +111,78 @@ def one_process(case, dtype):
 @functools.cache
 def sensitivities(case):
     """Per epoch e, the noisy-twin sensitivity of ``case``'s float64 reference trained e
-    epochs (see the module), its probe the validation data's weighted loss and logits."""
-    model, X, y, arguments, orders = problem(case, np.float64)
+    epochs (see the module), its probe the validation data's (weighted) loss and
+    logits."""
+    model, _, _, arguments, (X, t, w, validation, orders) = problem(case, np.float64)
     batch = arguments["batch_size"]
     optimizer = W.CASES[case].optimizer()
-    w = training.weights_of(model, y, arguments.get("sample_weight"),
-                            arguments.get("class_weight"))
 
     def start():
         net = Net(model.sizes, model.net.activations, model.loss, np.float64,
                   params=model.params.copy())
         state = optimizer.state(net.n_params, np.float64)
-        state.lr = schedules.bound(optimizer.lr, -(-W.ROWS // batch), W.EPOCHS)
+        state.lr = schedules.bound(optimizer.lr, -(-len(X) // batch), W.EPOCHS)
         return net, state
 
     def probe(ops, net):
-        X_val, y_val, w_val = arguments["validation_data"]
+        X_val, t_val, w_val = validation
         logits = loop.forward(ops, net, X_val, [np.empty((len(X_val), k))
                                                 for k in net.sizes[1:]])
-        return np.concatenate([[ops.loss(None, logits, y_val, net.loss, w_val)],
+        return np.concatenate([[ops.loss(None, logits, t_val, net.loss, w_val)],
                                logits.ravel()])
 
     with fnn.use_backend("numpy") as ref:
-        return [sensitivity(ref, start, X, y, orders[:e], batch, weights=w,
-                            probe=probe if "validation_data" in arguments else None)
+        return [sensitivity(ref, start, X, t, orders[:e], batch, weights=w,
+                            probe=None if validation is None else probe)
                 for e in range(1, W.EPOCHS + 1)]
 
 
 def derived_tolerances(case, dtype):
     """Per epoch, {"params" (max over entries) or a history key: atol}, from the noisy-twin
-    sensitivity of the float64 reference over that many epochs (see the module). An
-    accuracy may differ further by the weight of the rows whose prediction the logits'
-    tolerance can change (margin <= 2 atol in the plain reference, as
-    ``allowed_flips``), over the total weight, and by the rounding of its float64 sums in
-    another order (at most gamma_n of each of them, accuracy <= 1). The validation scores'
-    sensitivity is an envelope over the epochs so far (one loss per epoch is measured,
-    not a maximum over many steps)."""
-    model, X, y, arguments, _ = problem(case, np.float64)
-    w = training.weights_of(model, y, arguments.get("sample_weight"),
-                            arguments.get("class_weight"))
-    w = np.ones(W.ROWS) if w is None else w
+    sensitivity of the float64 reference over that many epochs (see the module). A
+    metric may differ further by what the logits' tolerance d can change in its
+    (weighted) sum, as a share of the total weight (accuracy) or of SST (R²): the
+    weight of the rows whose prediction it can change (margin <= 2 d in the plain
+    reference, as ``allowed_flips``), or sum w (2 |z - t| + 3 d) d over the entries (each
+    run's z within d of the other's, and of the plain reference's), and by the rounding
+    of its float64 sums in another order (gamma_n of each: the metric within 2 gamma_n of
+    max(1, SSE/SST)). The validation scores' sensitivity is an envelope over the epochs
+    so far (one loss per epoch is measured, not a maximum over many steps)."""
+    model, _, _, arguments, (X, t, w, validation, _) = problem(case, np.float64)
     batch = arguments["batch_size"]
-    steps = -(-W.ROWS // batch)
+    steps = -(-len(X) // batch)
     K = max_reduction_length(model.sizes, batch)
-    sums = 2 * gamma(W.ROWS, np.float64)
 
     def atol(sens):
         return trajectory_atol(sens, dtype, K)
 
-    def flips(logits, sens, weights):
-        return weights @ (margins(logits, model.loss) <= 2 * atol(sens))
+    def metric_tol(logits, t, w, sens):
+        w = np.ones(len(t)) if w is None else w
+        d = atol(sens)
+        if model.metric == "r2":
+            res = np.abs(logits - t)
+            value, change = w @ (res**2).sum(axis=1), w @ ((2 * res + 3 * d) * d).sum(axis=1)
+        else:
+            value = w @ (logits.argmax(axis=1) == t)
+            change = w @ (margins(logits, model.loss) <= 2 * d)
+        per_sum = abs(model._metric(1.0, t, w) - model._metric(0.0, t, w))
+        return per_sum * change + 2 * gamma(len(t), np.float64) * max(1, per_sum * value)
 
     out, probe = [], 0
     for e, sens in enumerate(sensitivities(case), 1):
         plain = sens["plain"]
         epoch = range((e - 1) * steps, e * steps)
-        hits = sum(flips(plain["logits"][s], sens["logits"][s], w[plain["rows"][s]])
-                   for s in epoch)
+        rows = np.concatenate([plain["rows"][s] for s in epoch])
+        logits = np.concatenate([plain["logits"][s] for s in epoch])
         tol = {"params": atol(sens["end"][0]), "loss": atol(sens["loss"][e * steps - 1]),
-               "accuracy": hits / w.sum() + sums}
-        if "validation_data" in arguments:
-            X_val, _, w_val = arguments["validation_data"]
-            logits = plain["probe"][1:].reshape(len(X_val), -1)
+               model.metric: metric_tol(logits, t[rows], None if w is None else w[rows],
+                                        max(sens["logits"][s] for s in epoch))}
+        if validation is not None:
+            X_val, t_val, w_val = validation
             probe = np.maximum(probe, sens["probe"])
             tol["val_loss"] = atol(probe[0])
-            tol["val_accuracy"] = flips(logits, probe[1:].max(), w_val) / w_val.sum() + sums
+            tol[f"val_{model.metric}"] = metric_tol(
+                plain["probe"][1:].reshape(len(X_val), -1), t_val, w_val, probe[1:].max())
         out.append(tol)
     return out
 
