@@ -186,6 +186,7 @@ class DataParallel:
                                 self._class_counts(model, t, class_weight))
         if split is not None:
             (X, t, w), validation = training.held_out(X, t, w, split)
+        X = model._mapped(X)
         n = int(sum(rows)) if self.sharded else rows[0]
         batch = n if batch_size is None else min(check.positive_int(batch_size, "batch_size"),
                                                  n)
@@ -261,7 +262,9 @@ class DataParallel:
         w_val = None if validation is None else validation[2]
         mine = {
             "model": (model.sizes, model.net.activations, model.loss, str(model.dtype),
-                      model.input_scale),
+                      [_digest(np.asarray(a, np.float64)) for a in (model.input_shift,
+                                                                    model.input_scale)],
+                      None if model.classes is None else model.classes.tolist()),
             "parameters": _digest(model.params),
             "optimizer state": None if model.optimizer_state is None else
             (model.optimizer_state.rule, model.optimizer_state.step,

@@ -285,6 +285,25 @@ def checkpoint(out, step):
         _save(out, f"checkpoint-resume-{SIZE}", params=model.params)
 
 
+def mapped_problem():
+    """(model, X, y): trajectory_problem's data for a float64 model with an input map
+    (shift and per-feature scale) and class names."""
+    _, X, y = trajectory_problem(np.float64)
+    model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=3, dtype=np.float64,
+                    input_shift=0.5, input_scale=np.linspace(0.5, 2, 8),
+                    classes=["a", "b", "c"])
+    return model, X, model.classes[y]
+
+
+def input_map(out):
+    """mapped_problem's model, weighted, 2 epochs on every rank."""
+    model, X, y = mapped_problem()
+    with DataParallel(COMM):
+        model.fit(X, y, epochs=2, batch_size=BATCH, verbose=0, optimizer=fnn.SGD(lr=0.05),
+                  sample_weight=np.linspace(0, 1, len(X)), class_weight={"b": 2.0})
+    _save(out, f"input-map-{SIZE}", params=model.params)
+
+
 if __name__ == "__main__":
     scenario, out = sys.argv[1], sys.argv[2]
     if scenario.startswith("trajectories"):
@@ -297,6 +316,8 @@ if __name__ == "__main__":
         plateau(out)
     elif scenario == "dropout":
         dropout(out)
+    elif scenario == "input-map":
+        input_map(out)
     elif scenario.startswith("checkpoint"):
         checkpoint(out, scenario.split("-")[1])
     else:

@@ -279,6 +279,22 @@ def test_stop_checkpoints_and_resume_on_another_number_of_ranks(tmp_path):
     assert np.array_equal(one_rank, model.params)
 
 
+def test_input_map_and_class_names(tmp_path):
+    """A model with an input map (shift, per-feature scale) and class names, weighted by
+    sample and by class name: on 1 rank the run equals one process's bit for bit (numpy
+    backend: the same ops in the same order, the gradient scaled by 1), on 2 ranks the
+    ranks agree."""
+    mpirun("input-map", tmp_path, n=1)
+    model, X, y = W.mapped_problem()
+    with fnn.use_backend("numpy"):
+        model.fit(X, y, epochs=2, batch_size=W.BATCH, verbose=0, optimizer=fnn.SGD(lr=0.05),
+                  sample_weight=np.linspace(0, 1, len(X)), class_weight={"b": 2.0})
+    assert np.array_equal(ranks(tmp_path, "input-map-1", n=1)[0]["params"], model.params)
+    mpirun("input-map", tmp_path)
+    rank0, rank1 = ranks(tmp_path, "input-map-2")
+    assert np.array_equal(rank0["params"], rank1["params"])
+
+
 def test_early_stopping_on_rank_0_stops_and_restores_every_rank(tmp_path):
     mpirun("early-stopping", tmp_path)
     rank0, rank1 = ranks(tmp_path, "early-stopping")
