@@ -13,10 +13,11 @@ the model, so ``Sequential.save`` and ``fastnn.io`` can both use it without impo
 each other.
 
 A checkpoint (``include_optimizer=True``) adds, all or none of them: ``optimizer`` str,
-JSON of the optimizer's class and fields (a learning-rate schedule as its class and
-fields); ``optimizer_step`` int64; ``optimizer_slots`` (s, p) of ``dtype``, one row per
-slot of the rule; ``shuffle_state`` str, JSON of the shuffling generator's state. With
-them a stopped run resumes exactly where it stopped. One optional checkpoint entry,
+JSON of the optimizer's class and fields (a schedule, of the learning rate or the
+weight decay, as its class and fields); ``optimizer_step`` int64; ``optimizer_slots``
+(s, p) of ``dtype``, one row per slot of the rule; ``shuffle_state`` str, JSON of the
+shuffling generator's state. With them a stopped run resumes exactly where it stopped.
+One optional checkpoint entry,
 written only where it is not 1 (files without it load with 1): ``optimizer_lr_scale``
 float64 (), the state's learning-rate multiplier (``ReduceLROnPlateau``'s reductions).
 The optimizer's description holds its clipping (``clipnorm``, ``clipvalue``) where set;

@@ -10,19 +10,29 @@ from .errors import ConfigError, ShapeError, ValueRangeError
 
 
 def sample_weights(w, n_rows: int, name: str = "sample_weight") -> np.ndarray | None:
-    """w as C-contiguous float64 (n_rows,): 1-D, one per row, finite, >= 0 and not all
-    zero; None stays None."""
+    """w as C-contiguous float64 (n_rows,): 1-D, one per row, finite, of a positive total
+    (see :func:`total_is_positive`); None stays None. A weight may be negative, as in
+    scikit-learn: its row counts against the weighted mean."""
     if w is None:
         return None
     arr = check.real_array(w, name)
     if arr.ndim != 1 or arr.shape[0] != n_rows:
         raise ShapeError(f"{name} must be 1-D with one weight per sample ({n_rows},), got "
                          f"shape {arr.shape}")
-    check.refuse(arr < 0, arr, name, "must be >= 0")
-    if not (arr > 0).any():
+    return total_is_positive(np.ascontiguousarray(arr, np.float64), name)
+
+
+def total_is_positive(w: np.ndarray, name: str) -> np.ndarray:
+    """w itself if its sum is positive, the denominator of every weighted mean (the loss,
+    the metric); else a ValueRangeError naming it."""
+    if not w.any():
         raise ValueRangeError(f"{name} is zero for every sample: at least one sample needs a "
-                              f"positive weight")
-    return np.ascontiguousarray(arr, np.float64)
+                              f"non-zero weight")
+    total = float(np.sum(w))
+    if not total > 0:
+        raise ValueRangeError(f"{name} sums to {total:g}: the weighted mean of the samples' "
+                              f"losses needs a positive total weight")
+    return w
 
 
 def class_of_each_row(t: np.ndarray, hits: str) -> np.ndarray | None:
@@ -70,6 +80,5 @@ def with_class_weights(weights, class_weight, t, hits: str, n_classes: int, name
                           f"{type(class_weight).__name__}")
     rows = per_class[classes]
     combined = rows if weights is None else weights * rows
-    if not (combined > 0).any():
-        raise ValueRangeError("the class weights make every sample's weight zero")
-    return np.ascontiguousarray(combined, np.float64)
+    return total_is_positive(np.ascontiguousarray(combined, np.float64),
+                             "sample_weight times class_weight")

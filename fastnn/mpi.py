@@ -23,10 +23,10 @@ Data: ``DataParallel(comm)`` (replicated) takes rank r's share of each global ba
 one shared seeded order: the run is one process's run at the global batch size, up to the
 order of the gradient's sums. ``DataParallel(comm, sharded=True)``: each rank passes its
 own rows; an epoch is all ranks' rows, ``ceil(total rows / batch_size)`` steps, each rank
-giving an equal share of its (seeded, per-rank) order to every step. Sample weights are
-each rank's own rows' (sharded: its rows' weights must not all be zero); the batches'
-weights over all ranks take one Allreduce per epoch, ``class_weight="balanced"`` one of
-the class counts, so that the weights are those of all the rows in one process.
+giving an equal share of its (seeded, per-rank) order to every step. Sample weights
+(>= 0) are each rank's own rows' (sharded: each rank's must not all be zero); the
+batches' weights over all ranks take one Allreduce per epoch, ``class_weight="balanced"``
+one of the class counts, so that the weights are those of all the rows in one process.
 
 Epoch losses and metrics, validation scores and the divergence check are global (reduced
 over ranks), so every rank has the same history and stops at the same step with the same
@@ -178,6 +178,7 @@ class DataParallel:
         split = (None if validation_split is None else
                  validation_rows(len(X), validation_split, model.seed))
         validation = training._validation(model, validation_data)
+        _refuse_negative(sample_weight, None if validation is None else validation[2])
         opt = get_optimizer(model.optimizer or "sgd" if optimizer is None else optimizer)
         rows = self._agree(model, X, t, len(X) if split is None else len(split[0]), batch_size,
                            epochs, shuffle, opt, validation, validation_split, sample_weight,
@@ -433,6 +434,15 @@ class _Rows:
         loss_sum, metric_sum = self.parallel._sum(list(sums))
         return {"loss": loss_sum / self.weight,
                 self.model.metric: self.metric(loss_sum, metric_sum)}
+
+
+def _refuse_negative(*weights) -> None:
+    """ConfigError if any of ``weights`` (float64 arrays or None) is negative: a rank's
+    share of a batch could then weigh 0 in total while its rows do not, and its loss,
+    the weighted mean of its own rows, would drop them."""
+    if any(w is not None and (w < 0).any() for w in weights):
+        raise ConfigError("fastnn.mpi.DataParallel takes sample weights >= 0; train with "
+                          "negative weights in one process")
 
 
 def _agreed(err: BaseException) -> bool:

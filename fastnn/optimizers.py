@@ -4,6 +4,8 @@ Each class names its update rule (``kernels/optimizers/<rule>.py``, which define
 arithmetic on every backend); everything else here is the rule's hyper-parameters and
 their checks. ``lr`` is a positive number or a schedule (``fastnn.schedules``): a callable
 mapping an int64 array of 0-based step indices to learning rates, evaluated per step.
+``weight_decay`` is a number >= 0 or a schedule in the same way (each step's weight decay,
+e.g. a cosine from 0.04 to 0.4 as DINO trains).
 
 Every optimizer also takes, by keyword, gradient clipping (``kernels/optimizers/clipping.py``
 defines it on every backend): ``clipnorm`` rescales the whole flat gradient to a global
@@ -52,9 +54,11 @@ class Optimizer:
         return OptimizerState(self.rule, self.lr, hyper, tuple(slots))  # a backend's (s, p)
 
     def _check_lr(self):
-        """The checks every optimizer shares: lr, clipnorm and clipvalue."""
+        """The checks every optimizer shares: lr, weight_decay, clipnorm and clipvalue."""
         if not callable(self.lr):
             check.real(self.lr, "lr", low=0, low_open=True)
+        if not callable(self.weight_decay):  # a schedule's values are checked as it runs
+            check.real(self.weight_decay, "weight_decay", low=0)
         for name in ("clipnorm", "clipvalue"):
             if getattr(self, name) is not None:
                 check.real(getattr(self, name), name, low=0, low_open=True)
@@ -73,7 +77,6 @@ class SGD(Optimizer):
     def __post_init__(self):
         self._check_lr()
         check.real(self.momentum, "momentum", low=0, high=1, high_open=True)
-        check.real(self.weight_decay, "weight_decay", low=0)
         if self.nesterov and self.momentum == 0:
             raise ValueRangeError("nesterov=True needs momentum > 0")
 
@@ -94,7 +97,6 @@ class Adam(Optimizer):
         check.real(self.beta1, "beta1", low=0, high=1, high_open=True)
         check.real(self.beta2, "beta2", low=0, high=1, high_open=True)
         check.real(self.eps, "eps", low=0, low_open=True)
-        check.real(self.weight_decay, "weight_decay", low=0)
 
 
 @dataclass(frozen=True, repr=False)
@@ -124,7 +126,6 @@ class RMSprop(Optimizer):
         self._check_lr()
         check.real(self.alpha, "alpha", low=0, high=1, high_open=True)
         check.real(self.eps, "eps", low=0, low_open=True)
-        check.real(self.weight_decay, "weight_decay", low=0)
         check.real(self.momentum, "momentum", low=0, high=1, high_open=True)
         if not isinstance(self.centered, (bool, np.bool_)):
             raise ConfigError(f"centered must be True or False, got {self.centered!r}")

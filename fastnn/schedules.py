@@ -9,7 +9,8 @@ the optimizer's state began (so a second ``fit`` continues where the first stopp
 Lengths are given in epochs and bound to the data's steps per epoch when ``fit`` starts;
 a length left as None takes the number of epochs of that ``fit`` call (give it
 explicitly for a schedule that spans several calls). Any callable mapping step indices
-to learning rates works too.
+to learning rates works too. An optimizer's ``weight_decay`` takes a schedule in the same
+way (its values are then each step's weight decay).
 """
 
 from __future__ import annotations

@@ -14,17 +14,16 @@ fastnn's is ``c * dL/dW / B + weight_decay * W`` (PyTorch L2, weights only, no b
 where c is the ratio of fastnn's loss to sklearn's: 1 for softmax cross-entropy, 1/k for
 k logistic outputs (fastnn averages over the k outputs, sklearn sums them), 2/k for
 squared error (fastnn's mse is mean((p - y)**2); sklearn's gradient is that of
-sum((p - y)**2) / 2). Hence ``weight_decay = c * alpha / batch_size``, the SGD learning
-rate is ``learning_rate / c`` and Adam's is unchanged with ``eps = c * epsilon``: every
-update is then sklearn's. Known differences, all small: (1) sklearn divides alpha by the
-size of each batch, so a shorter last batch gets a little more decay there; exact when
-batch_size divides the number of training rows; (2) sklearn's Adam adds epsilon to the
-uncorrected sqrt(v) (``eps / sqrt(1 - beta_2**t)`` in PyTorch's form); (3) sklearn's
+sum((p - y)**2) / 2). Hence each step's ``weight_decay = c * alpha / B`` (a weight-decay
+schedule over the epoch's steps: the last batch may be shorter), the SGD learning rate is
+``learning_rate / c`` and Adam's is unchanged with ``eps = c * epsilon``: every update is
+then sklearn's. Known differences, all small: (1) sklearn's Adam adds epsilon to the
+uncorrected sqrt(v) (``eps / sqrt(1 - beta_2**t)`` in PyTorch's form); (2) sklearn's
 velocity is in units of parameter change, fastnn's in units of gradient, so when
 'invscaling' or 'adaptive' change the learning rate the new rate applies to the
-accumulated velocity at once instead of fading in; (4) ``loss_`` and ``loss_curve_`` add
-sklearn's L2 term ``alpha/2 * ||W||^2 / batch_size`` per batch with the weights at the end
-of the epoch (sklearn uses each batch's weights).
+accumulated velocity at once instead of fading in; (3) ``loss_`` and ``loss_curve_`` add
+sklearn's L2 term ``alpha/2 * ||W||^2 / B`` per batch with the weights at the end of the
+epoch (sklearn uses each batch's weights).
 
 ``solver='lbfgs'`` is scipy's L-BFGS-B called exactly as sklearn calls it, over fastnn's
 flat parameter buffer (sklearn's packing order: every layer's weights, then every
@@ -40,12 +39,12 @@ copy of MNIST would be 188 MB (float32); a chunk is 25 MB.
 weighted mean (fastnn's weighted losses), ``loss_`` the batches' losses averaged by
 their rows (fastnn's epoch loss once each batch's weights are rescaled to sum to its
 rows, which changes no batch's loss or gradient), early stopping's split and scores
-weighted. One known difference: sklearn divides alpha's gradient by each batch's weight,
-fastnn's weight decay by the mean batch weight (exact in full batches and without
-weights, as difference (1) above).
+weighted, and B above is the batch's weight (sklearn divides alpha's term by it). A
+batch whose weights sum to zero (sklearn: a ZeroDivisionError) steps with a zero
+gradient and no weight decay. Weights may be negative, as sklearn's: a batch of negative
+weight has its weights rescaled by a negative factor (to sum to its rows, as above).
 
-Not supported (refused with a message): ``momentum=1``; negative sample weights
-(sklearn's own error for them; its MLP takes them).
+Not supported (refused with a message): ``momentum=1``.
 """
 
 from __future__ import annotations
@@ -179,12 +178,12 @@ class _SklearnObjective:
         self.offset = _mean_offset(estimator._loss_offsets(y), weights)
         self.total = X.shape[0] if weights is None else float(weights.sum())
         self.ops = get_backend()
-        self.chunks = []  # (rows, their share of the weight), chunks of zero weight left out
+        self.chunks = []  # (rows, their share of the weight)
         for start in range(0, X.shape[0], CHUNK_ROWS):
             rows = slice(start, min(start + CHUNK_ROWS, X.shape[0]))
-            weight = rows.stop - rows.start if weights is None else float(weights[rows].sum())
-            if weight > 0:
-                self.chunks.append((rows, weight / self.total))
+            pieces = ([(rows, rows.stop - rows.start)] if weights is None
+                      else _weighted_pieces(rows, weights))
+            self.chunks += [(piece, weight / self.total) for piece, weight in pieces]
 
     def in_dtype(self, dtype) -> Sequential:
         """The model, computing in ``dtype`` if following x's dtype (a new one when
@@ -212,23 +211,68 @@ class _SklearnObjective:
         return loss, grad
 
 
-def _epoch_weights(weights, order, n, batch):
+def _weighted_pieces(rows: slice, weights: np.ndarray) -> list[tuple[slice, float]]:
+    """``rows`` as pieces of non-zero weight, each with its weight: fastnn's loss of a piece
+    is its weighted mean, which a piece whose weights of both signs sum to zero has not;
+    such a piece is halved until each part has (a part of zero weights only is left out:
+    it adds nothing to the loss)."""
+    weight = float(weights[rows].sum())
+    if weight != 0:
+        return [(rows, weight)]
+    if not weights[rows].any():
+        return []
+    mid = (rows.start + rows.stop) // 2
+    return (_weighted_pieces(slice(rows.start, mid), weights)
+            + _weighted_pieces(slice(mid, rows.stop), weights))
+
+
+def _batch_weights(weights, order, n, batch) -> np.ndarray:
+    """float64 (batches,): the weight of each batch of the epoch (rows in ``order``, None:
+    as they are); its row count without weights."""
+    starts = np.arange(0, n, batch)
+    if weights is None:
+        return np.diff(np.append(starts, n)).astype(np.float64)
+    return np.add.reduceat(weights if order is None else weights[order], starts)
+
+
+def _step_decays(c_alpha: float, batch_weights: np.ndarray) -> np.ndarray:
+    """float64 (batches,): each step's fastnn weight decay, ``c * alpha / s_b`` with s_b
+    the batch's weight (see the module docstring; negative for a batch of negative
+    weight, as sklearn divides by it); 0 for a batch of zero weight."""
+    return np.divide(c_alpha, batch_weights, out=np.zeros(len(batch_weights)),
+                     where=batch_weights != 0)
+
+
+class _StepValues:
+    """A weight-decay schedule for one fastnn fit: its 0-based step ``first + b`` takes
+    ``values[b]``."""
+
+    def __init__(self, first: int, values: np.ndarray):
+        self.first, self.values = first, values
+
+    def __call__(self, steps: np.ndarray) -> np.ndarray:
+        return self.values[np.asarray(steps) - self.first]
+
+    def __repr__(self):
+        return f"per-step weight decays of steps {self.first}..{self.first + len(self.values) - 1}"
+
+
+def _epoch_weights(weights, order, n, batch, sums):
     """(the weights fastnn trains an epoch with, the factor of sklearn's L2 term in
     ``loss_``). sklearn's loss of a batch is its rows' weighted mean and its epoch loss
     the mean of the batches' losses weighted by their rows; fastnn's epoch loss weighs
     each batch by its weight. Rescaling each batch's weights to sum to its row count
     leaves every batch's loss and gradient as they were and makes the two epoch losses
-    one. The L2 term ``alpha/2 ||W||^2 / s_b`` of each batch (s_b its weight, its rows
-    without weights) enters ``loss_`` as ``sum_b rows_b / s_b / n``. None: (None,
-    batches / n)."""
+    one. The L2 term ``alpha/2 ||W||^2 / s_b`` of each batch (s_b its weight in ``sums``,
+    see :func:`_batch_weights`) enters ``loss_`` as ``sum_b rows_b / s_b / n``. None:
+    (None, batches / n)."""
     starts = np.arange(0, n, batch)
     if weights is None:
         return None, len(starts) / n
     rows = np.arange(n) if order is None else order
     in_order = weights[rows]
-    sums = np.add.reduceat(in_order, starts)
     counts = np.diff(np.append(starts, n))
-    scale = np.divide(counts, sums, out=np.zeros(len(sums)), where=sums > 0)
+    scale = np.divide(counts, sums, out=np.zeros(len(sums)), where=sums != 0)
     epoch = np.empty(n)
     epoch[rows] = in_order * np.repeat(scale, counts)
     return epoch, float(scale.sum()) / n
@@ -334,8 +378,7 @@ class _BaseMLP(BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
-            sample_weight = np.asarray(_check_sample_weight(  # fastnn's losses need w >= 0
-                sample_weight, X, ensure_non_negative=True), np.float64)
+            sample_weight = np.asarray(_check_sample_weight(sample_weight, X), np.float64)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         layer_units = [X.shape[1], *hidden, y.shape[1]]
@@ -460,7 +503,6 @@ class _BaseMLP(BaseEstimator):
             batch = int(np.clip(self.batch_size, 1, n))
         targets = self._fastnn_targets(y, model.dtype)
         offsets = self._loss_offsets(y)
-        mean_weight = 1.0 if sample_weight is None else float(sample_weight.mean())
         sample_idx = np.arange(n)
         loss_scale = self._loss_scale()
         try:
@@ -469,9 +511,10 @@ class _BaseMLP(BaseEstimator):
                 if self.shuffle:  # the rows in sklearn's order, gathered batch by batch
                     sample_idx = sk_shuffle(sample_idx, random_state=random_state)
                 order = sample_idx if self.shuffle else None
-                weights, per_batch = _epoch_weights(sample_weight, order, n, batch)
+                sums = _batch_weights(sample_weight, order, n, batch)
+                weights, per_batch = _epoch_weights(sample_weight, order, n, batch, sums)
                 loss = self._fit_epoch(model, X, targets, weights, batch, order,
-                                       self._optimizer(batch * mean_weight))
+                                       _step_decays(self._grad_scale() * self.alpha, sums))
                 with np.errstate(over="ignore"):  # a diverging run fails in the next epoch
                     penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in model.net.W)
                 self.n_iter_ += 1
@@ -502,14 +545,15 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             model.set_params(self._best_params)
 
-    def _fit_epoch(self, model, X, targets, weights, batch, order, optimizer) -> float:
+    def _fit_epoch(self, model, X, targets, weights, batch, order, decays) -> float:
         """One epoch over the rows in ``order`` (None: as they are); returns its mean
-        fastnn loss (``weights``: the epoch's, see :func:`_epoch_weights`, or None). Dense
+        fastnn loss (``weights``: the epoch's, see :func:`_epoch_weights`, or None;
+        ``decays`` (batches,) each step's weight decay, see :func:`_step_decays`). Dense
         X trains in one fastnn call that gathers each batch itself (X is never copied
         into the order); sparse X chunk by chunk, each a whole number of batches
         densified in the epoch's order."""
         if not sp.issparse(X):
-            return self._fit_rows(model, X, targets, weights, batch, order, optimizer)
+            return self._fit_rows(model, X, targets, weights, batch, order, decays)
         n = X.shape[0]
         rows = batch * max(1, CHUNK_ROWS // batch)
         loss_sum = 0.0
@@ -519,13 +563,16 @@ class _BaseMLP(BaseEstimator):
             w = None if weights is None else weights[take]
             share = len(take) if w is None else float(w.sum())
             if share > 0:  # a chunk of zero weights only (sklearn: 0/0) is skipped
+                steps = slice(start // batch, -(-(start + len(take)) // batch))
                 loss_sum += share * self._fit_rows(model, _dense(X[take], model.dtype),
-                                                   targets[take], w, batch, None, optimizer)
+                                                   targets[take], w, batch, None,
+                                                   decays[steps])
         return loss_sum / (n if weights is None else float(weights.sum()))
 
-    def _fit_rows(self, model, X, targets, weights, batch, order, optimizer) -> float:
-        """One fastnn epoch over dense X (rows in ``order``, None: as they are); its mean
-        loss (weighted by ``weights``, or None). ValueError, as sklearn's, if the weights
+    def _fit_rows(self, model, X, targets, weights, batch, order, decays) -> float:
+        """One fastnn epoch over dense X (rows in ``order``, None: as they are), step b
+        with weight decay ``decays[b]``; its mean loss (weighted by ``weights``, or
+        None). ValueError, as sklearn's, if the weights
         stop being finite. fastnn's warning of a finite explosion is left out: sklearn's
         estimators only fail on non-finite weights, and one clear error is enough."""
         weighted = {} if weights is None else {"sample_weight": weights}
@@ -533,25 +580,29 @@ class _BaseMLP(BaseEstimator):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", TrainingDivergenceWarning)
                 history = training.fit(model, X, targets, epochs=1, batch_size=batch,
-                                       optimizer=optimizer, shuffle=False,
+                                       optimizer=self._optimizer(model, decays),
+                                       shuffle=False,
                                        verbose=0, order=order, **weighted)
         except TrainingDivergedError:
             raise ValueError(NON_FINITE) from None
         return float(history["loss"][-1])
 
-    def _optimizer(self, batch_weight):
-        """The fastnn optimizer whose updates are sklearn's (see the module docstring):
-        sklearn divides alpha's gradient by each batch's weight (its rows without
-        weights); ``batch_weight`` is the full batch's, its mean with weights."""
+    def _optimizer(self, model, decays):
+        """The fastnn optimizer whose updates are sklearn's (see the module docstring) for
+        the next ``len(decays)`` steps of ``model``, step b with weight decay decays[b]."""
         c = self._grad_scale()
-        weight_decay = c * self.alpha / batch_weight
         if self.solver == "sgd":
             momentum = float(self.momentum)
-            return SGD(lr=self._learning_rate / c, momentum=momentum,
-                       nesterov=bool(self.nesterovs_momentum) and momentum > 0,
-                       weight_decay=weight_decay)
-        return Adam(lr=float(self.learning_rate_init), beta1=float(self.beta_1),
-                    beta2=float(self.beta_2), eps=c * self.epsilon, weight_decay=weight_decay)
+            rule, hyper = SGD, {"lr": self._learning_rate / c, "momentum": momentum,
+                                "nesterov": bool(self.nesterovs_momentum) and momentum > 0}
+        else:
+            rule, hyper = Adam, {"lr": float(self.learning_rate_init), "eps": c * self.epsilon,
+                                 "beta1": float(self.beta_1), "beta2": float(self.beta_2)}
+        if not self.alpha:
+            return rule(weight_decay=0.0, **hyper)
+        state = model.optimizer_state  # continued by fit if it is of this rule
+        first = state.step if state is not None and state.rule == rule.rule else 0
+        return rule(weight_decay=_StepValues(first, decays), **hyper)
 
     def _lower_learning_rate(self, msg) -> bool:
         """sklearn's ``trigger_stopping``: False to stop; True after dividing the rate by 5

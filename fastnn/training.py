@@ -70,9 +70,10 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
     (see ``EXPLOSION``). On KeyboardInterrupt the model stays at its last recorded epoch
     (see the module docstring). order: int64 (n,), a permutation of the rows that every
     epoch takes instead of shuffling (``fastnn.sklearn`` passes scikit-learn's order so
-    as not to copy X into it); not with validation_split. sample_weight (n,) >= 0: each
-    batch's loss is the weighted mean of its rows' losses, normalised by the batch's
-    weight (scikit-learn's convention), and the history's loss and metric are weighted;
+    as not to copy X into it); not with validation_split. sample_weight (n,), of a
+    positive total (a weight may be negative, as in scikit-learn): each batch's loss is
+    the weighted mean of its rows' losses, normalised by the batch's weight
+    (scikit-learn's convention), and the history's loss and metric are weighted;
     class_weight: {class: weight} (the model's class names if it has them, else labels)
     or ``"balanced"`` (n / (classes * rows of the class)), multiplying sample_weight.
     validation_data may carry weights as a third element (X_val, y_val, w_val).
@@ -240,18 +241,14 @@ def n_classes(model) -> int:
 def held_out(X, t, w, split):
     """((X, t, w) of the training rows, (X, t, w) of the held-out rows) of ``split``
     (training rows, held-out rows) as ``validation_rows`` gives them; w None or each
-    part's weights, which must not all be zero."""
+    part's weights, which must have a positive total."""
     kept, out = split
     if w is None:
         return (X[kept], t[kept], None), (X[out], t[out], None)
-    return ((X[kept], t[kept], _positive(w[kept], "sample_weight of the training rows")),
-            (X[out], t[out], _positive(w[out], "sample_weight of the held-out rows")))
-
-
-def _positive(w, name):
-    if not (w > 0).any():
-        raise ValueRangeError(f"{name} is zero for every sample")
-    return w
+    return ((X[kept], t[kept],
+             _weights.total_is_positive(w[kept], "sample_weight of the training rows")),
+            (X[out], t[out],
+             _weights.total_is_positive(w[out], "sample_weight of the held-out rows")))
 
 
 def _exploded(losses, best, baseline) -> tuple[int, float] | None:
@@ -289,9 +286,12 @@ def _explosion_message(epoch, loss, best, baseline, lr) -> str:
 def optimizer_state(model, optimizer, steps_per_epoch: int, epochs: int):
     """The state ``optimizer`` continues on ``model``: the kept one if it has the same
     rule (taking the new learning rate and hyper-parameters), else a fresh one; a
-    learning-rate schedule is bound to this fit's steps per epoch and epochs."""
+    schedule (of the learning rate or the weight decay) is bound to this fit's steps per
+    epoch and epochs."""
     fresh = optimizer.state(model.net.n_params, model.dtype)
     fresh.lr = schedules.bound(optimizer.lr, steps_per_epoch, epochs)
+    fresh.hyper["weight_decay"] = schedules.bound(optimizer.weight_decay, steps_per_epoch,
+                                                  epochs)
     kept = model.optimizer_state
     if kept is not None and kept.rule == fresh.rule:
         kept.lr, kept.hyper = fresh.lr, fresh.hyper

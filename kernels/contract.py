@@ -115,8 +115,9 @@ class Backend(Protocol):
 
         z (n, k) the network's output; targets int64 labels (n,) in 0..k-1, or (n, k) of
         z's dtype (values, or target probabilities for softmax cross-entropy); weights
-        float64 (n,) >= 0 or None (all ones); grad (n, k) receives d loss / d z. Weights
-        that are all zero give loss 0 and a zero gradient.
+        float64 (n,) finite, of either sign (a negative weight counts against the mean, as
+        in scikit-learn), or None (all ones); grad (n, k) receives d loss / d z. Weights
+        whose float64 sum is zero give loss 0 and a zero gradient.
         """
 
     def metric_sum(self, z: np.ndarray, targets: np.ndarray, spec: str,

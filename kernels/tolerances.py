@@ -204,10 +204,14 @@ def loss_tol(spec, z, targets, weights=None):
 
     The unit bounds each row's loss and each entry of its gradient (``rounding`` or
     ``row_bounds``); the batch's loss is sum_r s_r l_r with s_r = w_r / W (1/n without
-    weights), a float64 sum of n terms: the weighted mean of the row bounds plus
-    gamma_(n+2) of float64 on the weighted mean |l| (the sum, the products by w and the
-    division). The gradient is s_r times the row loss's gradient, s_r rounded to the
-    dtype and the product rounded (2u relative), on top of the unit's bound.
+    weights), a float64 sum of n terms: the |s|-weighted mean of the row bounds plus
+    gamma_(n+2) of float64 on the |s|-weighted mean |l| (the sum, the products by w and
+    the division). The gradient is s_r times the row loss's gradient, s_r rounded to the
+    dtype and the product rounded (2u relative), on top of the unit's bound. Weights of
+    both signs cancel in the sums: a float64 sum of terms whose magnitudes add to
+    kappa = sum|w| / |W| times its value carries kappa times the relative error, so the
+    gamma terms are multiplied by kappa (1 for weights of one sign: the bound is then
+    unchanged) and s_r's relative error gains gamma_n kappa (W's own sum).
     """
     unit, p = resolve_loss(spec)
     dt = z.dtype
@@ -216,26 +220,28 @@ def loss_tol(spec, z, targets, weights=None):
     row, row_err, grad_err = _row_bounds(unit, z, targets, p)
     w = np.ones(n) if weights is None else _f64(weights)
     total = w.sum()
-    s = w / total if total > 0 else np.zeros(n)
-    loss_atol = 2 * SAFETY * (s @ row_err + gamma(n + 2, np.float64) * (s @ row))
+    s = np.abs(w / total) if total != 0 else np.zeros(n)
+    kappa = np.abs(w).sum() / abs(total) if total != 0 else 1.0
+    loss_atol = 2 * SAFETY * (s @ row_err + kappa * gamma(n + 2, np.float64) * (s @ row))
     grad = np.empty(z.shape, dt)
     if unit.KIND == "rows":
         unit.backward_rows(grad, z, targets, p)
     else:
         unit.backward(grad, z, targets, p)
         grad = _f64(grad) / z.shape[1]
-    grad_atol = 2 * SAFETY * s[:, None] * (grad_err + 2 * u * np.abs(_f64(grad))) + floor(dt)
+    grad_rel = 2 * u + kappa * gamma(n, np.float64) * (weights is not None)
+    grad_atol = 2 * SAFETY * s[:, None] * (grad_err + grad_rel * np.abs(_f64(grad))) + floor(dt)
     return loss_atol, (grad_atol, 0.0)
 
 
 def metric_tol(spec, z, targets, weights=None):
     """atol for ``metric_sum``: counts are sums of weights (float64, gamma_n of float64 on
-    their total); an r2 unit's squared errors e^2 of its prediction: the prediction's
-    rounding (exp: 8u relative; identity: exact) doubled by the square, 2 (8u |y| |e|),
-    plus the float64 sum."""
+    the sum of their magnitudes); an r2 unit's squared errors e^2 of its prediction: the
+    prediction's rounding (exp: 8u relative; identity: exact) doubled by the square,
+    2 (8u |y| |e|), plus the float64 sum."""
     unit, p = resolve_loss(spec)
     n = z.shape[0]
-    w = np.ones(n) if weights is None else _f64(weights)
+    w = np.ones(n) if weights is None else np.abs(_f64(weights))
     if unit.HITS != "none":
         return 2 * SAFETY * gamma(n + 1, np.float64) * w.sum() * z.shape[1]
     y = np.empty(z.shape)
@@ -252,8 +258,9 @@ def optimizer_step_tol(state, params, slots, grads, n_decay, lr) -> dict:
     values before it (the step propagates from exact values: zero incoming error)."""
     rule = RULES[state.rule]
     zero = np.zeros(params.shape)
-    names = rule.slot_names(**state.hyper)
+    hyper = state.hyper_at(state.step)
+    names = rule.slot_names(**hyper)
     err = rule.error_step({"p": zero, **{name: zero for name in names}}, params, slots,
-                          grads, lr, state.step + 1, n_decay, params.dtype, **state.hyper)
+                          grads, lr, state.step + 1, n_decay, params.dtype, **hyper)
     atol = {name: 2 * SAFETY * err[name] + floor(params.dtype) for name in names}
     return {"params": 2 * SAFETY * err["p"] + floor(params.dtype), **atol}

@@ -194,6 +194,13 @@ def failures(out, name):
             _mark_failure(out, name)
         with DataParallel(COMM, sharded=True):
             model.fit(X[RANK::SIZE], y, epochs=50, verbose=0)
+    elif name == "fail-negative-weights":  # rank 1's shard has a negative weight
+        w = np.ones(len(y))[RANK::SIZE]
+        if RANK == 1:
+            w[5] = -1.0
+            _mark_failure(out, name)
+        with DataParallel(COMM, sharded=True):
+            model.fit(X[RANK::SIZE], y[RANK::SIZE], epochs=50, verbose=0, sample_weight=w)
     elif name == "fail-callback":
         with DataParallel(COMM):
             model.fit(X, y, epochs=50, callbacks=[_Raise(out)], verbose=0)

@@ -20,6 +20,8 @@ OPTIMIZERS = {
                                 momentum=0.9),
     "adam-clipnorm": lambda: fnn.Adam(lr=0.01, clipnorm=0.3),
     "sgd-clipped": lambda: fnn.SGD(lr=0.05, momentum=0.9, clipnorm=0.5, clipvalue=0.02),
+    "adamw-decay-schedule": lambda: fnn.AdamW(  # DINO's rising cosine
+        lr=0.01, weight_decay=fnn.schedules.CosineDecay(0.04, epochs=4, final_lr=0.4)),
 }
 
 
@@ -127,14 +129,42 @@ def test_schedules_by_their_definition():
 
 def test_a_schedule_runs_per_step_on_every_path():
     """On the check backend every step's update is replayed on the reference with the
-    learning rate of that step (a path that used another rate would raise)."""
+    learning rate and weight decay of that step (a path that used another would raise)."""
     X, y = data()
     for sizes in NETS.values():
         with fnn.use_backend("check"):
             model = fnn.MLP(sizes, seed=0)
             h = model.fit(X, y, epochs=2, batch_size=32, verbose=0, optimizer=fnn.SGD(
-                lr=fnn.schedules.OneCycle(max_lr=0.2), momentum=0.9))
+                lr=fnn.schedules.OneCycle(max_lr=0.2), momentum=0.9,
+                weight_decay=fnn.schedules.CosineDecay(0.5, final_lr=0.01)))
         assert h["lr"][0] > h["lr"][1] > 0  # the peak is in epoch 1 of 2 (pct_start 0.3)
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_a_weight_decay_schedule_gives_each_step_its_decay(backend, net):
+    """Halving the weight decay after one epoch by a schedule equals two fits with the
+    two decays (0.5 * 0.5 is exact), bit for bit."""
+    X, y = data()
+    scheduled = fnn.MLP(NETS[net], seed=1)
+    scheduled.fit(X, y, epochs=2, batch_size=16, verbose=0, optimizer=fnn.SGD(
+        lr=0.05, momentum=0.9, weight_decay=fnn.schedules.StepDecay(0.5, every=1, gamma=0.5)))
+    by_hand = fnn.MLP(NETS[net], seed=1)
+    for decay in (0.5, 0.25):
+        by_hand.fit(X, y, epochs=1, batch_size=16, verbose=0,
+                    optimizer=fnn.SGD(lr=0.05, momentum=0.9, weight_decay=decay))
+    assert scheduled.params.tobytes() == by_hand.params.tobytes()
+    constant = fnn.MLP(NETS[net], seed=1)
+    constant.fit(X, y, epochs=2, batch_size=16, verbose=0,
+                 optimizer=fnn.SGD(lr=0.05, momentum=0.9, weight_decay=0.5))
+    assert constant.params.tobytes() != scheduled.params.tobytes()
+
+
+def test_a_bad_weight_decay_schedule_is_named():
+    X, y = data()
+    model = fnn.MLP(NETS["small-net"], seed=0)
+    with pytest.raises(ValueError, match="weight-decay schedule .* finite weight decays"):
+        model.fit(X, y, epochs=1, verbose=0,
+                  optimizer=fnn.Adam(weight_decay=lambda steps: np.full(len(steps), np.nan)))
 
 
 def test_early_stopping_restores_the_best_epoch(backend):

@@ -357,6 +357,8 @@ def test_divergence_stops_every_rank_at_the_same_step(tmp_path, scenario, what):
 # -- failures end the job -----------------------------------------------------------------
 @pytest.mark.parametrize("scenario,message", [
     ("fail-labels", "fastnn.mpi: rank 1 of 2 failed with ValueRangeError"),
+    ("fail-negative-weights", "fastnn.mpi: rank 1 of 2 failed with ConfigError: "
+                              "fastnn.mpi.DataParallel takes sample weights >= 0"),
     ("fail-callback", "fastnn.mpi: rank 0 of 2 failed with RuntimeError: boom in a callback"),
     ("killed", "BAD TERMINATION"),  # mpiexec's own report
 ])

@@ -90,11 +90,13 @@ CASES = [("multiclass", sk_nn.MLPClassifier, MLPClassifier),
     dict(solver="sgd", momentum=0.0, max_iter=4, learning_rate="invscaling",
          learning_rate_init=0.1),
     dict(solver="sgd", momentum=0.9, max_iter=1),
-    dict(solver="sgd", momentum=0.9, nesterovs_momentum=False, max_iter=1)],
-    ids=["sgd", "invscaling", "nesterov", "momentum"])
+    dict(solver="sgd", momentum=0.9, nesterovs_momentum=False, max_iter=1),
+    dict(solver="sgd", momentum=0.9, max_iter=2, batch_size=96)],
+    ids=["sgd", "invscaling", "nesterov", "momentum", "short-last-batch"])
 def test_sgd_updates_are_sklearns(backend, kind, reference, ours, settings):
-    """float64, batches dividing the rows: sklearn's weights to rounding, alpha included
-    (its mapping to fastnn's weight_decay is exact then); same init, same batch order."""
+    """float64: sklearn's weights to rounding, alpha included (each step's weight decay is
+    alpha over that batch's rows, so a short last batch (400 = 4 * 96 + 16) too); same
+    init, same batch order."""
     X, y = _data(kind)
     kw = {**dict(hidden_layer_sizes=(16,), random_state=0, batch_size=100,
                  learning_rate_init=0.01, alpha=0.01), **settings}
@@ -307,39 +309,47 @@ def test_epoch_weights_keep_each_batch_and_give_sklearns_epoch_loss(order):
     batch's weighted mean loss and gradient are unchanged) and sum to its row count, so
     fastnn's epoch loss sum(w' l) / sum(w') is sklearn's sum_b rows_b loss_b / n; the L2
     factor is sum_b rows_b / s_b / n. 103 rows in batches of 10: a short last batch, a
-    batch of zero weights (its rescaled weights are zero)."""
-    from fastnn.sklearn import _epoch_weights
+    batch of zero weights (its rescaled weights are zero, and so is its weight decay)."""
+    from fastnn.sklearn import _batch_weights, _epoch_weights, _step_decays
     n, batch = 103, 10
     w = _weights(n)
     rows = np.arange(n) if order is None else order
     w[rows[20:30]] = 0
-    rescaled, per_batch = _epoch_weights(w, order, n, batch)
+    sums = _batch_weights(w, order, n, batch)
+    decays = _step_decays(0.5, sums)
+    rescaled, per_batch = _epoch_weights(w, order, n, batch, sums)
     factor = 0.0
     for start in range(0, n, batch):
         b = rows[start:start + batch]
+        assert sums[start // batch] == pytest.approx(w[b].sum(), rel=1e-14)
         if w[b].sum() == 0:
+            assert decays[start // batch] == 0
             assert (rescaled[b] == 0).all()
             continue
         assert rescaled[b].sum() == pytest.approx(len(b), rel=1e-14)
         np.testing.assert_allclose(rescaled[b] / rescaled[b].sum(), w[b] / w[b].sum(),
                                    rtol=1e-14)
         factor += len(b) / w[b].sum()
+        assert decays[start // batch] == pytest.approx(0.5 / w[b].sum(), rel=1e-14)
     assert per_batch == pytest.approx(factor / n, rel=1e-14)
-    assert _epoch_weights(None, order, n, batch) == (None, 11 / n)
+    unweighted = _batch_weights(None, order, n, batch)
+    np.testing.assert_array_equal(unweighted, [10] * 10 + [3])
+    assert _epoch_weights(None, order, n, batch, unweighted) == (None, 11 / n)
 
 
 @pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("settings", [
     dict(solver="sgd", momentum=0.9, max_iter=3, alpha=0.0, batch_size=100),
+    dict(solver="sgd", momentum=0.9, max_iter=3, alpha=0.01, batch_size=96),
     dict(solver="sgd", momentum=0.0, max_iter=3, alpha=0.01, batch_size=400)],
-    ids=["minibatch", "full-batch"])
+    ids=["minibatch", "minibatch-alpha", "full-batch"])
 def test_sample_weight_sgd_is_sklearns(backend, kind, reference, ours, settings):
     """Weighted batches as sklearn's: each batch's weighted mean loss and its gradient,
     loss_ the batches' losses averaged by rows. float64: the weights to rounding (1e-12),
-    as unweighted. sklearn divides alpha by each batch's weight; fastnn's decay is one
-    per epoch (the mean batch weight): exact in full batches, so alpha there only.
-    loss_ to rounding without alpha; with it, its L2 term takes the weights at the end
-    of the epoch (sklearn: at each batch's start), as unweighted: 1e-4."""
+    as unweighted; alpha too (each step's weight decay is alpha over its batch's weight,
+    as sklearn divides it). loss_ to rounding without alpha; with it, its L2 term takes
+    the weights at the end of the epoch (sklearn: at each batch's start), as unweighted:
+    1e-4."""
     X, y = _data(kind)
     w = _weights(len(X))
     kw = dict(hidden_layer_sizes=(16,), random_state=0, learning_rate_init=0.01, **settings)
@@ -411,8 +421,25 @@ def test_sample_weight_errors_are_sklearns():
             est.fit(X, y, sample_weight=np.zeros(len(X)))
         with pytest.raises(ValueError, match=r"sample_weight.shape == \(399,\)"):
             est.fit(X, y, sample_weight=np.ones(len(X) - 1))
-        with pytest.raises(ValueError, match="Negative values in data passed to"):
-            est.fit(X, y, sample_weight=np.where(np.arange(len(X)) == 3, -1.0, 1.0))
+
+
+@pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
+def test_negative_sample_weights_are_sklearns(backend, kind, reference, ours):
+    """Weights of both signs, as sklearn takes them: a batch of negative weight among
+    them (its loss and alpha's term divided by its negative weight), zero-weight rows
+    too. float64: the weights to rounding (1e-12). lbfgs: its objective with such
+    weights is test_lbfgs_objective_is_sklearns' (a fit diverges: the negative rows'
+    losses are unbounded)."""
+    X, y = _data(kind)
+    w = _weights(len(X))  # 0, 0.7, 1.4, 2.1
+    w[20:40] *= -1  # the second batch: negative weight
+    w[5::9] *= -1  # a negative row in batches of positive weight
+    kw = dict(hidden_layer_sizes=(16,), random_state=0, solver="sgd", alpha=0.01, max_iter=3,
+              batch_size=20, shuffle=False, momentum=0.9, learning_rate_init=0.01)
+    ref = reference(**kw).fit(X, y, sample_weight=w)
+    est = ours(**kw).fit(X, y, sample_weight=w)
+    assert _max_diff(ref, est) < 1e-12
+    assert est.n_iter_ == ref.n_iter_
 
 
 def test_poisson_predicts_the_mean(backend):
@@ -445,14 +472,15 @@ def _sklearn_objective(ref, X, y, sample_weight=None):
 
 @pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("chunk_rows", [8192, 64], ids=["one-pass", "chunked"])
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("weighted", [None, "weighted", "signed"])
 def test_lbfgs_objective_is_sklearns(backend, kind, reference, ours, chunk_rows, weighted,
                                      monkeypatch):
     """The loss and gradient L-BFGS-B sees, at the same parameters, are sklearn's: its
     loss scale per loss (half squared error, log-loss summed over logistic outputs), its
-    L2 term, its sample weights (zeros among them). float64, 400 rows: each is a sum of a
-    few hundred float64 terms (relative rounding well under 1e-13); 1e-12. In chunks (64
-    rows) the same sums, regrouped."""
+    L2 term, its sample weights (zeros among them; of both signs too, rows 64..127 then
+    summing to exactly zero: that chunk is taken in pieces of non-zero weight). float64,
+    400 rows: each is a sum of a few hundred float64 terms (relative rounding well under
+    1e-13); 1e-12. In chunks (64 rows) the same sums, regrouped."""
     import fastnn.sklearn as fsk
     monkeypatch.setattr(fsk, "CHUNK_ROWS", chunk_rows)
     X, y = _data(kind)
@@ -460,6 +488,9 @@ def test_lbfgs_objective_is_sklearns(backend, kind, reference, ours, chunk_rows,
               alpha=0.3, activation="tanh")
     ref, est = reference(**kw).fit(X, y), ours(**kw).fit(X, y)
     w = (np.random.default_rng(1).integers(0, 4, len(X)) * 0.7 if weighted else None)
+    if weighted == "signed":
+        w[::5] *= -1
+        w[64:128] = np.tile([0.7, -0.7], 32)
     theirs = _sklearn_objective(ref, X, y, w)
     model = est.fastnn_model_
     Xd, yd = est._validate_input(X, y, incremental=True, reset=False)
@@ -610,7 +641,7 @@ def test_sparse_trains_as_dense(backend, fmt, solver, monkeypatch):
     X, y = _data("multiclass")
     X[np.abs(X) < 1] = 0
     kw = dict(hidden_layer_sizes=(8,), solver=solver, max_iter=3, batch_size=40,
-              random_state=0, alpha=0.01)  # 40 divides the 400 rows: sklearn's updates
+              random_state=0, alpha=0.01)
     sparse = getattr(sp, f"{fmt}_matrix")(X)
     dense, est = MLPClassifier(**kw).fit(X, y), MLPClassifier(**kw).fit(sparse, y)
     assert _max_diff(dense, est) < (1e-12 if solver == "lbfgs" else 1e-300)

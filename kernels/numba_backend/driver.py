@@ -46,6 +46,7 @@ from .optim import (
     abs_sum,
     call_update,
     compiles,
+    decay_index,
     hyper,
     keep_slot_bounds,
     limit_of,
@@ -121,10 +122,9 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size, weig
     plan = plan_for(net, min(batch_size, n))
     bounds = np.empty(1 + MAX_SLOTS)
     bounds[1:] = slot_bounds(state)
-    lrs = state.learning_rates(n_epochs * steps_per_epoch(n, batch_size))
     with slot_matrix(state) as slots:
         stop, epoch, batch_at, steps = _run(net, plan, slots, state, X, targets, weights,
-                                            orders, n_epochs, batch_size, lrs, bounds, stats)
+                                            orders, n_epochs, batch_size, bounds, stats)
     state.step += steps
     if steps:
         keep_slot_bounds(state, bounds[1:])
@@ -134,9 +134,11 @@ def train_epochs(ops, net, state, X, targets, orders, n_epochs, batch_size, weig
     return stats
 
 
-def _run(net, plan, slots, state, X, targets, weights, orders, n_epochs, batch_size, lrs,
-         bounds, stats):
+def _run(net, plan, slots, state, X, targets, weights, orders, n_epochs, batch_size, bounds,
+         stats):
     """The compiled call: (stop code, failed epoch, failed batch, steps applied)."""
+    steps = n_epochs * steps_per_epoch(X.shape[0], batch_size)
+    decays = state.weight_decays(steps)
     labelled = targets.ndim == 1
     no_labels, no_targets = np.empty(0, np.int64), np.empty((0, 0), net.dtype)
     update = state_update(state, net.dtype)
@@ -148,8 +150,10 @@ def _run(net, plan, slots, state, X, targets, weights, orders, n_epochs, batch_s
         X, targets if labelled else no_labels, no_targets if labelled else targets,
         np.empty(0) if weights is None else weights, net.dtype.type(net.input_scale),
         orders if orders is not None else np.empty((0, 0), np.int64), orders is not None,
-        n_epochs, batch_size, True if plan.transposed else None, hyper(state), lrs,
-        state.step, net.n_weights, bounds, limit_of(net.params), stats.loss_sum, stats.correct)
+        n_epochs, batch_size, True if plan.transposed else None, hyper(state),
+        state.learning_rates(steps), np.empty(0) if decays is None else decays,
+        decay_index(state), state.step, net.n_weights, bounds, limit_of(net.params),
+        stats.loss_sum, stats.correct)
 
 
 def intermediates(net, m):
@@ -295,7 +299,7 @@ def _batch_loss(loss_fn, loss_param, ws, last, labels_b, T_b, w_b, m, transposed
 @njit(**JIT)
 def _train(update, loss_fn, loss_param, params, grads, slots, ws, layers, act_params, cuts,
            factors, seed, X, labels, T, weights, scale, orders, shuffled, n_epochs, batch,
-           rows, hp, lrs, step, n_decay, bounds, limit, loss_sum, correct):
+           rows, hp, lrs, decays, decay_at, step, n_decay, bounds, limit, loss_sum, correct):
     # rows: None for the row-major layout, True for the transposed one. A None argument
     # is a type of its own, so numba compiles the driver once per layout and prunes the
     # other layout's branches before typing them: a process compiles only the sweeps of
@@ -344,6 +348,8 @@ def _train(update, loss_fn, loss_param, params, grads, slots, ws, layers, act_pa
                 if l > 0 and layers[l, DROP_AT] != NO_DROPOUT:
                     _dropout(ws, layers, l, m, transposed, compiled_key_of(seed, t, np.uint64(l)),
                              cuts[l], factors[l], True)
+            if decays.size:  # a weight-decay schedule: this step's value
+                hp[decay_at] = decays[steps]
             if not call_update(update, params, slots, grads, hp, lrs[steps],
                                step + steps + 1, n_decay, bounds, limit):
                 return STOP_GRADIENT, epoch, batch_index, steps

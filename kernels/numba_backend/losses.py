@@ -254,7 +254,8 @@ def METRIC_SUM(z_t, labels, t_t, wr, m, p):
 
 def _batch_template(d_t, z_t, labels, t_t, wr, p, out):
     """The batch's loss, the weighted mean row loss (float64), its gradient into d_t and
-    its metric sum into out[0]; a batch of weight 0 has loss 0 and a zero gradient."""
+    its metric sum into out[0]; a batch of weight 0 (its weights' sum, of either sign) has
+    loss 0 and a zero gradient."""
     k, m = z_t.shape
     W = 0.0
     for r in range(m):

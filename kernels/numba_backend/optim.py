@@ -115,10 +115,18 @@ def keep_slot_bounds(state, bounds) -> None:
 
 
 def hyper(state) -> np.ndarray:
-    """float64: the rule's hyper-parameters in its HYPER order (booleans as 0 or 1), the
-    clipping's last (0 where off, or left out of ``state.hyper``)."""
-    return np.array([encoded(state.hyper.get(name)) if name in CLIP else
-                     float(state.hyper[name]) for name in RULES[state.rule].hyper])
+    """float64: the hyper-parameters of the state's next step in its rule's HYPER order
+    (booleans as 0 or 1), the clipping's last (0 where off, or left out of ``hyper``)."""
+    values = state.hyper_at(state.step)
+    return np.array([encoded(values.get(name)) if name in CLIP else float(values[name])
+                     for name in RULES[state.rule].hyper])
+
+
+def decay_index(state) -> int:
+    """The position of ``weight_decay`` in :func:`hyper`'s array (-1: the rule has none),
+    where a compiled loop writes each step's value of a weight-decay schedule."""
+    names = RULES[state.rule].hyper
+    return names.index("weight_decay") if "weight_decay" in names else -1
 
 
 def clips(state) -> bool:

@@ -13,7 +13,7 @@ from ..losses import resolve
 def loss(grad, z, targets, spec, weights=None):
     """Weighted mean row loss of z (n, k) for the unit ``spec``; grad (n, k) receives its
     gradient. targets: int64 labels (n,) or (n, k) values; weights float64 (n,) or None
-    (all ones). All-zero weights: loss 0 and a zero gradient."""
+    (all ones), of either sign. Weights summing to zero: loss 0 and a zero gradient."""
     unit, p = resolve(spec)
     n, k = z.shape
     rows = unit.KIND == "rows"

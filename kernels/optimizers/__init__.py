@@ -124,7 +124,10 @@ class OptimizerState:
     lr: the learning rate, a positive float or a schedule: a callable mapping an int64
     array of 0-based step indices to an array of learning rates; lr_scale: a multiplier
     on every rate lr gives (what ``ReduceLROnPlateau`` lowers; 1 leaves the rates' bits
-    as lr gives them).
+    as lr gives them). ``hyper["weight_decay"]`` may be a schedule too (a callable as lr,
+    giving the weight decay of each step, any finite value: a negative one is an L2 term
+    of negative weight, which scikit-learn's batches of negative sample weight take);
+    :meth:`hyper_at` is a step's hyper-parameters with it evaluated.
     """
 
     rule: str
@@ -137,25 +140,54 @@ class OptimizerState:
     def rates_at(self, steps) -> np.ndarray:
         """float64: the learning rates of the 0-based steps ``steps`` (an int64 array)."""
         steps = np.asarray(steps, np.int64)
-        if not callable(self.lr):
-            rates = np.full(steps.shape, float(self.lr))
-        else:
-            rates = np.asarray(self.lr(steps), np.float64)
-            if rates.shape != steps.shape or not (np.isfinite(rates).all()
-                                                  and (rates >= 0).all()):
-                raise ValueError(f"the learning-rate schedule {self.lr!r} must give "
-                                 f"{steps.size} finite, non-negative learning rates")
+        rates = _scheduled(self.lr, steps, "learning-rate schedule", "learning rates",
+                           non_negative=True)
         return rates * self.lr_scale if self.lr_scale != 1 else rates
 
     def learning_rates(self, count: int) -> np.ndarray:
         """float64 (count,): the learning rates of the next ``count`` steps."""
-        return self.rates_at(np.arange(self.step, self.step + count, dtype=np.int64))
+        return self.rates_at(self._next(count))
+
+    def weight_decays(self, count: int) -> np.ndarray | None:
+        """float64 (count,): the weight decays of the next ``count`` steps, or None when
+        the weight decay is not a schedule (``hyper`` holds its one value, if any)."""
+        decay = self.hyper.get("weight_decay")
+        if not callable(decay):
+            return None
+        return _scheduled(decay, self._next(count), "weight-decay schedule", "weight decays")
+
+    def hyper_at(self, step: int) -> dict:
+        """The hyper-parameters of the 0-based step ``step``: ``hyper``, with a weight-decay
+        schedule evaluated there."""
+        decay = self.hyper.get("weight_decay")
+        if not callable(decay):
+            return self.hyper
+        value = _scheduled(decay, np.array([step], np.int64), "weight-decay schedule",
+                           "weight decays")
+        return {**self.hyper, "weight_decay": float(value[0])}
+
+    def _next(self, count: int) -> np.ndarray:
+        return np.arange(self.step, self.step + count, dtype=np.int64)
+
+
+def _scheduled(value, steps: np.ndarray, what: str, values: str,
+               non_negative: bool = False) -> np.ndarray:
+    """float64, steps' shape: a number repeated, or a schedule's values at ``steps``
+    (checked finite, and non-negative if asked)."""
+    if not callable(value):
+        return np.full(steps.shape, float(value))
+    out = np.asarray(value(steps), np.float64)
+    if out.shape != steps.shape or not (np.isfinite(out).all()
+                                        and (not non_negative or (out >= 0).all())):
+        kind = "finite, non-negative" if non_negative else "finite"
+        raise ValueError(f"the {what} {value!r} must give {steps.size} {kind} {values}")
+    return out
 
 
 def reference_step(params, grads, state: OptimizerState, n_decay: int, lr: float) -> bool:
     """One step of ``state``'s rule by its reference update; advances ``state.step``."""
     ok = RULES[state.rule].step(params, state.slots, grads, lr, state.step + 1, n_decay,
-                                **state.hyper)
+                                **state.hyper_at(state.step))
     if ok:
         state.step += 1
     return ok

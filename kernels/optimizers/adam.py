@@ -48,11 +48,12 @@ def moments_step(params, slots, g, lr, t, beta1, beta2, eps, decay) -> bool:
 def error_step(err, params, slots, grads, lr, t, n_decay, dtype, beta1, beta2, eps,
                weight_decay) -> dict:
     """First-order error bounds through one step (see :func:`moments_error`); the L2 term
-    adds e_g = wd e_p + gamma_3 (|g| + wd |p|) to the gradient's own (``err["g"]``, 0 if
+    adds e_g = |wd| e_p + gamma_3 (|g| + |wd p|) to the gradient's own (``err["g"]``, 0 if
     absent)."""
     p, g = f64(params), f64(grads)
     wd = decay_mask(p.size, n_decay, weight_decay)
-    e_g = err.get("g", 0) + wd * err["p"] + gamma(3, dtype) * (np.abs(g) + wd * np.abs(p))
+    e_g = err.get("g", 0) + np.abs(wd) * err["p"] + gamma(3, dtype) * (np.abs(g)
+                                                                      + np.abs(wd * p))
     return moments_error(err, p, slots, g + wd * p, e_g, lr, t, dtype, beta1, beta2, eps,
                          np.ones_like(p), err["p"])
 

@@ -66,7 +66,7 @@ def error_step(err, params, slots, grads, lr, t, n_decay, dtype, alpha, eps, wei
     operations, coefficients rounded once from float64 included) plus the incoming
     errors times the line's coefficients:
 
-      g' = g + wd p         e_g = e_g0 + wd e_p + gamma_3 (|g| + wd |p|)   (wd: weights)
+      g' = g + wd p         e_g = e_g0 + |wd| e_p + gamma_3 (|g| + |wd p|)   (weights)
       v' = al v + (1-al) g'^2   e_v = al e_v + 2 (1-al) |g'| e_g + gamma_5 (al v + (1-al) g'^2)
       a' = al a + (1-al) g'     e_a = al e_a + (1-al) e_g + gamma_4 (al |a| + (1-al) |g'|)
       w = v' - a'^2 (or v')     e_w = e_v + 2 |a'| e_a + gamma_3 (v' + a'^2)
@@ -83,7 +83,8 @@ def error_step(err, params, slots, grads, lr, t, n_decay, dtype, alpha, eps, wei
     p, g = f64(params), f64(grads)
     wd = decay_mask(p.size, n_decay, weight_decay)
     g1 = g + wd * p
-    e_g = err.get("g", 0) + wd * err["p"] + gamma(3, dtype) * (np.abs(g) + wd * np.abs(p))
+    e_g = err.get("g", 0) + np.abs(wd) * err["p"] + gamma(3, dtype) * (np.abs(g)
+                                                                      + np.abs(wd * p))
     v = named["square_avg"]
     v1 = alpha * v + (1 - alpha) * g1 * g1
     out = {"square_avg": alpha * err["square_avg"] + 2 * (1 - alpha) * np.abs(g1) * e_g

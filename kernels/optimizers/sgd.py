@@ -50,7 +50,7 @@ def error_step(err, params, slots, grads, lr, t, n_decay, dtype, momentum, neste
     coefficient cast to the dtype and one addition: three roundings (gamma_3) of its
     absolute-value evaluation, plus the incoming errors times the line's coefficients:
 
-      g' = g + wd p           e_g = e_g0 + wd e_p + gamma_3 (|g| + wd |p|)   (wd: weights)
+      g' = g + wd p           e_g = e_g0 + |wd| e_p + gamma_3 (|g| + |wd p|)   (weights)
       v' = mu v + g'          e_v = mu e_v + e_g + gamma_3 (mu |v| + |g'|)
       s  = v' | g' + mu v'    e_s = e_v | e_g + mu e_v + gamma_3 (|g'| + mu |v'|)
       p' = p - lr s           e_p = e_p + lr e_s + gamma_3 (|p| + lr |s|)
@@ -64,7 +64,7 @@ def error_step(err, params, slots, grads, lr, t, n_decay, dtype, momentum, neste
     p, v, g = f64(params), f64(slots[0]), f64(grads)
     wd = decay_mask(p.size, n_decay, weight_decay)
     g1 = g + wd * p
-    e_g = err.get("g", 0) + wd * err["p"] + g3 * (np.abs(g) + wd * np.abs(p))
+    e_g = err.get("g", 0) + np.abs(wd) * err["p"] + g3 * (np.abs(g) + np.abs(wd * p))
     if momentum:
         v1 = momentum * v + g1
         e_v = momentum * err["velocity"] + e_g + g3 * (momentum * np.abs(v) + np.abs(g1))
