@@ -7,10 +7,12 @@ The bound two ranks are held to against one process (test_two_ranks_follow_one_p
 the two runs differ in the order of the sums over the global batch (dW = x.T @ dz and
 db = sum dz: two partial sums of 64 rows added, instead of one 128-row sum) and, for a
 last batch of 117 rows split 58 + 59, in one more rounding of the loss gradient (scaled
-by 58/117). Each of these results is still within gamma_K times its magnitude of the
-exact value (K = 128, any summation order; the extra rounding u |dlogits| is inside the
-softmax gradient's own bound, below gamma_K), so the two-rank run is "another correct
-backend" in the sense of ``tolerances.trajectory_atol``: it stays within
+by 58/117; with weights, each rank's gradient is normalised by its own rows' weight and
+scaled by that over the batch's: w_r / m_k, then m_k / W, a few more roundings of the
+same kind). Each of these results is still within gamma_K times its magnitude of the
+exact value (K the global batch, any summation order; the extra roundings u |dlogits|
+are in the loss gradient's own bound, below gamma_K), so the two-rank run is "another
+correct backend" in the sense of ``tolerances.trajectory_atol``: it stays within
 2 * SAFETY * gamma_K(dtype) * sensitivity of the reference, where the sensitivity is the
 training's measured amplification of a per-op error (noisy float64 twins of the reference
 run, ``test_equivalence_training.sensitivity``). Nothing here is widened by hand.
