@@ -45,22 +45,26 @@ def class_of_each_row(t: np.ndarray, hits: str) -> np.ndarray | None:
     return None
 
 
-def with_class_weights(weights, class_weight, t, hits: str, n_classes: int, names=None):
+def with_class_weights(weights, class_weight, t, hits: str, n_classes: int, names=None,
+                       counts=None):
     """The sample weights (or None) times each row's class weight: ``class_weight`` a dict
     {class: weight} (the model's class names if it has them, else labels 0..k-1; classes
-    it leaves out weigh 1) or ``"balanced"``, n / (classes present * rows of the class)."""
+    it leaves out weigh 1) or ``"balanced"``, n / (classes present * rows of the class).
+    counts: float64 (n_classes,), the rows of each class in the whole data set when t is
+    a part of it (a data-parallel rank's shard), else None (t's own)."""
     if class_weight is None:
         return weights
     classes = class_of_each_row(t, hits)
     if classes is None:
         raise ConfigError("class_weight needs class targets: a softmax_cross_entropy model, "
                           "or sigmoid_bce with one output; give sample_weight instead")
-    counts = np.bincount(classes, minlength=n_classes).astype(np.float64)
+    if counts is None:
+        counts = np.bincount(classes, minlength=n_classes).astype(np.float64)
     if isinstance(class_weight, str):
         if class_weight != "balanced":
             raise ConfigError(f"class_weight must be a dict or 'balanced', got "
                               f"{class_weight!r}")
-        per_class = np.where(counts > 0, len(classes) / (np.count_nonzero(counts)
+        per_class = np.where(counts > 0, counts.sum() / (np.count_nonzero(counts)
                                                           * np.maximum(counts, 1)), 1.0)
     elif isinstance(class_weight, dict):
         per_class = np.ones(n_classes)

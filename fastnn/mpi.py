@@ -10,17 +10,23 @@ Run ``mpiexec -n K python train.py`` where train.py fits as usual inside a conte
         model.fit(X, y, epochs=4, batch_size=128, optimizer=...)
 
 Every step each rank gathers its rows of the global batch, runs forward, loss and backward
-through the backend's contract ops (so every backend works), scales its gradient by its
-rows / the global batch's rows, and one in-place ``Allreduce`` (sum) of the flat gradient
-buffer ``net.grads`` leaves the global-batch mean on every rank; every rank then applies
-the same ``optimizer_step`` to the same parameters. The parameters are compared between
-ranks (a digest) after every epoch; a difference raises ``RanksDisagreeError``.
+through the backend's contract ops (so every backend works), scales its loss gradient by
+its share of the global batch (its rows / the batch's rows; with sample or class weights
+its rows' weight / the batch's weight, its loss being the weighted mean of its own rows),
+and one in-place ``Allreduce`` (sum) of the flat gradient buffer ``net.grads`` leaves the
+gradient of the global batch's (weighted) mean loss on every rank, zero for a batch that
+weighs nothing; every rank then applies the same ``optimizer_step`` to the same
+parameters. The parameters are compared between ranks (a digest) after every epoch; a
+difference raises ``RanksDisagreeError``.
 
 Data: ``DataParallel(comm)`` (replicated) takes rank r's share of each global batch of
 one shared seeded order: the run is one process's run at the global batch size, up to the
 order of the gradient's sums. ``DataParallel(comm, sharded=True)``: each rank passes its
 own rows; an epoch is all ranks' rows, ``ceil(total rows / batch_size)`` steps, each rank
-giving an equal share of its (seeded, per-rank) order to every step.
+giving an equal share of its (seeded, per-rank) order to every step. Sample weights
+(>= 0) are each rank's own rows' (sharded: each rank's must not all be zero); the
+batches' weights over all ranks take one Allreduce per epoch, ``class_weight="balanced"``
+one of the class counts, so that the weights are those of all the rows in one process.
 
 Epoch losses and metrics, validation scores and the divergence check are global (reduced
 over ranks), so every rank has the same history and stops at the same step with the same
@@ -47,7 +53,7 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _validate as check, threads, training
+from . import _validate as check, _weights, threads, training
 from .backend import get_backend
 from .callbacks import validation_rows
 from .errors import ConfigError, FastnnError, ValueRangeError
@@ -161,33 +167,34 @@ class DataParallel:
     def _fit(self, model, X, y, *, epochs=10, batch_size=32, optimizer=None,
              validation_data=None, validation_split=None, callbacks=(), shuffle=True,
              verbose=1, sample_weight=None, class_weight=None) -> History:
-        if sample_weight is not None or class_weight is not None:
-            raise ConfigError("fastnn.mpi.DataParallel does not take sample_weight or "
-                              "class_weight (yet): train weighted data in one process")
         epochs = check.positive_int(epochs, "epochs")
         if verbose not in (0, 1, 2):
             raise ValueRangeError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         X = check.features(X, model.sizes[0], model.dtype, keep_integers=True)
-        t = check.targets(y, len(X), model.loss, model.sizes[-1], model.dtype)
-        if validation_split is not None:
-            if validation_data is not None:
-                raise ConfigError("give validation_data or validation_split, not both")
-            rows, held_out = validation_rows(len(X), validation_split, model.seed)
-            validation_data = (X[held_out], t[held_out])
-            X, t = X[rows], t[rows]
+        t = check.targets(model._labels(y), len(X), model.loss, model.sizes[-1], model.dtype)
+        sample_weight = _weights.sample_weights(sample_weight, len(X))
+        if validation_split is not None and validation_data is not None:
+            raise ConfigError("give validation_data or validation_split, not both")
+        split = (None if validation_split is None else
+                 validation_rows(len(X), validation_split, model.seed))
         validation = training._validation(model, validation_data)
-        if validation is not None and validation[2] is not None:
-            raise ConfigError("fastnn.mpi.DataParallel does not take validation weights (yet)")
+        _refuse_negative(sample_weight, None if validation is None else validation[2])
         opt = get_optimizer(model.optimizer or "sgd" if optimizer is None else optimizer)
-        rows = self._agree(model, X, t, batch_size, epochs, shuffle, opt, validation)
+        rows = self._agree(model, X, t, len(X) if split is None else len(split[0]), batch_size,
+                           epochs, shuffle, opt, validation, validation_split, sample_weight,
+                           class_weight)
+        w = training.weights_of(model, t, sample_weight, class_weight,
+                                self._class_counts(model, t, class_weight))
+        if split is not None:
+            (X, t, w), validation = training.held_out(X, t, w, split)
+        X = model._mapped(X)
         n = int(sum(rows)) if self.sharded else rows[0]
         batch = n if batch_size is None else min(check.positive_int(batch_size, "batch_size"),
                                                  n)
         steps = -(-n // batch)
         state = training.optimizer_state(model, opt, steps, epochs)
-        train_set = _Rows(self, model, t, rows)
-        val_set = None if validation is None else _Rows(
-            self, model, validation[1], self.comm.allgather(len(validation[1])))
+        train_set = _Rows(self, model, t, w)
+        val_set = None if validation is None else _Rows(self, model, *validation[1:])
         callbacks = list(callbacks) if self.rank == 0 else []
         verbose = verbose if self.rank == 0 else 0
         if model.history is None:
@@ -205,8 +212,8 @@ class DataParallel:
                 for done in range(epochs):
                     start = time.perf_counter()
                     lrs = state.learning_rates(steps).tolist()
-                    stats = self._epoch(get_backend(), model, state, X, t,
-                                        self._plan(model, rows, batch, shuffle), lrs)
+                    stats = self._epoch(get_backend(), model, state, X, t, w,
+                                        self._plan(model, rows, batch, shuffle, w), lrs)
                     seconds = time.perf_counter() - start
                     loss_sum, correct = self._sum([stats.loss_sum[0], stats.correct[0]])
                     if stats.failed_epoch >= 0:
@@ -215,7 +222,7 @@ class DataParallel:
                                                  history)
                         err.agreed_by_ranks = True
                         raise err
-                    loss = loss_sum / n
+                    loss = loss_sum / train_set.weight
                     history.extend(loss=[loss], **{model.metric: [train_set.metric(
                         loss_sum, correct)]}, lr=[lrs[-1]], samples_per_s=[n / seconds])
                     if not warned and training._exploded(np.array([loss]), best, baseline):
@@ -249,22 +256,29 @@ class DataParallel:
                 self.comm.Bcast(model.params, root=0)  # e.g. EarlyStopping's restored best
         return history
 
-    def _agree(self, model, X, t, batch_size, epochs, shuffle, opt, validation):
+    def _agree(self, model, X, t, n_train, batch_size, epochs, shuffle, opt, validation,
+               validation_split, sample_weight, class_weight):
         """Check with one allgather that every rank trains the same model the same way;
-        returns every rank's training rows (all equal unless sharded)."""
+        returns every rank's training rows n_train (all equal unless sharded)."""
+        w_val = None if validation is None else validation[2]
         mine = {
             "model": (model.sizes, model.net.activations, model.loss, str(model.dtype),
-                      model.input_scale),
+                      [_digest(np.asarray(a, np.float64)) for a in (model.input_shift,
+                                                                    model.input_scale)],
+                      None if model.classes is None else model.classes.tolist()),
             "parameters": _digest(model.params),
             "optimizer state": None if model.optimizer_state is None else
             (model.optimizer_state.rule, model.optimizer_state.step,
              model.optimizer_state.lr_scale, [_digest(s) for s in model.optimizer_state.slots]),
             "shuffle seed": repr(model.shuffle_rng.bit_generator.state),
-            "arguments": (batch_size, epochs, bool(shuffle), repr(opt), validation is None),
+            "arguments": (batch_size, epochs, bool(shuffle), repr(opt), validation is None,
+                          validation_split),
             "data": (X.shape[1:], t.shape[1:]) if self.sharded else (X.shape, t.shape,
                                                                       _digest(t)),
+            "weights": (class_weight, *[None if a is None else "given" if self.sharded
+                                        else _digest(a) for a in (sample_weight, w_val)]),
         }
-        everyone = self.comm.allgather((mine, len(X)))
+        everyone = self.comm.allgather((mine, n_train))
         for key, value in mine.items():
             differ = [r for r, (theirs, _) in enumerate(everyone) if theirs[key] != value]
             if differ:
@@ -280,9 +294,11 @@ class DataParallel:
                                      "have no training rows")
         return rows
 
-    def _plan(self, model, rows, batch, shuffle):
-        """This rank's part of one epoch: (order or None, lo (S,), hi (S,), M (S,)); step s
-        trains rows order[lo[s]:hi[s]] of this rank, M[s] rows over all ranks."""
+    def _plan(self, model, rows, batch, shuffle, w):
+        """This rank's part of one epoch: (order or None, lo (S,), hi (S,), mine (S,),
+        total (S,)); step s trains rows order[lo[s]:hi[s]] of this rank, which weigh
+        mine[s] of the step's total[s] over all ranks: rows (int64), or the sums of their
+        weights w (float64 (n,); one Allreduce)."""
         K, r = self.size, self.rank
         if not self.sharded:
             n = rows[0]
@@ -290,21 +306,28 @@ class DataParallel:
             starts = np.arange(0, n, batch)
             m = np.minimum(starts + batch, n) - starts
             bounds = starts[:, None] + (m[:, None] * np.arange(K + 1)) // K
-            return order, bounds[:, r], bounds[:, r + 1], m
-        n = sum(rows)
-        steps = -(-n // batch)
-        seed = int(model.shuffle_rng.integers(2**63)) if shuffle else None
-        order = None if seed is None else np.random.default_rng([seed, r]).permutation(rows[r])
-        edges = (np.asarray(rows, np.int64)[:, None] * np.arange(steps + 1)) // steps
-        return order, edges[r, :-1], edges[r, 1:], np.diff(edges, axis=1).sum(axis=0)
+            lo, hi, total = bounds[:, r], bounds[:, r + 1], m
+        else:
+            steps = -(-sum(rows) // batch)
+            seed = int(model.shuffle_rng.integers(2**63)) if shuffle else None
+            order = (None if seed is None else
+                     np.random.default_rng([seed, r]).permutation(rows[r]))
+            edges = (np.asarray(rows, np.int64)[:, None] * np.arange(steps + 1)) // steps
+            lo, hi, total = edges[r, :-1], edges[r, 1:], np.diff(edges, axis=1).sum(axis=0)
+        if w is None:
+            return order, lo, hi, hi - lo, total
+        ordered = w if order is None else w[order]
+        mine = np.array([ordered[a:b].sum() for a, b in zip(lo, hi)])
+        return order, lo, hi, mine, self._sum(mine)
 
     @np.errstate(over="ignore", invalid="ignore")
-    def _epoch(self, ops, model, state, X, t, plan, lrs):
+    def _epoch(self, ops, model, state, X, t, w, plan, lrs):
         """One epoch of this rank's plan, one gradient Allreduce per step; EpochStats of
-        this rank's rows (the caller sums them over the ranks)."""
+        this rank's rows (the caller sums them over the ranks); w: the rows' weights
+        (float64 (n,)) or None."""
         MPI = _mpi()
         net = model.net
-        order, lo, hi, M = plan
+        order, lo, hi, mine, total = plan
         stats = EpochStats.empty(1)
         widest = int(max((hi - lo).max(), 1))
         ws = net.workspace(widest)
@@ -325,12 +348,15 @@ class DataParallel:
                 # dropout masks of their own per rank: the step's number as each rank counts
                 step = (state.step + 1) * self.size + self.rank
                 logits = loop.forward(ops, net, x, outs, zs, dropped, step)
-                loss = ops.loss(douts[-1], logits, tb, net.loss)
+                wb = None if w is None else w[rows]
+                loss = ops.loss(douts[-1], logits, tb, net.loss, wb)
                 if math.isfinite(loss):
-                    stats.correct[0] += ops.metric_sum(logits, tb, net.loss)
-                    douts[-1] *= net.dtype.type(m / M[s])  # this rank's share of the mean
+                    stats.correct[0] += ops.metric_sum(logits, tb, net.loss, wb)
+                    if total[s]:  # else every rank's loss gradient is zero already
+                        # this rank's share of the step's (weighted) mean
+                        douts[-1] *= net.dtype.type(mine[s] / total[s])
                     loop.backward(ops, net, x, outs, douts, zs, dropped, step)
-                    stats.loss_sum[0] += loss * m
+                    stats.loss_sum[0] += loss * mine[s]
                 else:
                     bad_loss = True
                     net.grads.fill(np.nan)  # every rank's sum turns NaN: all stop here
@@ -343,6 +369,15 @@ class DataParallel:
                 stats.failed_epoch, stats.failed_batch, stats.failed_what = 0, s, what
                 return stats
         return stats
+
+    def _class_counts(self, model, t, class_weight) -> np.ndarray | None:
+        """Sharded and class_weight "balanced": every rank's rows of each class, float64
+        (k,), by one Allreduce, so that the weights are those of all the rows; else None."""
+        if not (self.sharded and isinstance(class_weight, str)):
+            return None
+        classes = _weights.class_of_each_row(t, model._unit.HITS)
+        return None if classes is None else self._sum(
+            np.bincount(classes, minlength=training.n_classes(model)))
 
     def _sum(self, values) -> np.ndarray:
         """Elementwise float64 sum of ``values`` over the ranks."""
@@ -360,45 +395,54 @@ class DataParallel:
 
 
 class _Rows:
-    """A data set spread over the ranks: global row count, metric and evaluation.
+    """A data set spread over the ranks: its weight (rows, or the sum of the weights),
+    trivial loss, metric and evaluation over all ranks.
 
-    t: this rank's validated targets; rows: every rank's row count. Replicated data is
-    the same on every rank; this rank then evaluates only its 1/K of the rows.
+    t, w: this rank's validated targets and their weights (float64 (n,)) or None.
+    Replicated data is the same on every rank; this rank then takes only its 1/K of the
+    rows.
     """
 
-    def __init__(self, parallel, model, t, rows):
+    def __init__(self, parallel, model, t, w):
         self.parallel, self.model = parallel, model
-        K, r = parallel.size, parallel.rank
-        n = len(t)
+        K, r, n = parallel.size, parallel.rank, len(t)
         self.part = (slice(None) if parallel.sharded
                      else slice(n * r // K, n * (r + 1) // K))
-        self.n = sum(rows) if parallel.sharded else n
-        self.sst, self.trivial = float("nan"), float("nan")
-        if model.metric == "r2":
-            mine = t[self.part].astype(np.float64)
-            total = parallel._sum(mine.sum(axis=0))
-            dev = parallel._sum(np.sum((mine - total / self.n) ** 2, axis=0))
-            self.sst = float(dev.sum())
-        if model.loss == "mse":
-            self.trivial = float(parallel._sum([np.sum(mine ** 2)])[0]) / (self.n * t.shape[1])
-        else:
-            self.trivial = training.trivial_loss(model, t)
-        self.t = t
+        self.t, self.w = t[self.part], None if w is None else w[self.part]
+        mine = len(self.t) if w is None else float(np.sum(self.w))
+        trivial = training.trivial_loss(model, self.t, self.w) * mine if mine else 0.0
+        self.weight, trivial = parallel._sum([mine, trivial])
+        self.trivial = trivial / self.weight  # the weighted mean over all the rows
+        self.sst = float("nan")
+        if model.metric == "r2":  # about the weighted mean, summed over the outputs
+            tf, rows = self.t.astype(np.float64), 1.0 if w is None else self.w[:, None]
+            mean = parallel._sum(np.sum(rows * tf, axis=0)) / self.weight
+            self.sst = float(parallel._sum(np.sum(rows * (tf - mean) ** 2, axis=0)).sum())
 
     def metric(self, loss_sum, metric_sum) -> float:
-        """Accuracy, or R² = 1 - SSE/SST, from global sums of ``metric_sum`` (as
+        """Accuracy, or R² = 1 - SSE/SST, from global (weighted) sums ``metric_sum`` (as
         ``Sequential._metric``)."""
         if self.model.metric == "r2":
             return 1.0 - metric_sum / self.sst if self.sst > 0 else math.nan
         per_row = 1 if self.model._unit.HITS == "argmax" else self.model.sizes[-1]
-        return metric_sum / (self.n * per_row)
+        return metric_sum / (self.weight * per_row)
 
     def evaluate(self, X) -> dict[str, float]:
         """``{'loss', metric}`` over every rank's rows; X: this rank's validated inputs."""
-        X, t = X[self.part], self.t[self.part]
-        sums = self.model._sums(X, t) if len(X) else (0.0, 0.0)
+        X = X[self.part]
+        sums = self.model._sums(X, self.t, self.w) if len(X) else (0.0, 0.0)
         loss_sum, metric_sum = self.parallel._sum(list(sums))
-        return {"loss": loss_sum / self.n, self.model.metric: self.metric(loss_sum, metric_sum)}
+        return {"loss": loss_sum / self.weight,
+                self.model.metric: self.metric(loss_sum, metric_sum)}
+
+
+def _refuse_negative(*weights) -> None:
+    """ConfigError if any of ``weights`` (float64 arrays or None) is negative: a rank's
+    share of a batch could then weigh 0 in total while its rows do not, and its loss,
+    the weighted mean of its own rows, would drop them."""
+    if any(w is not None and (w < 0).any() for w in weights):
+        raise ConfigError("fastnn.mpi.DataParallel takes sample weights >= 0; train with "
+                          "negative weights in one process")
 
 
 def _agreed(err: BaseException) -> bool:

@@ -88,13 +88,8 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, validation_dat
         raise ConfigError("give validation_data or validation_split, not both")
     validation = _validation(model, validation_data)
     if validation_split is not None:
-        rows, held_out = validation_rows(len(X), validation_split, model.seed)
-        validation = (X[held_out], t[held_out], None if w is None else
-                      _weights.total_is_positive(w[held_out],
-                                                 "sample_weight of the held-out rows"))
-        X, t = X[rows], t[rows]
-        w = None if w is None else _weights.total_is_positive(
-            w[rows], "sample_weight of the training rows")
+        (X, t, w), validation = held_out(X, t, w, validation_rows(len(X), validation_split,
+                                                                  model.seed))
     X = model._mapped(X)
     n = len(X)
     batch = n if batch_size is None else min(check.positive_int(batch_size, "batch_size"), n)
@@ -228,12 +223,32 @@ def trivial_loss(model, t, w=None) -> float:
     return load_backend("numpy").loss(None, zeros, t, model.loss, w)
 
 
-def weights_of(model, t, sample_weight, class_weight):
+def weights_of(model, t, sample_weight, class_weight, counts=None):
     """The training rows' weights, float64 (n,), or None: sample_weight validated, times
-    class_weight's (see ``_weights``)."""
+    class_weight's (see ``_weights``; counts: each class's rows in all the data, when t
+    is a part of it)."""
     w = _weights.sample_weights(sample_weight, len(t))
-    return _weights.with_class_weights(w, class_weight, t, model._unit.HITS, model.sizes[-1]
-                                       if model._unit.HITS == "argmax" else 2, model.classes)
+    return _weights.with_class_weights(w, class_weight, t, model._unit.HITS, n_classes(model),
+                                       model.classes, counts)
+
+
+def n_classes(model) -> int:
+    """How many classes ``class_weight`` tells apart: the outputs of a softmax, 2 for a
+    logistic output."""
+    return model.sizes[-1] if model._unit.HITS == "argmax" else 2
+
+
+def held_out(X, t, w, split):
+    """((X, t, w) of the training rows, (X, t, w) of the held-out rows) of ``split``
+    (training rows, held-out rows) as ``validation_rows`` gives them; w None or each
+    part's weights, which must have a positive total."""
+    kept, out = split
+    if w is None:
+        return (X[kept], t[kept], None), (X[out], t[out], None)
+    return ((X[kept], t[kept],
+             _weights.total_is_positive(w[kept], "sample_weight of the training rows")),
+            (X[out], t[out],
+             _weights.total_is_positive(w[out], "sample_weight of the held-out rows")))
 
 
 def _exploded(losses, best, baseline) -> tuple[int, float] | None:

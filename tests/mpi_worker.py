@@ -13,7 +13,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from mpi4py import MPI
@@ -24,36 +26,93 @@ from fastnn.mpi import DataParallel, RanksDisagreeError
 COMM = MPI.COMM_WORLD
 RANK, SIZE = COMM.Get_rank(), COMM.Get_size()
 ROWS, BATCH, EPOCHS = 501, 128, 3  # 4 steps per epoch, the last of 117 rows (58 + 59)
+SHARD_BATCH, SHARD_0 = 167, 84  # sharded: 3 steps of 167 rows, 84 of rank 0 and 83 of rank 1
+VAL_ROWS = 120
+
+
+class Case(NamedTuple):
+    optimizer: Callable
+    weighted: str | None = None  # None, or weighted data "replicated" or "sharded"
+    loss: str = "softmax_cross_entropy"  # or "mse"
+
+
 CASES = {
-    "sgd-momentum": lambda: fnn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3),
-    "adam": lambda: fnn.Adam(lr=0.01, weight_decay=1e-4),
-    "one-cycle": lambda: fnn.SGD(lr=fnn.schedules.OneCycle(max_lr=0.2), momentum=0.9,
-                                 nesterov=True),
+    "sgd-momentum": Case(lambda: fnn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3)),
+    "adam": Case(lambda: fnn.Adam(lr=0.01, weight_decay=1e-4)),
+    "one-cycle": Case(lambda: fnn.SGD(lr=fnn.schedules.OneCycle(max_lr=0.2), momentum=0.9,
+                                      nesterov=True)),
+    "weighted-adam": Case(lambda: fnn.Adam(lr=0.01, weight_decay=1e-4), "replicated"),
+    "weighted-sharded": Case(lambda: fnn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3),
+                             "sharded"),
+    "weighted-mse": Case(lambda: fnn.Adam(lr=0.01), "replicated", "mse"),
 }
 
 
-def trajectory_problem(dtype):
+def trajectory_problem(dtype, loss="softmax_cross_entropy"):
     """(model, X, y): a tanh net (smooth: no ReLU kinks for rounding to flip) on a random
-    teacher's labels, ROWS rows."""
+    teacher's labels (or, for loss mse, its noisy outputs (ROWS, 3)), ROWS rows."""
     rng = np.random.default_rng(7)
     X = rng.standard_normal((ROWS, 8))
     teacher = np.tanh(X @ rng.standard_normal((8, 8))) @ rng.standard_normal((8, 3))
-    y = np.argmax(teacher + 0.3 * rng.standard_normal(teacher.shape), axis=1)
-    model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=3, dtype=dtype)
-    return model, X.astype(dtype), y
+    y = teacher + 0.3 * rng.standard_normal(teacher.shape)
+    model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=3, dtype=dtype, loss=loss)
+    return model, X.astype(dtype), np.argmax(y, axis=1) if loss != "mse" else y
+
+
+def fit_arguments(case, X, y, rank=None):
+    """(X, y, fit's keyword arguments) of ``case`` on trajectory_problem's X, y: one
+    process's (rank None) or rank ``rank``'s. The weighted cases have zero weights; the
+    replicated classifier class weights {0: 2, 2: 0.5}, shuffled; the sharded one
+    "balanced" class weights, in natural order so that its global batches are one
+    process's: rank r holds rows p of every SHARD_BATCH with (p >= SHARD_0) == r; its
+    second step weighs nothing, rank 1's part of its third neither. The classifiers have
+    weighted validation data (sharded: rank r holds rows r::2), the regression (R²)
+    validation_split, which splits the weights."""
+    weighted = CASES[case].weighted
+    if weighted is None:
+        return X, y, {"batch_size": BATCH}
+    rng = np.random.default_rng(11)
+    w = rng.uniform(0, 2, ROWS)
+    w[::7] = 0
+    X_val = rng.standard_normal((VAL_ROWS, X.shape[1])).astype(X.dtype)
+    y_val, w_val = rng.integers(0, 3, VAL_ROWS), rng.uniform(0, 2, VAL_ROWS)
+    w_val[::5] = 0
+    if CASES[case].loss == "mse":
+        return X, y, {"batch_size": BATCH, "sample_weight": w, "validation_split": 0.2}
+    if weighted == "replicated":
+        return X, y, {"batch_size": BATCH, "sample_weight": w,
+                      "class_weight": {0: 2.0, 2: 0.5},
+                      "validation_data": (X_val, y_val, w_val)}
+    w[SHARD_BATCH:2 * SHARD_BATCH] = 0
+    w[2 * SHARD_BATCH + SHARD_0:] = 0
+    mine, val = slice(None), slice(None)
+    if rank is not None:
+        mine, val = shard(rank), slice(rank, None, 2)
+    return X[mine], y[mine], {"batch_size": SHARD_BATCH, "shuffle": False,
+                              "sample_weight": w[mine], "class_weight": "balanced",
+                              "validation_data": (X_val[val], y_val[val], w_val[val])}
+
+
+def shard(rank):
+    """Rank ``rank``'s training rows in the sharded case: bool (ROWS,)."""
+    return (np.arange(ROWS) % SHARD_BATCH >= SHARD_0) == rank
 
 
 class Recording(DataParallel):
     """A DataParallel keeping this rank's parameters after every epoch (taken where the
-    ranks compare their parameter digests)."""
+    ranks compare their parameter digests) and its training rows' weights."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.epochs = []
+        self.epochs, self.weights = [], None
 
     def _check_params(self, model, epoch):
         self.epochs.append(model.params.copy())
         super()._check_params(model, epoch)
+
+    def _plan(self, model, rows, batch, shuffle, w):
+        self.weights = w
+        return super()._plan(model, rows, batch, shuffle, w)
 
 
 def _save(out, name, **arrays):
@@ -68,13 +127,17 @@ def trajectories(out, dtype):
     import numba
     threads_before = numba.get_num_threads()
     saved = {}
-    for case, make in CASES.items():
-        model, X, y = trajectory_problem(dtype)
-        with Recording(COMM) as parallel:
-            history = model.fit(X, y, epochs=EPOCHS, batch_size=BATCH, optimizer=make(),
-                                verbose=0)
+    for case, (make, weighted, loss) in CASES.items():
+        model, X, y = trajectory_problem(dtype, loss)
+        X, y, arguments = fit_arguments(case, X, y, RANK)
+        with Recording(COMM, sharded=weighted == "sharded") as parallel:
+            history = model.fit(X, y, epochs=EPOCHS, optimizer=make(), verbose=0,
+                                **arguments)
         saved[f"{case}-params"] = np.stack(parallel.epochs)
-        saved[f"{case}-loss"] = np.array(history["loss"])
+        for key in ("loss", "val_loss", model.metric, f"val_{model.metric}"):
+            saved[f"{case}-{key}"] = np.array(history.get(key, []))
+        if weighted:
+            saved[f"{case}-weights"] = parallel.weights
     _save(out, f"trajectories-{np.dtype(dtype).name}", **saved,
           threads=[threads_before, numba.get_num_threads()])
 
@@ -131,6 +194,13 @@ def failures(out, name):
             _mark_failure(out, name)
         with DataParallel(COMM, sharded=True):
             model.fit(X[RANK::SIZE], y, epochs=50, verbose=0)
+    elif name == "fail-negative-weights":  # rank 1's shard has a negative weight
+        w = np.ones(len(y))[RANK::SIZE]
+        if RANK == 1:
+            w[5] = -1.0
+            _mark_failure(out, name)
+        with DataParallel(COMM, sharded=True):
+            model.fit(X[RANK::SIZE], y[RANK::SIZE], epochs=50, verbose=0, sample_weight=w)
     elif name == "fail-callback":
         with DataParallel(COMM):
             model.fit(X, y, epochs=50, callbacks=[_Raise(out)], verbose=0)
@@ -150,12 +220,17 @@ def failures(out, name):
                                                            else 0.01))
         except fnn.TrainingDivergedError as err:
             _save(out, name, message=str(err), params=model.params)
-    elif name == "disagree":
-        if RANK == 1:
-            model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=4)
+    elif name.startswith("disagree"):  # on the parameters, or on the sample weights
+        weights = None
+        if name == "disagree":
+            if RANK == 1:
+                model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=4)
+        else:
+            weights = np.ones(len(y))
+            weights[0] += RANK
         try:
             with DataParallel(COMM):
-                model.fit(X, y, epochs=1, verbose=0)
+                model.fit(X, y, epochs=1, verbose=0, sample_weight=weights)
         except RanksDisagreeError as err:
             _save(out, name, message=str(err))
 
@@ -217,6 +292,25 @@ def checkpoint(out, step):
         _save(out, f"checkpoint-resume-{SIZE}", params=model.params)
 
 
+def mapped_problem():
+    """(model, X, y): trajectory_problem's data for a float64 model with an input map
+    (shift and per-feature scale) and class names."""
+    _, X, y = trajectory_problem(np.float64)
+    model = fnn.MLP([8, 24, 16, 3], activation="tanh", seed=3, dtype=np.float64,
+                    input_shift=0.5, input_scale=np.linspace(0.5, 2, 8),
+                    classes=["a", "b", "c"])
+    return model, X, model.classes[y]
+
+
+def input_map(out):
+    """mapped_problem's model, weighted, 2 epochs on every rank."""
+    model, X, y = mapped_problem()
+    with DataParallel(COMM):
+        model.fit(X, y, epochs=2, batch_size=BATCH, verbose=0, optimizer=fnn.SGD(lr=0.05),
+                  sample_weight=np.linspace(0, 1, len(X)), class_weight={"b": 2.0})
+    _save(out, f"input-map-{SIZE}", params=model.params)
+
+
 if __name__ == "__main__":
     scenario, out = sys.argv[1], sys.argv[2]
     if scenario.startswith("trajectories"):
@@ -229,6 +323,8 @@ if __name__ == "__main__":
         plateau(out)
     elif scenario == "dropout":
         dropout(out)
+    elif scenario == "input-map":
+        input_map(out)
     elif scenario.startswith("checkpoint"):
         checkpoint(out, scenario.split("-")[1])
     else:

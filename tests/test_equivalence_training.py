@@ -81,7 +81,12 @@ class NoisyTwin:
                 n = len(z)
                 y = np.zeros_like(grad)
                 y[np.arange(n), targets] = 1
-                self._kick(grad, (np.abs(grad * n + y) + y) / n)
+                if weights is None:
+                    self._kick(grad, (np.abs(grad * n + y) + y) / n)
+                elif weights.any():  # grad = share (p - y), each row's share w / sum(w)
+                    share = (weights / weights.sum())[:, None]
+                    p = np.divide(grad, share, out=np.zeros_like(grad), where=share > 0) + y
+                    self._kick(grad, (np.abs(p) + y) * share)
             else:
                 self._kick(grad, np.abs(grad))
         return self._loss(value)
@@ -99,9 +104,10 @@ class NoisyTwin:
         return ok
 
 
-def run_steps(ops, net, opt, X, targets, orders, batch_size):
+def run_steps(ops, net, opt, X, targets, orders, batch_size, weights=None):
     """Train with ``ops`` through the generic loop's forward/backward/update, batch by batch
-    in the order of ``orders`` (one row per epoch; None: one epoch in natural order).
+    in the order of ``orders`` (one row per epoch; None: one epoch in natural order), the
+    rows weighted by ``weights`` (float64 (n,)) or not (None).
     Records every step's loss, logits, rows, and each layer's pre-activations z and their
     one-step rounding bound (float64, from the layer inputs the backend computed)."""
     n = len(X)
@@ -119,7 +125,8 @@ def run_steps(ops, net, opt, X, targets, orders, batch_size):
             rec["z"].append([_f64(a) @ _f64(W) + b for a, W, b in zip(inputs, net.W, net.b)])
             rec["z_tol"].append([T.dense_forward_tol(a, W, b, "identity")[0]
                                  for a, W, b in zip(inputs, net.W, net.b)])
-            rec["loss"].append(ops.loss(douts[-1], logits, t, net.loss))
+            rec["loss"].append(ops.loss(douts[-1], logits, t, net.loss,
+                                        None if weights is None else weights[idx]))
             rec["logits"].append(np.array(logits, dtype=np.float64))  # a copy
             rec["rows"].append(idx)
             loop.backward(ops, net, x, outs, douts)
@@ -232,18 +239,25 @@ class Setup:
         return net, self.optimizer.state(net.n_params, dt), self.X.astype(dt), t
 
 
-def sensitivity(ref, start, X, t, orders, batch_size, n_twins=N_TWINS):
+def sensitivity(ref, start, X, t, orders, batch_size, n_twins=N_TWINS, weights=None,
+                probe=None):
     """Deviation / DELTA of noisy float64 twins from the plain float64 run from the state
     ``start()`` (a fresh float64 (net, opt)), per step: loss, logits (max over the batch),
     each layer's z (max), and at the end params and each slot (max); running maxima over
-    steps, maxima over twins."""
+    steps, maxima over twins. weights: the rows' (float64 (n,)) or None. probe(ops, net):
+    float64 (j,) of the trained net (e.g. validation scores), its deviation per entry as
+    "probe"; "plain": the plain run's record (run_steps) and its "probe"."""
     net, opt = start()
-    plain = run_steps(ref, net, opt, X, t, orders, batch_size)
+    plain = run_steps(ref, net, opt, X, t, orders, batch_size, weights)
     end_plain = [net.params.copy()] + [s.copy() for s in opt.slots]
-    out = {"loss": 0, "logits": 0, "z": 0, "end": [0] * len(end_plain)}
+    plain["probe"] = probe_plain = None if probe is None else probe(ref, net)
+    out = {"loss": 0, "logits": 0, "z": 0, "end": [0] * len(end_plain), "probe": 0}
     for seed in range(n_twins):
         net, opt = start()
-        twin = run_steps(NoisyTwin(ref, seed), net, opt, X, t, orders, batch_size)
+        twin_ops = NoisyTwin(ref, seed)
+        twin = run_steps(twin_ops, net, opt, X, t, orders, batch_size, weights)
+        if probe is not None:
+            out["probe"] = np.maximum(out["probe"], np.abs(probe(twin_ops, net) - probe_plain))
         out["loss"] = np.maximum(out["loss"], envelope(np.abs(twin["loss"] - plain["loss"])))
         out["logits"] = np.maximum(out["logits"], envelope(
             [np.abs(a - b).max() for a, b in zip(twin["logits"], plain["logits"])]))
@@ -253,7 +267,8 @@ def sensitivity(ref, start, X, t, orders, batch_size, n_twins=N_TWINS):
         end = [net.params] + list(opt.slots)
         out["end"] = [max(s, np.abs(a - b).max()) for s, a, b in zip(out["end"], end, end_plain)]
     return {"loss": out["loss"] / DELTA, "logits": out["logits"] / DELTA,
-            "z": out["z"] / DELTA, "end": [s / DELTA for s in out["end"]]}
+            "z": out["z"] / DELTA, "end": [s / DELTA for s in out["end"]],
+            "probe": out["probe"] / DELTA, "plain": plain}
 
 
 def relu_flip_risk(acts, rec, z_tol):
