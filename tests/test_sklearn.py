@@ -397,8 +397,10 @@ def test_sample_weight_early_stopping_and_partial_fit_are_sklearns(backend):
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
-def test_sample_weight_sparse(backend, fmt, monkeypatch):
-    """Weighted chunks of sparse rows train as the dense rows (bit for bit)."""
+@pytest.mark.parametrize("signed", [False, True], ids=["weights", "signed-weights"])
+def test_sample_weight_sparse(backend, fmt, signed, monkeypatch):
+    """Weighted chunks of sparse rows train as the dense rows (bit for bit), batches of
+    negative weight among them too."""
     import scipy.sparse as sp
 
     import fastnn.sklearn as fsk
@@ -406,8 +408,10 @@ def test_sample_weight_sparse(backend, fmt, monkeypatch):
     X, y = _data("multiclass")
     X[np.abs(X) < 1] = 0
     w = _weights(len(X))
+    if signed:  # unshuffled batches of 40: the second weighs -41.3; chunks (64) straddle it
+        w[40:80] *= -1
     kw = dict(hidden_layer_sizes=(8,), solver="adam", max_iter=3, batch_size=40,
-              random_state=0)
+              random_state=0, shuffle=not signed)
     dense = MLPClassifier(**kw).fit(X, y, sample_weight=w)
     est = MLPClassifier(**kw).fit(getattr(sp, f"{fmt}_matrix")(X), y, sample_weight=w)
     assert _max_diff(dense, est) == 0
