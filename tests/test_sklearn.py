@@ -408,7 +408,7 @@ def test_sample_weight_sparse(backend, fmt, signed, monkeypatch):
     X, y = _data("multiclass")
     X[np.abs(X) < 1] = 0
     w = _weights(len(X))
-    if signed:  # unshuffled batches of 40: the second weighs -41.3; chunks (64) straddle it
+    if signed:  # unshuffled batches (and chunks) of 40 rows: the second weighs -41.3
         w[40:80] *= -1
     kw = dict(hidden_layer_sizes=(8,), solver="adam", max_iter=3, batch_size=40,
               random_state=0, shuffle=not signed)
