@@ -17,13 +17,13 @@ squared error (fastnn's mse is mean((p - y)**2); sklearn's gradient is that of
 sum((p - y)**2) / 2). Hence each step's ``weight_decay = c * alpha / B`` (a weight-decay
 schedule over the epoch's steps: the last batch may be shorter), the SGD learning rate is
 ``learning_rate / c`` and Adam's is unchanged with ``eps = c * epsilon``: every update is
-then sklearn's. Known differences, all small: (1) sklearn's Adam adds epsilon to the
-uncorrected sqrt(v) (``eps / sqrt(1 - beta_2**t)`` in PyTorch's form); (2) sklearn's
-velocity is in units of parameter change, fastnn's in units of gradient, so when
-'invscaling' or 'adaptive' change the learning rate the new rate applies to the
-accumulated velocity at once instead of fading in; (3) ``loss_`` and ``loss_curve_`` add
-sklearn's L2 term ``alpha/2 * ||W||^2 / B`` per batch with the weights at the end of the
-epoch (sklearn uses each batch's weights).
+then sklearn's. sklearn's velocity is in units of parameter change, fastnn's in units of
+gradient: when 'invscaling' or 'adaptive' change the learning rate, fastnn's velocity is
+rescaled by the old rate over the new, which keeps the two one. Known differences, both
+small: (1) sklearn's Adam adds epsilon to the uncorrected sqrt(v) (``eps / sqrt(1 -
+beta_2**t)`` in PyTorch's form); (2) ``loss_`` and ``loss_curve_`` add sklearn's L2 term
+``alpha/2 * ||W||^2 / B`` per batch with the weights at the end of the epoch (sklearn
+uses each batch's weights).
 
 ``solver='lbfgs'`` is scipy's L-BFGS-B called exactly as sklearn calls it, over fastnn's
 flat parameter buffer (sklearn's packing order: every layer's weights, then every
@@ -50,6 +50,7 @@ Not supported (refused with a message): ``momentum=1``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import warnings
 from numbers import Integral, Real
@@ -526,7 +527,8 @@ class _BaseMLP(BaseEstimator):
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
                 self._update_no_improvement_count(X_val, y_val, w_val)
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
-                    self._learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+                    self._set_learning_rate(self.learning_rate_init
+                                            / (self.t_ + 1) ** self.power_t)
                 if self._no_improvement_count > self.n_iter_no_change:
                     what = ("Validation score" if self.early_stopping else "Training loss")
                     msg = (f"{what} did not improve more than tol={self.tol:f} for "
@@ -604,6 +606,19 @@ class _BaseMLP(BaseEstimator):
         first = state.step if state is not None and state.rule == rule.rule else 0
         return rule(weight_decay=_StepValues(first, decays), **hyper)
 
+    def _set_learning_rate(self, rate: float) -> None:
+        """SGD's new learning rate, the velocity rescaled to stay sklearn's: sklearn's is
+        in units of parameter change (v = mu v - lr g, a step of v), fastnn's in units of
+        gradient (b = mu b + g, a step of -lr b), so v = -lr b holds across a change of
+        the rate only if b is multiplied by old / new (Nesterov's step too)."""
+        old, self._learning_rate = self._learning_rate, rate
+        state = self.fastnn_model_.optimizer_state
+        if state is None or state.rule != "sgd" or not state.hyper["momentum"] or rate == old:
+            return
+        slots = np.stack(state.slots) * state.slots[0].dtype.type(old / rate)
+        # a new state object: what a backend keeps of the old one's slots holds not for these
+        self.fastnn_model_.optimizer_state = dataclasses.replace(state, slots=tuple(slots))
+
     def _lower_learning_rate(self, msg) -> bool:
         """sklearn's ``trigger_stopping``: False to stop; True after dividing the rate by 5
         ('adaptive' sgd, while it is above 1e-6)."""
@@ -615,7 +630,7 @@ class _BaseMLP(BaseEstimator):
             if self.verbose:
                 print(msg + " Learning rate too small. Stopping.")
             return False
-        self._learning_rate /= 5.0
+        self._set_learning_rate(self._learning_rate / 5.0)
         if self.verbose:
             print(f"{msg} Setting learning rate to {self._learning_rate:f}")
         return True
