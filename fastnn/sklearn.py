@@ -574,9 +574,9 @@ class _BaseMLP(BaseEstimator):
     def _fit_rows(self, model, X, targets, weights, batch, order, decays) -> float:
         """One fastnn epoch over dense X (rows in ``order``, None: as they are), step b
         with weight decay ``decays[b]``; its mean loss (weighted by ``weights``, or
-        None). ValueError, as sklearn's, if the weights
-        stop being finite. fastnn's warning of a finite explosion is left out: sklearn's
-        estimators only fail on non-finite weights, and one clear error is enough."""
+        None). ValueError, as sklearn's, if the weights stop being finite. fastnn's
+        warning of a finite explosion is left out: sklearn's estimators only fail on
+        non-finite weights, and one clear error is enough."""
         weighted = {} if weights is None else {"sample_weight": weights}
         try:
             with warnings.catch_warnings():
