@@ -100,12 +100,12 @@ def optimizer_arrays(model) -> dict[str, np.ndarray]:
 
 def _described(obj) -> dict:
     """{"class": name, "fields": {...}} of a dataclass (an optimizer or a schedule); an
-    optimizer's keyword-only fields (its clipping) only where set, so a file of an
-    optimizer without clipping reads as before."""
+    optimizer's keyword-only fields (its clipping, Adam's eps_hat) only where set, so a
+    file of an optimizer without them reads as before."""
     fields = {}
     for field in dataclasses.fields(obj):
         value = getattr(obj, field.name)
-        if field.kw_only and value is None:
+        if field.kw_only and value == field.default:
             continue
         fields[field.name] = _described(value) if dataclasses.is_dataclass(value) else value
     return {"class": type(obj).__name__, "fields": fields}

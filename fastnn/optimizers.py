@@ -40,10 +40,11 @@ class Optimizer:
     clipvalue: float | None = field(default=None, kw_only=True)
 
     def __repr__(self):
-        """The rule's fields in order, then the clipping ones that are set."""
+        """The rule's fields in order, then the keyword-only ones that are set (clipping,
+        Adam's ``eps_hat``)."""
         fields = sorted(dataclasses.fields(self), key=lambda f: f.kw_only)  # stable
         shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields
-                 if not f.kw_only or getattr(self, f.name) is not None]
+                 if not f.kw_only or getattr(self, f.name) != f.default]
         return f"{type(self).__name__}({', '.join(shown)})"
 
     def state(self, n_params: int, dtype) -> OptimizerState:
@@ -83,7 +84,10 @@ class SGD(Optimizer):
 
 @dataclass(frozen=True, repr=False)
 class Adam(Optimizer):
-    """Adam (Kingma & Ba) with bias correction; weight_decay is L2 added to the gradient."""
+    """Adam (Kingma & Ba) with bias correction; weight_decay is L2 added to the gradient.
+    eps is added to the bias-corrected sqrt(v), as PyTorch does; with ``eps_hat=True``
+    (keyword-only) to sqrt(v) before the correction, as Keras, TensorFlow and
+    scikit-learn do (the paper's epsilon-hat)."""
 
     rule: ClassVar[str] = "adam"
     lr: float = 0.001
@@ -91,12 +95,15 @@ class Adam(Optimizer):
     beta2: float = 0.999
     eps: float = 1e-8
     weight_decay: float = 0.0
+    eps_hat: bool = field(default=False, kw_only=True)
 
     def __post_init__(self):
         self._check_lr()
         check.real(self.beta1, "beta1", low=0, high=1, high_open=True)
         check.real(self.beta2, "beta2", low=0, high=1, high_open=True)
         check.real(self.eps, "eps", low=0, low_open=True)
+        if not isinstance(self.eps_hat, (bool, np.bool_)):
+            raise ConfigError(f"eps_hat must be True or False, got {self.eps_hat!r}")
 
 
 @dataclass(frozen=True, repr=False)

@@ -16,14 +16,13 @@ k logistic outputs (fastnn averages over the k outputs, sklearn sums them), 2/k 
 squared error (fastnn's mse is mean((p - y)**2); sklearn's gradient is that of
 sum((p - y)**2) / 2). Hence each step's ``weight_decay = c * alpha / B`` (a weight-decay
 schedule over the epoch's steps: the last batch may be shorter), the SGD learning rate is
-``learning_rate / c`` and Adam's is unchanged with ``eps = c * epsilon``: every update is
+``learning_rate / c`` and Adam's is unchanged with ``eps = c * epsilon`` added where
+sklearn adds it, to the uncorrected sqrt(v) (``Adam(eps_hat=True)``): every update is
 then sklearn's. sklearn's velocity is in units of parameter change, fastnn's in units of
 gradient: when 'invscaling' or 'adaptive' change the learning rate, fastnn's velocity is
-rescaled by the old rate over the new, which keeps the two one. Known differences, both
-small: (1) sklearn's Adam adds epsilon to the uncorrected sqrt(v) (``eps / sqrt(1 -
-beta_2**t)`` in PyTorch's form); (2) ``loss_`` and ``loss_curve_`` add sklearn's L2 term
-``alpha/2 * ||W||^2 / B`` per batch with the weights at the end of the epoch (sklearn
-uses each batch's weights).
+rescaled by the old rate over the new, which keeps the two one. One known difference,
+small: ``loss_`` and ``loss_curve_`` add sklearn's L2 term ``alpha/2 * ||W||^2 / B`` per
+batch with the weights at the end of the epoch (sklearn uses each batch's weights).
 
 ``solver='lbfgs'`` is scipy's L-BFGS-B called exactly as sklearn calls it, over fastnn's
 flat parameter buffer (sklearn's packing order: every layer's weights, then every
@@ -599,7 +598,8 @@ class _BaseMLP(BaseEstimator):
                                 "nesterov": bool(self.nesterovs_momentum) and momentum > 0}
         else:
             rule, hyper = Adam, {"lr": float(self.learning_rate_init), "eps": c * self.epsilon,
-                                 "beta1": float(self.beta_1), "beta2": float(self.beta_2)}
+                                 "beta1": float(self.beta_1), "beta2": float(self.beta_2),
+                                 "eps_hat": True}
         if not self.alpha:
             return rule(weight_decay=0.0, **hyper)
         state = model.optimizer_state  # continued by fit if it is of this rule

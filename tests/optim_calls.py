@@ -34,10 +34,11 @@ def sgd_step(ops, params, velocity, grads, lr, momentum, weight_decay, nesterov,
 
 
 def adam_step(ops, params, m, v, grads, step, lr, beta1, beta2, eps, weight_decay, n_decay,
-              bounds=None, rule="adam", clip=None) -> bool:
+              bounds=None, rule="adam", clip=None, eps_hat=False) -> bool:
     """Adam (or AdamW with rule="adamw") at 1-based ``step``; clip as for sgd_step."""
     state = _state(rule, (m, v), dict(beta1=beta1, beta2=beta2, eps=eps,
-                                      weight_decay=weight_decay, **(clip or {})), bounds)
+                                      weight_decay=weight_decay, eps_hat=eps_hat,
+                                      **(clip or {})), bounds)
     state.step = step - 1
     return ops.optimizer_step(params, grads, state, n_decay, lr)
 
@@ -53,8 +54,8 @@ def sgd_error_step(err, p, v, g, lr, momentum, weight_decay, nesterov, n_decay, 
 
 
 def adam_error_step(err, p, m, v, g, step, lr, beta1, beta2, eps, weight_decay, n_decay,
-                    dtype, rule="adam", clip=None):
+                    dtype, rule="adam", clip=None, eps_hat=False):
     """``err`` {"p", "m", "v"} through one Adam (or AdamW) step; clip as for sgd_step."""
     return RULES[rule].error_step(err, p, (m, v), g, lr, step, n_decay, dtype, beta1=beta1,
                                   beta2=beta2, eps=eps, weight_decay=weight_decay,
-                                  **(clip or {}))
+                                  eps_hat=eps_hat, **(clip or {}))

@@ -20,6 +20,7 @@ OPTIMIZERS = {
                                 momentum=0.9),
     "adam-clipnorm": lambda: fnn.Adam(lr=0.01, clipnorm=0.3),
     "sgd-clipped": lambda: fnn.SGD(lr=0.05, momentum=0.9, clipnorm=0.5, clipvalue=0.02),
+    "adam-eps-hat": lambda: fnn.Adam(lr=0.01, eps=0.1, eps_hat=True),  # Keras's eps
     "adamw-decay-schedule": lambda: fnn.AdamW(  # DINO's rising cosine
         lr=0.01, weight_decay=fnn.schedules.CosineDecay(0.04, epochs=4, final_lr=0.4)),
 }

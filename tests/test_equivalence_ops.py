@@ -495,12 +495,14 @@ def test_sgd_steps(ref, candidate, dtype, size, kind, weight_decay, bad_step, se
 @SETTINGS
 @given(dtype=st.sampled_from(DTYPES), size=PARAM_SIZES, weight_decay=st.sampled_from([0.0, 1e-2]),
        lr=st.sampled_from([1e-3, 0.1]), bad_step=st.integers(-1, N_STEPS - 1), seed=SEEDS,
-       clip=CLIPS)
-def test_adam_steps(ref, candidate, dtype, size, weight_decay, lr, bad_step, seed, clip):
+       clip=CLIPS, eps=st.sampled_from([1e-8, 0.1]), eps_hat=st.booleans())
+def test_adam_steps(ref, candidate, dtype, size, weight_decay, lr, bad_step, seed, clip, eps,
+                    eps_hat):
     """Steps 1..N_STEPS (bias correction at every one); a poisoned step changes nothing and
-    does not advance the step count (the caller passes the same step number again)."""
+    does not advance the step count (the caller passes the same step number again). eps
+    0.1 is as large as the gradients, so that where it is added (eps_hat) shows."""
     p0, grads, n_decay = optimizer_case(seed, size, dtype, bad_step)
-    hyper = (lr, 0.9, 0.999, 1e-8, weight_decay)
+    hyper = (lr, 0.9, 0.999, eps, weight_decay)
     state = {ops.name: [p0.copy(), np.zeros(size, dtype), np.zeros(size, dtype)]
              for ops in (ref, candidate)}
     bounds = {ops.name: np.full(3, np.inf) for ops in (ref, candidate)}
@@ -512,7 +514,7 @@ def test_adam_steps(ref, candidate, dtype, size, weight_decay, lr, bad_step, see
         for ops in (ref, candidate):
             before = [a.tobytes() for a in state[ops.name]]
             results[ops.name] = adam_step(ops, *state[ops.name], g.copy(), t, *hyper, n_decay,
-                                          bounds[ops.name], clip=clip)
+                                          bounds[ops.name], clip=clip, eps_hat=eps_hat)
             if i == bad_step:
                 assert results[ops.name] is False, f"{ops.name}: poisoned step returned True"
                 assert [a.tobytes() for a in state[ops.name]] == before, \
@@ -520,7 +522,8 @@ def test_adam_steps(ref, candidate, dtype, size, weight_decay, lr, bad_step, see
         assert results[candidate.name] is results[ref.name], results
         if i == bad_step:
             continue
-        err = adam_error_step(err, *before64, g, t, *hyper, n_decay, dtype, clip=clip)
+        err = adam_error_step(err, *before64, g, t, *hyper, n_decay, dtype, clip=clip,
+                              eps_hat=eps_hat)
         for name, got, want in zip("pmv", state[candidate.name], state[ref.name]):
             assert_close(f"adam {name} after step {t}", got, want, 2 * T.SAFETY * err[name])
         t += 1

@@ -417,6 +417,31 @@ def test_adam_first_two_steps_by_hand(backend, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rule", ["adam", "adamw"])
+def test_adam_eps_hat_is_keras_and_scikit_learns_form(backend, dtype, rule):
+    """eps_hat: three steps of the Keras / TensorFlow / scikit-learn form, written as they
+    write it: lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), p -= lr_t m / (sqrt(v) + eps), with
+    eps 0.1 (as large as the gradients, so that where it is added matters)."""
+    ops = fnn.get_backend()
+    lr, b1, b2, eps = 0.1, 0.9, 0.999, 0.1
+    p, m, v = (np.array([x], dtype) for x in (1.0, 0.0, 0.0))
+    want_p, want_m, want_v, first = 1.0, 0.0, 0.0, None
+    for t, g in enumerate([0.5, -0.25, 0.125], 1):
+        assert adam_step(ops, p, m, v, np.array([g], dtype), t, lr, b1, b2, eps, 0.0, 0,
+                         rule=rule, eps_hat=True) is True
+        want_m, want_v = b1 * want_m + (1 - b1) * g, b2 * want_v + (1 - b2) * g * g
+        lr_t = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+        want_p -= lr_t * want_m / (math.sqrt(want_v) + eps)
+        assert (p[0], m[0], v[0]) == pytest.approx((want_p, want_m, want_v), **approx(dtype))
+        first = first if t > 1 else float(p[0])
+    plain = np.array([1.0], dtype)  # PyTorch's form: 1 - lr g / (|g| + eps), far from it
+    adam_step(ops, plain, np.zeros(1, dtype), np.zeros(1, dtype), np.array([0.5], dtype), 1,
+              lr, b1, b2, eps, 0.0, 0, rule=rule)
+    assert plain[0] == pytest.approx(1 - lr * 0.5 / (0.5 + eps), **approx(dtype))
+    assert abs(plain[0] - first) > 0.05
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_adam_first_step_is_lr_times_sign(backend, dtype):
     """With bias correction, step 1 moves every entry by lr * g / (|g| + eps) ~ lr sign(g);
     weight decay adds wd * p to the gradient of the first n_decay entries only."""

@@ -122,16 +122,22 @@ def test_momentum_carries_across_epochs_like_sklearn(backend, solver):
               learning_rate_init=0.01, solver=solver)
     ref = sk_nn.MLPClassifier(**kw).fit(X, y)
     est = MLPClassifier(dtype="float64", **kw).fit(X, y)
-    # Adam: sklearn adds epsilon to the uncorrected sqrt(v), fastnn to the corrected one
-    assert _max_diff(ref, est) < (1e-12 if solver == "sgd" else 1e-4)
+    assert _max_diff(ref, est) < 1e-12
 
 
-def test_adam_first_epoch_close_to_sklearn(backend):
-    X, y = _data("multiclass")
-    kw = dict(hidden_layer_sizes=(16,), random_state=0, batch_size=100, max_iter=1,
-              learning_rate_init=0.01)
-    assert _max_diff(sk_nn.MLPClassifier(**kw).fit(X, y),
-                     MLPClassifier(dtype="float64", **kw).fit(X, y)) < 1e-4
+@pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_adam_updates_are_sklearns(backend, kind, reference, ours, weighted):
+    """Adam at sklearn's defaults (alpha 1e-4; epsilon 1e-8 added to the uncorrected
+    sqrt(v), fastnn's ``eps_hat``), batches of 96 (a short last one), with and without
+    sample weights: float64, sklearn's weights to rounding (1e-12), as SGD's."""
+    X, y = _data(kind)
+    kw = dict(hidden_layer_sizes=(16,), random_state=0, batch_size=96, max_iter=3)
+    w = _weights(len(X)) if weighted else None
+    ref = reference(**kw).fit(X, y, sample_weight=w)
+    est = ours(dtype="float64", **kw).fit(X, y, sample_weight=w)
+    assert _max_diff(ref, est) < 1e-12
+    assert est.n_iter_ == ref.n_iter_
 
 
 def test_stopping_rules_are_sklearns():

@@ -34,8 +34,8 @@ DISPATCHERS = {
     "converted": network._converted, "nonfinite_rows": network._nonfinite_rows,
 }
 HYPER = {"sgd": dict(momentum=0.9, nesterov=False, weight_decay=0.0),
-         "adam": dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
-         "adamw": dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01),
+         "adam": dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, eps_hat=False),
+         "adamw": dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, eps_hat=False),
          "rmsprop": dict(alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.9, centered=True)}
 
 

@@ -3,10 +3,15 @@
     g' = g + wd p                         (weights only)
     m  = b1 m + (1 - b1) g'
     v  = b2 v + (1 - b2) g'^2
-    p  = p - lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)
+    p  = p - lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps')
 
-Coefficients such as 1 - b2 are formed in float64 and then rounded to the dtype.
+eps' is eps (PyTorch), or with ``eps_hat`` eps / sqrt(1 - b2^t): Kingma & Ba's epsilon-hat,
+added to sqrt(v) before the bias correction, as Keras, TensorFlow and scikit-learn do
+(``lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`` is the same step). Coefficients
+such as 1 - b2 are formed in float64 and then rounded to the dtype.
 """
+
+import math
 
 import numpy as np
 
@@ -15,21 +20,29 @@ from ._common import decay_mask, f64, write_flushed
 
 NAME = "adam"
 SLOTS = ("m", "v")
-HYPER = ("beta1", "beta2", "eps", "weight_decay")
+HYPER = ("beta1", "beta2", "eps", "weight_decay", "eps_hat")
+
+
+def step_eps(eps, eps_hat, beta2, t) -> float:
+    """The eps added to the bias-corrected sqrt(v) at 1-based step t (see the module)."""
+    return eps * math.sqrt(1.0 / (1.0 - beta2**t)) if eps_hat else eps
 
 
 @np.errstate(over="ignore", invalid="ignore", divide="ignore")
-def step(params, slots, grads, lr, t, n_decay, beta1, beta2, eps, weight_decay) -> bool:
+def step(params, slots, grads, lr, t, n_decay, beta1, beta2, eps, weight_decay,
+         eps_hat) -> bool:
     """The reference update at 1-based step t."""
     g = grads
     if weight_decay:
         g[:n_decay] += weight_decay * params[:n_decay]
-    return moments_step(params, slots, g, lr, t, beta1, beta2, eps, 1.0)
+    return moments_step(params, slots, g, lr, t, beta1, beta2, step_eps(eps, eps_hat, beta2, t),
+                        1.0)
 
 
 def moments_step(params, slots, g, lr, t, beta1, beta2, eps, decay) -> bool:
-    """Adam's update from the gradient g, shared with AdamW: the parameters are first
-    multiplied by ``decay`` (1 for Adam; AdamW's decoupled weight decay)."""
+    """Adam's update from the gradient g, shared with AdamW, eps the step's (``step_eps``):
+    the parameters are first multiplied by ``decay`` (1 for Adam; AdamW's decoupled weight
+    decay)."""
     m, v = slots
     new_m = beta1 * m + (1 - beta1) * g
     new_v = beta2 * v + (1 - beta2) * (g * g)
@@ -46,7 +59,7 @@ def moments_step(params, slots, g, lr, t, beta1, beta2, eps, decay) -> bool:
 
 
 def error_step(err, params, slots, grads, lr, t, n_decay, dtype, beta1, beta2, eps,
-               weight_decay) -> dict:
+               weight_decay, eps_hat) -> dict:
     """First-order error bounds through one step (see :func:`moments_error`); the L2 term
     adds e_g = |wd| e_p + gamma_3 (|g| + |wd p|) to the gradient's own (``err["g"]``, 0 if
     absent)."""
@@ -54,15 +67,16 @@ def error_step(err, params, slots, grads, lr, t, n_decay, dtype, beta1, beta2, e
     wd = decay_mask(p.size, n_decay, weight_decay)
     e_g = err.get("g", 0) + np.abs(wd) * err["p"] + gamma(3, dtype) * (np.abs(g)
                                                                       + np.abs(wd * p))
-    return moments_error(err, p, slots, g + wd * p, e_g, lr, t, dtype, beta1, beta2, eps,
-                         np.ones_like(p), err["p"])
+    return moments_error(err, p, slots, g + wd * p, e_g, lr, t, dtype, beta1, beta2,
+                         step_eps(eps, eps_hat, beta2, t), np.ones_like(p), err["p"])
 
 
 def moments_error(err, p, slots, g1, e_g, lr, t, dtype, beta1, beta2, eps, decay, e_dp):
     """Bounds through Adam's moment update from gradient g1 (error e_g) and the decayed
-    parameters ``decay * p`` (error e_dp). Coefficients (1 - beta, the bias corrections,
-    lr / (1 - b1^t)) are formed in float64 and rounded once to the dtype; forming 1 - b2
-    in float32 instead would lose ~10 bits and is not covered.
+    parameters ``decay * p`` (error e_dp), eps the step's (``step_eps``). Coefficients (1 -
+    beta, the bias corrections, lr / (1 - b1^t), the step's eps) are formed in float64 and
+    rounded once to the dtype; forming 1 - b2 in float32 instead would lose ~10 bits and
+    is not covered.
 
       m' = b1 m + (1-b1) g'       e_m = b1 e_m + (1-b1) e_g + gamma_5 (b1 |m| + (1-b1) |g'|)
       v' = b2 v + (1-b2) g'^2     e_v = b2 e_v + 2 (1-b2) |g'| e_g + gamma_6 (b2 v + (1-b2) g'^2)
@@ -97,11 +111,12 @@ def moments_error(err, p, slots, g1, e_g, lr, t, dtype, beta1, beta2, eps, decay
 
 # -- the scalar rule a compiled backend builds its update loops from (shared with AdamW) -----
 def coefficients(hp, lr, t, c):
-    """c[:9] = lr / (1 - b1^t), b1, 1 - b1, b2, 1 - b2, 1 / (1 - b2^t), eps, the L2 weight
-    decay, the decoupled decay factor (1 for Adam)."""
+    """c[:9] = lr / (1 - b1^t), b1, 1 - b1, b2, 1 - b2, 1 / (1 - b2^t), the step's eps
+    (``step_eps``), the L2 weight decay, the decoupled decay factor (1 for Adam)."""
     beta1, beta2 = hp[0], hp[1]
     c[0], c[1], c[2], c[3], c[4] = lr / (1.0 - beta1**t), beta1, 1.0 - beta1, beta2, 1.0 - beta2
-    c[5], c[6], c[7], c[8] = 1.0 / (1.0 - beta2**t), hp[2], hp[3], 1.0
+    c[5], c[7], c[8] = 1.0 / (1.0 - beta2**t), hp[3], 1.0
+    c[6] = hp[2] * math.sqrt(c[5]) if hp[4] != 0 else hp[2]
 
 
 def entry(p, m, v, s2, g, c, decayed, f):
