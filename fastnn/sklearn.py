@@ -226,15 +226,6 @@ def _weighted_pieces(rows: slice, weights: np.ndarray) -> list[tuple[slice, floa
             + _weighted_pieces(slice(mid, rows.stop), weights))
 
 
-def _batch_weights(weights, order, n, batch) -> np.ndarray:
-    """float64 (batches,): the weight of each batch of the epoch (rows in ``order``, None:
-    as they are); its row count without weights."""
-    starts = np.arange(0, n, batch)
-    if weights is None:
-        return np.diff(np.append(starts, n)).astype(np.float64)
-    return np.add.reduceat(weights if order is None else weights[order], starts)
-
-
 def _step_decays(c_alpha: float, batch_weights: np.ndarray) -> np.ndarray:
     """float64 (batches,): each step's fastnn weight decay, ``c * alpha / s_b`` with s_b
     the batch's weight (see the module docstring; negative for a batch of negative
@@ -257,25 +248,26 @@ class _StepValues:
         return f"per-step weight decays of steps {self.first}..{self.first + len(self.values) - 1}"
 
 
-def _epoch_weights(weights, order, n, batch, sums):
+def _epoch_weights(weights, order, n, batch):
     """(the weights fastnn trains an epoch with, the factor of sklearn's L2 term in
-    ``loss_``). sklearn's loss of a batch is its rows' weighted mean and its epoch loss
+    ``loss_``, each batch's weight s_b float64 (batches,)), the rows in ``order`` (None:
+    as they are). sklearn's loss of a batch is its rows' weighted mean and its epoch loss
     the mean of the batches' losses weighted by their rows; fastnn's epoch loss weighs
     each batch by its weight. Rescaling each batch's weights to sum to its row count
     leaves every batch's loss and gradient as they were and makes the two epoch losses
-    one. The L2 term ``alpha/2 ||W||^2 / s_b`` of each batch (s_b its weight in ``sums``,
-    see :func:`_batch_weights`) enters ``loss_`` as ``sum_b rows_b / s_b / n``. None:
-    (None, batches / n)."""
+    one. The L2 term ``alpha/2 ||W||^2 / s_b`` of each batch enters ``loss_`` as
+    ``sum_b rows_b / s_b / n``. None: (None, batches / n, each batch's rows)."""
     starts = np.arange(0, n, batch)
+    counts = np.diff(np.append(starts, n))
     if weights is None:
-        return None, len(starts) / n
+        return None, len(starts) / n, counts.astype(np.float64)
     rows = np.arange(n) if order is None else order
     in_order = weights[rows]
-    counts = np.diff(np.append(starts, n))
+    sums = np.add.reduceat(in_order, starts)
     scale = np.divide(counts, sums, out=np.zeros(len(sums)), where=sums != 0)
     epoch = np.empty(n)
     epoch[rows] = in_order * np.repeat(scale, counts)
-    return epoch, float(scale.sum()) / n
+    return epoch, float(scale.sum()) / n, sums
 
 
 def _mean_offset(offsets, weights) -> float:
@@ -511,8 +503,7 @@ class _BaseMLP(BaseEstimator):
                 if self.shuffle:  # the rows in sklearn's order, gathered batch by batch
                     sample_idx = sk_shuffle(sample_idx, random_state=random_state)
                 order = sample_idx if self.shuffle else None
-                sums = _batch_weights(sample_weight, order, n, batch)
-                weights, per_batch = _epoch_weights(sample_weight, order, n, batch, sums)
+                weights, per_batch, sums = _epoch_weights(sample_weight, order, n, batch)
                 loss = self._fit_epoch(model, X, targets, weights, batch, order,
                                        _step_decays(self._grad_scale() * self.alpha, sums))
                 with np.errstate(over="ignore"):  # a diverging run fails in the next epoch

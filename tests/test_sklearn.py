@@ -322,14 +322,13 @@ def test_epoch_weights_keep_each_batch_and_give_sklearns_epoch_loss(order):
     fastnn's epoch loss sum(w' l) / sum(w') is sklearn's sum_b rows_b loss_b / n; the L2
     factor is sum_b rows_b / s_b / n. 103 rows in batches of 10: a short last batch, a
     batch of zero weights (its rescaled weights are zero, and so is its weight decay)."""
-    from fastnn.sklearn import _batch_weights, _epoch_weights, _step_decays
+    from fastnn.sklearn import _epoch_weights, _step_decays
     n, batch = 103, 10
     w = _weights(n)
     rows = np.arange(n) if order is None else order
     w[rows[20:30]] = 0
-    sums = _batch_weights(w, order, n, batch)
+    rescaled, per_batch, sums = _epoch_weights(w, order, n, batch)
     decays = _step_decays(0.5, sums)
-    rescaled, per_batch = _epoch_weights(w, order, n, batch, sums)
     factor = 0.0
     for start in range(0, n, batch):
         b = rows[start:start + batch]
@@ -344,9 +343,9 @@ def test_epoch_weights_keep_each_batch_and_give_sklearns_epoch_loss(order):
         factor += len(b) / w[b].sum()
         assert decays[start // batch] == pytest.approx(0.5 / w[b].sum(), rel=1e-14)
     assert per_batch == pytest.approx(factor / n, rel=1e-14)
-    unweighted = _batch_weights(None, order, n, batch)
+    none, l2_factor, unweighted = _epoch_weights(None, order, n, batch)
     np.testing.assert_array_equal(unweighted, [10] * 10 + [3])
-    assert _epoch_weights(None, order, n, batch, unweighted) == (None, 11 / n)
+    assert (none, l2_factor) == (None, 11 / n)
 
 
 @pytest.mark.parametrize("kind, reference, ours", CASES, ids=[c[0] for c in CASES])

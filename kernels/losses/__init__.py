@@ -30,8 +30,8 @@ Each unit module defines:
 
 The loss of a batch is the weighted mean of its rows' losses, normalised by the sum of
 the weights (all ones without weights: the mean over rows, and for a pointwise loss the
-mean over all n k entries). A batch whose weights are all zero has loss 0 and a zero
-gradient.
+mean over all n k entries). Weights may be of either sign; a batch whose weights sum to
+zero has loss 0 and a zero gradient.
 
 A spec names a unit and, optionally, its parameter: ``"huber"``, ``"huber(0.5)"``.
 :func:`resolve` parses and checks it.
